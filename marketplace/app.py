@@ -1,0 +1,83 @@
+"""create_app(settings): the Starlette application. Nothing happens at import time."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from marketplace.catalog.index_store import index_exists
+from marketplace.catalog.search import CatalogIndex
+from marketplace.settings import Settings
+from marketplace.store.database import check_schema, make_engine, make_session_factory
+from marketplace.web.catalog_views import browse_page, resource_api, search_api
+from marketplace.web.errors import AppError, app_error_handler, http_error_handler, server_error_handler
+from marketplace.web.health import healthz
+from marketplace.web.security import SecurityHeadersMiddleware
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+TEMPLATES_DIR = PROJECT_DIR / "templates"
+STATIC_DIR = PROJECT_DIR / "static"
+
+
+def _templates() -> Jinja2Templates:
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR), autoescape=select_autoescape(default=True), auto_reload=False
+    )
+    return Jinja2Templates(env=environment)
+
+
+def create_app(settings: Settings) -> Starlette:
+    """Build the app; refuses (SchemaOutOfDateError) when the database needs `marketplace db upgrade`."""
+    engine = make_engine(settings.database_url)
+    check_schema(engine, settings.database_url)
+    catalog = CatalogIndex(settings.index_dir)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if index_exists(settings.index_dir):
+            catalog.open()
+            # The first browse sorts every title; do it now rather than in someone's request.
+            threading.Thread(target=catalog.warm, name="catalog-warm", daemon=True).start()
+        try:
+            yield
+        finally:
+            catalog.close()
+            engine.dispose()
+
+    routes = [
+        Route("/", browse_page, name="browse"),
+        Route("/healthz", healthz, name="healthz"),
+        Route("/api/catalog/search", search_api, name="api_search"),
+        Route("/api/catalog/resources/{resource_id:str}", resource_api, name="api_resource"),
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+        Mount("/content/thumbnails", StaticFiles(directory=settings.content_dir / "thumbnails", check_dir=False),
+              name="thumbnails"),
+        Mount("/content/files", StaticFiles(directory=settings.content_dir / "files", check_dir=False),
+              name="files"),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(SecurityHeadersMiddleware)],
+        exception_handlers={
+            AppError: app_error_handler,
+            HTTPException: http_error_handler,
+            Exception: server_error_handler,
+        },
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = make_session_factory(engine)
+    app.state.catalog = catalog
+    app.state.templates = _templates()
+    return app

@@ -1,0 +1,159 @@
+"""Writing the Whoosh index: full parallel builds, incremental changes, and the manifest of what it holds.
+
+The index is a replica of the database's catalog: every host rebuilds or syncs its own copy. Beside the
+Whoosh files lives `manifest.json` (resource id -> content hash) so a sync can tell what changed without
+reading 100,000 stored documents, and a `STAMP` that changes on every commit so open searchers notice.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from whoosh import index as whoosh_index
+from whoosh.codec.whoosh3 import W3Codec
+from whoosh.writing import SegmentWriter
+
+from marketplace.catalog.resource import Resource
+from marketplace.catalog.schema import build_schema, to_document
+
+MANIFEST = "manifest.json"
+STAMP = "STAMP"
+WRITER_MEMORY_MB = 192
+Progress = Callable[[int], None]
+
+
+def _codec() -> W3Codec:
+    # Light zlib level: the same index size at this block size, and faster builds.
+    return W3Codec(compression=1)
+
+
+def index_exists(path: Path) -> bool:
+    """Whether a usable index (with its manifest) is at `path`."""
+    return path.is_dir() and whoosh_index.exists_in(str(path)) and (path / MANIFEST).is_file()
+
+
+def read_stamp(path: Path) -> str | None:
+    """The stamp of the last commit, or None when there is no index."""
+    try:
+        return (path / STAMP).read_text().strip()
+    except OSError:
+        return None
+
+
+def read_manifest(path: Path) -> dict[str, str]:
+    """Resource id -> content hash of what the index holds."""
+    with (path / MANIFEST).open(encoding="utf-8") as handle:
+        data: dict[str, str] = json.load(handle)
+    return data
+
+
+def _write_manifest_and_stamp(path: Path, manifest: dict[str, str]) -> None:
+    temporary = path / f"{MANIFEST}.tmp"
+    temporary.write_text(json.dumps(manifest, separators=(",", ":")), encoding="utf-8")
+    os.replace(temporary, path / MANIFEST)
+    stamp = path / f"{STAMP}.tmp"
+    stamp.write_text(uuid.uuid4().hex)
+    os.replace(stamp, path / STAMP)
+
+
+def _index_slice(path: str, documents: Sequence[dict[str, Any]], start: int, stop: int, conn: Connection) -> None:
+    """Worker process: index documents[start:stop] into a segment of its own and send the segment back."""
+    ix = whoosh_index.open_dir(path)
+    writer = SegmentWriter(ix, _lk=False, codec=_codec(), limitmb=WRITER_MEMORY_MB)
+    for document in documents[start:stop]:
+        writer.add_document(**document)
+    conn.send(writer._finalize_segment())
+    conn.close()
+
+
+def build_index(
+    path: Path, resources: Iterable[Resource], *, workers: int | None = None, progress: Progress | None = None
+) -> int:
+    """Build a fresh index at `path` from `resources`, replacing any index there; returns the count.
+
+    Whoosh's own MpWriter pickles every document through temporary files and still makes its parent
+    process compete with the workers; here forked workers read their slice straight from the parent's
+    memory and each writes one segment, so two cores give close to twice the speed.
+    """
+    documents = [to_document(resource) for resource in resources]
+    manifest = {document["id"]: document["content_hash"] for document in documents}
+    building = path.with_name(path.name + ".building")
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir(parents=True)
+    ix = whoosh_index.create_in(str(building), build_schema())
+    workers = workers or min(os.cpu_count() or 1, 4)
+    use_processes = workers > 1 and len(documents) >= 2000 and "fork" in multiprocessing.get_all_start_methods()
+    if use_processes:
+        _build_with_processes(ix, building, documents, workers)
+    else:
+        writer = ix.writer(codec=_codec(), limitmb=WRITER_MEMORY_MB)
+        for number, document in enumerate(documents, start=1):
+            writer.add_document(**document)
+            if progress and number % 500 == 0:
+                progress(500)
+        writer.commit()
+    if progress:
+        progress(len(documents) % 500 if not use_processes else len(documents))
+    _write_manifest_and_stamp(building, manifest)
+    retired = path.with_name(path.name + ".old")
+    shutil.rmtree(retired, ignore_errors=True)
+    if path.exists():
+        os.replace(path, retired)
+    os.replace(building, path)
+    shutil.rmtree(retired, ignore_errors=True)
+    return len(documents)
+
+
+def _build_with_processes(ix: Any, building: Path, documents: list[dict[str, Any]], workers: int) -> None:
+    context = multiprocessing.get_context("fork")
+    parent = SegmentWriter(ix, codec=_codec())  # holds the index lock while the workers write segments
+    try:
+        chunk = -(-len(documents) // workers)
+        pipes: list[tuple[Any, Connection]] = []
+        for start in range(0, len(documents), chunk):
+            receiver, sender = context.Pipe(duplex=False)
+            process = context.Process(
+                target=_index_slice, args=(str(building), documents, start, start + chunk, sender)
+            )
+            process.start()
+            sender.close()
+            pipes.append((process, receiver))
+        segments = []
+        for process, receiver in pipes:
+            segments.append(receiver.recv())
+            process.join()
+            if process.exitcode != 0:
+                raise RuntimeError(f"an index worker failed with exit code {process.exitcode}")
+        parent._close_segment()
+        parent._commit_toc(segments)
+        parent._finish()
+    except BaseException:
+        parent.cancel()
+        raise
+
+
+def apply_changes(path: Path, upserts: Sequence[Resource], deletions: Iterable[str]) -> None:
+    """Update or add `upserts` and remove `deletions` (ids) in one commit."""
+    manifest = read_manifest(path)
+    ix = whoosh_index.open_dir(str(path))
+    writer = ix.writer(codec=_codec(), limitmb=WRITER_MEMORY_MB)
+    try:
+        for resource_id in deletions:
+            writer.delete_by_term("id", resource_id)
+            manifest.pop(resource_id, None)
+        for resource in upserts:
+            writer.update_document(**to_document(resource))
+            manifest[resource.id] = resource.content_hash
+    except BaseException:
+        writer.cancel()
+        raise
+    writer.commit()
+    _write_manifest_and_stamp(path, manifest)

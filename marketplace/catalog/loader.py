@@ -1,0 +1,318 @@
+"""Reading `content/`: one TOML file per resource, validated into Resource records.
+
+A bad file becomes a CatalogProblem (file, line, reason) and never stops the others from loading.
+Run `python -m marketplace.catalog.loader CONTENT_DIR` to check a catalog without touching any database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sys
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from marketplace.catalog.payloads import PAYLOAD_VALIDATORS, PayloadError
+from marketplace.catalog.resource import Resource
+from marketplace.catalog.vocabulary import GRADE_LEVELS, LICENSES, RESOURCE_TYPES, SUBJECTS
+
+RESOURCES_FOLDER = "resources"
+FILES_FOLDER = "files"
+ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+LANGUAGE_PATTERN = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
+TOP_LEVEL_KEYS = frozenset(
+    "id title description subject grade_levels type language keywords thumbnail author license payload".split()
+)
+MAX_FILE_BYTES = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogProblem:
+    """Why one catalog file could not be loaded, and where."""
+
+    path: str
+    line: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.reason}" if self.line else f"{self.path}: {self.reason}"
+
+
+class CatalogFileError(Exception):
+    """Raised by parse_resource_file; carries the problem to report."""
+
+    def __init__(self, problem: CatalogProblem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+@dataclass(slots=True)
+class LoadResult:
+    """Everything that loaded, and every problem found on the way."""
+
+    resources: list[Resource] = field(default_factory=list)
+    problems: list[CatalogProblem] = field(default_factory=list)
+
+
+class _Located(Exception):
+    """Internal: a reason plus the key path it concerns, turned into a line later."""
+
+    def __init__(self, key: str, reason: str, table: str | None = None) -> None:
+        super().__init__(reason)
+        self.key = key
+        self.reason = reason
+        self.table = table
+
+
+def source_files(content_dir: Path) -> list[Path]:
+    """Every resource file under content/resources/, in a stable order."""
+    root = content_dir / RESOURCES_FOLDER
+    if not root.is_dir():
+        return []
+    return sorted(root.rglob("*.toml"))
+
+
+def fingerprint(path: Path, attachment: Path | None = None) -> str:
+    """A cheap change detector (mtime and size of the file and of its attachment) used before hashing."""
+    parts = []
+    for item in (path, attachment):
+        if item is None:
+            continue
+        try:
+            stat = item.stat()
+        except OSError:
+            parts.append("missing")
+        else:
+            parts.append(f"{stat.st_mtime_ns}:{stat.st_size}")
+    return ";".join(parts)
+
+
+def attachment_path(content_dir: Path, payload: dict[str, Any]) -> Path | None:
+    """The shipped file of a `file` resource, if any."""
+    relative = payload.get("path")
+    return content_dir / FILES_FOLDER / relative if isinstance(relative, str) else None
+
+
+def _line_of(text: str, key: str, table: str | None) -> int | None:
+    """The 1-based line where `key` is set inside `table` (None: top level), best effort."""
+    index_match = re.match(r"^(\w+)\[(\d+)\]\.?(\w*)$", key)
+    array_table, wanted, inner = (index_match.group(1), int(index_match.group(2)), index_match.group(3)) if (
+        index_match
+    ) else (None, 0, "")
+    current: str | None = None
+    occurrence = 0
+    key_pattern = re.compile(rf"^\s*\"?{re.escape(inner or key)}\"?\s*=")
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        header = re.match(r"^\[\[?\s*([\w.\-\"]+)\s*\]\]?", stripped)
+        if header:
+            current = header.group(1)
+            if array_table and current == f"{table}.{array_table}":
+                occurrence += 1
+                if occurrence == wanted and not inner:
+                    return number
+            continue
+        if array_table:
+            if current == f"{table}.{array_table}" and occurrence == wanted and key_pattern.match(line):
+                return number
+        elif current == table and key_pattern.match(line):
+            return number
+    if table is not None and not array_table:
+        for number, line in enumerate(text.splitlines(), start=1):
+            if re.match(rf"^\s*\[\s*{re.escape(table)}\s*\]", line):
+                return number
+    return None
+
+
+def _required_text(data: dict[str, Any], key: str, low: int, high: int) -> str:
+    value = data.get(key)
+    if value is None:
+        raise _Located(key, f"{key} is required")
+    if not isinstance(value, str):
+        raise _Located(key, f"{key} must be text")
+    value = value.strip()
+    if not low <= len(value) <= high:
+        raise _Located(key, f"{key} must be {low} to {high} characters long (it has {len(value)})")
+    return value
+
+
+def _string_list(data: dict[str, Any], key: str, low: int, high: int, item_max: int) -> list[str]:
+    value = data.get(key)
+    if not isinstance(value, list) or not all(isinstance(item, str) and item.strip() for item in value):
+        raise _Located(key, f"{key} must be a list of non-empty strings")
+    items = [item.strip() for item in value]
+    if not low <= len(items) <= high:
+        raise _Located(key, f"{key} must have {low} to {high} entries (it has {len(items)})")
+    if any(len(item) > item_max for item in items):
+        raise _Located(key, f"each entry of {key} must be at most {item_max} characters")
+    if len({item.casefold() for item in items}) != len(items):
+        raise _Located(key, f"{key} lists the same entry twice")
+    return items
+
+
+def _table(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key)
+    if not isinstance(value, dict):
+        raise _Located(key, f"the [{key}] table is required")
+    return value
+
+
+def _validate(data: dict[str, Any], path: Path, content_dir: Path) -> Resource:
+    unknown = sorted(set(data) - TOP_LEVEL_KEYS)
+    if unknown:
+        raise _Located(unknown[0], f"unknown field {unknown[0]!r} (allowed: {', '.join(sorted(TOP_LEVEL_KEYS))})")
+    resource_id = _required_text(data, "id", 1, 80)
+    if not ID_PATTERN.match(resource_id):
+        raise _Located("id", f"id {resource_id!r} must be lower-case letters, digits and single hyphens")
+    if resource_id != path.stem:
+        raise _Located("id", f"id {resource_id!r} must equal the file name {path.stem!r}")
+    title = _required_text(data, "title", 3, 200)
+    description = _required_text(data, "description", 20, 2000)
+    subject = _required_text(data, "subject", 1, 100)
+    if subject not in SUBJECTS:
+        raise _Located("subject", f"unknown subject {subject!r} (allowed: {', '.join(SUBJECTS)})")
+    grades = _string_list(data, "grade_levels", 1, len(GRADE_LEVELS), 20)
+    bad_grades = [grade for grade in grades if grade not in GRADE_LEVELS]
+    if bad_grades:
+        raise _Located(
+            "grade_levels", f"unknown grade level {bad_grades[0]!r} (allowed: {', '.join(GRADE_LEVELS)})"
+        )
+    resource_type = _required_text(data, "type", 1, 30)
+    if resource_type not in RESOURCE_TYPES:
+        raise _Located("type", f"unknown type {resource_type!r} (allowed: {', '.join(RESOURCE_TYPES)})")
+    language = _required_text(data, "language", 2, 35)
+    if not LANGUAGE_PATTERN.match(language):
+        raise _Located("language", f"language {language!r} is not a BCP 47 tag such as 'en' or 'pt-BR'")
+    keywords = _string_list(data, "keywords", 1, 25, 60)
+    thumbnail = _required_text(data, "thumbnail", 1, 2000)
+    if not thumbnail.startswith("https://"):
+        local = (content_dir / thumbnail).resolve()
+        if not local.is_relative_to(content_dir.resolve()) or not local.is_file():
+            raise _Located("thumbnail", f"thumbnail {thumbnail!r} is neither an https:// URL nor a file in content/")
+
+    author = _table(data, "author")
+    author_name = author.get("name")
+    if not isinstance(author_name, str) or not author_name.strip():
+        raise _Located("name", "author.name is required", table="author")
+    author_url = author.get("url")
+    if author_url is not None and (not isinstance(author_url, str) or not author_url.startswith("https://")):
+        raise _Located("url", "author.url must be an https:// URL", table="author")
+
+    license_table = _table(data, "license")
+    license_id = license_table.get("id")
+    if license_id not in LICENSES:
+        raise _Located("id", f"unknown licence {license_id!r} (allowed: {', '.join(LICENSES)})", table="license")
+    attribution = license_table.get("attribution")
+    if not isinstance(attribution, str) or not attribution.strip():
+        raise _Located("attribution", "license.attribution is required", table="license")
+    license_url = license_table.get("url") or LICENSES[license_id].url
+    if not isinstance(license_url, str) or not license_url.startswith("https://"):
+        raise _Located("url", "license.url must be an https:// URL", table="license")
+
+    payload_table = _table(data, "payload")
+    files_dir = content_dir / FILES_FOLDER
+    try:
+        payload = PAYLOAD_VALIDATORS[resource_type](payload_table, files_dir)
+    except PayloadError as error:
+        raise _Located(error.key, f"{error.reason} (for type {resource_type!r})", table="payload") from None
+
+    return Resource(
+        id=resource_id,
+        title=title,
+        description=description,
+        subject=subject,
+        grade_levels=tuple(grade for grade in GRADE_LEVELS if grade in grades),
+        type=resource_type,
+        language=language,
+        keywords=tuple(keywords),
+        thumbnail=thumbnail,
+        author_name=author_name.strip(),
+        author_url=author_url,
+        license_id=license_id,
+        license_attribution=attribution.strip(),
+        license_url=license_url,
+        payload=payload,
+    )
+
+
+def parse_resource_file(path: Path, content_dir: Path) -> Resource:
+    """Read and validate one resource file; raises CatalogFileError with file, line and reason."""
+    relative = path.relative_to(content_dir).as_posix()
+
+    def problem(line: int | None, reason: str) -> CatalogFileError:
+        return CatalogFileError(CatalogProblem(relative, line, reason))
+
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise problem(None, f"cannot be read: {error.strerror}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise problem(None, f"is larger than {MAX_FILE_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise problem(line, "is not valid UTF-8 text") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        found = re.search(r"\(at line (\d+), column \d+\)", str(error))
+        reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(error)) or "is not valid TOML"
+        raise problem(int(found.group(1)) if found else None, f"invalid TOML: {reason}") from None
+    try:
+        resource = _validate(data, path, content_dir)
+    except _Located as error:
+        raise problem(_line_of(text, error.key, error.table), error.reason) from None
+
+    digest = hashlib.sha256(raw)
+    attachment = attachment_path(content_dir, resource.payload) if resource.type == "file" else None
+    if attachment is not None:
+        digest.update(attachment.read_bytes())
+    return replace(
+        resource,
+        content_hash=digest.hexdigest(),
+        source_path=relative,
+        source_fingerprint=fingerprint(path, attachment),
+    )
+
+
+def load_catalog(content_dir: Path, paths: Iterable[Path] | None = None) -> LoadResult:
+    """Load every resource file (or just `paths`), collecting problems instead of stopping at one."""
+    result = LoadResult()
+    seen: dict[str, str] = {}
+    for path in source_files(content_dir) if paths is None else paths:
+        try:
+            resource = parse_resource_file(path, content_dir)
+        except CatalogFileError as error:
+            result.problems.append(error.problem)
+            continue
+        if resource.id in seen:
+            result.problems.append(
+                CatalogProblem(resource.source_path, 1, f"id {resource.id!r} is already used by {seen[resource.id]}")
+            )
+            continue
+        seen[resource.id] = resource.source_path
+        result.resources.append(resource)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Check a catalog folder and print every problem; exit 1 if there is any."""
+    args = sys.argv[1:] if argv is None else argv
+    content_dir = Path(args[0] if args else "content")
+    result = load_catalog(content_dir)
+    for problem in result.problems:
+        print(problem)
+    counts: dict[str, int] = {}
+    for resource in result.resources:
+        counts[resource.type] = counts.get(resource.type, 0) + 1
+    summary = ", ".join(f"{count} {kind}" for kind, count in sorted(counts.items()))
+    print(f"{len(result.resources)} resources loaded ({summary}); {len(result.problems)} problems")
+    return 1 if result.problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,123 @@
+"""Bringing the database and the index up to date with `content/`, touching only what changed.
+
+content/ -> database: files whose fingerprint (mtime and size, with any attached file) differs are parsed
+again; files that fail keep their last good version in the database and are reported; deleted files
+remove their resources. database -> index: the index's manifest is compared with the stored content
+hashes, so any host can bring its own index replica up to date from the shared database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from marketplace.catalog.index_store import apply_changes, build_index, index_exists, read_manifest
+from marketplace.catalog.loader import (
+    CatalogProblem,
+    attachment_path,
+    fingerprint,
+    load_catalog,
+    source_files,
+)
+from marketplace.store.resources import (
+    all_resources,
+    content_hashes,
+    delete_resources,
+    get_resources,
+    stored_sources,
+    upsert_resources,
+)
+
+Progress = Callable[[int], None]
+
+
+@dataclass(slots=True)
+class ContentReport:
+    """What loading content/ into the database did."""
+
+    scanned: int = 0
+    parsed: int = 0
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    problems: list[CatalogProblem] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class IndexReport:
+    """What bringing the index up to date did."""
+
+    rebuilt: bool = False
+    indexed: int = 0
+    deleted: int = 0
+    total: int = 0
+
+
+def load_content(session: Session, content_dir: Path, *, full: bool = False) -> ContentReport:
+    """Load changed, new and deleted files of content/ into the database (the caller commits)."""
+    report = ContentReport()
+    files = source_files(content_dir)
+    report.scanned = len(files)
+    stored = stored_sources(session)
+    present = {path.relative_to(content_dir).as_posix(): path for path in files}
+    changed: list[Path] = []
+    for relative, path in present.items():
+        previous = stored.get(relative)
+        attachment = (
+            attachment_path(content_dir, previous.payload) if previous and previous.type == "file" else None
+        )
+        if full or previous is None or previous.fingerprint != fingerprint(path, attachment):
+            changed.append(path)
+    result = load_catalog(content_dir, changed)
+    report.parsed = len(changed)
+    report.problems.extend(result.problems)
+
+    owner_of_id = {source.id: source.source_path for source in stored.values()}
+    accepted = []
+    for resource in result.resources:
+        owner = owner_of_id.get(resource.id)
+        if owner is not None and owner != resource.source_path and owner in present:
+            report.problems.append(
+                CatalogProblem(resource.source_path, 1, f"id {resource.id!r} is already used by {owner}")
+            )
+            continue
+        accepted.append(resource)
+    accepted_ids = {resource.id for resource in accepted}
+    accepted_paths = {resource.source_path for resource in accepted}
+    # Rows to drop: their file is gone, or the file now declares another id.
+    stale = [
+        source.id
+        for source in stored.values()
+        if source.id not in accepted_ids
+        and (source.source_path not in present or source.source_path in accepted_paths)
+    ]
+    report.removed = delete_resources(session, stale)
+    session.flush()
+    report.added, report.updated = upsert_resources(session, accepted)
+    return report
+
+
+def sync_index(session: Session, index_dir: Path, *, rebuild: bool = False, progress: Progress | None = None,
+               workers: int | None = None) -> IndexReport:
+    """Make the index at `index_dir` hold exactly the database's resources."""
+    report = IndexReport()
+    if rebuild or not index_exists(index_dir):
+        report.rebuilt = True
+        report.indexed = build_index(index_dir, all_resources(session), workers=workers, progress=progress)
+        report.total = report.indexed
+        return report
+    stored = content_hashes(session)
+    indexed = read_manifest(index_dir)
+    changed_ids = [resource_id for resource_id, digest in stored.items() if indexed.get(resource_id) != digest]
+    deleted_ids = [resource_id for resource_id in indexed if resource_id not in stored]
+    if changed_ids or deleted_ids:
+        apply_changes(index_dir, get_resources(session, changed_ids), deleted_ids)
+        if progress:
+            progress(len(changed_ids) + len(deleted_ids))
+    report.indexed = len(changed_ids)
+    report.deleted = len(deleted_ids)
+    report.total = len(stored)
+    return report

@@ -1,0 +1,78 @@
+"""One frozen Settings object read from `MARKETPLACE_*` environment variables, with laptop defaults."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ENVIRONMENTS = ("development", "production", "test")
+SECRET_FILE = "secret_key"
+MIN_SECRET_LENGTH = 32
+KNOWN_BAD_SECRETS = frozenset({"", "changeme", "change-me", "secret", "development", "dev"})
+
+
+class SettingsError(ValueError):
+    """The configuration cannot be used; the message says which variable to fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything configurable about one running marketplace."""
+
+    data_dir: Path
+    content_dir: Path
+    database_url: str
+    base_url: str
+    secret_key: str = field(repr=False)
+    environment: str = "development"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read the environment; in development, generate the secret key into the data folder if absent."""
+        env = os.environ if environ is None else environ
+        environment = env.get("MARKETPLACE_ENV", "development").strip().lower()
+        if environment not in ENVIRONMENTS:
+            raise SettingsError(f"MARKETPLACE_ENV must be one of {', '.join(ENVIRONMENTS)}, not {environment!r}.")
+        data_dir = Path(env.get("MARKETPLACE_DATA_DIR", "./var")).expanduser().resolve()
+        content_dir = Path(env.get("MARKETPLACE_CONTENT_DIR", "./content")).expanduser().resolve()
+        database_url = env.get("MARKETPLACE_DATABASE_URL") or f"sqlite:///{data_dir / 'marketplace.sqlite3'}"
+        base_url = env.get("MARKETPLACE_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+        if not base_url.startswith(("http://", "https://")):
+            raise SettingsError(f"MARKETPLACE_BASE_URL must start with http:// or https://, not {base_url!r}.")
+        secret_key = env.get("MARKETPLACE_SECRET_KEY", "")
+        if environment == "production":
+            if secret_key.strip().lower() in KNOWN_BAD_SECRETS or len(secret_key) < MIN_SECRET_LENGTH:
+                raise SettingsError(
+                    "MARKETPLACE_SECRET_KEY must be set to a random value of at least "
+                    f"{MIN_SECRET_LENGTH} characters when MARKETPLACE_ENV=production "
+                    "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')."
+                )
+            if not base_url.startswith("https://"):
+                raise SettingsError("MARKETPLACE_BASE_URL must be an https:// URL when MARKETPLACE_ENV=production.")
+        elif not secret_key:
+            secret_key = development_secret(data_dir)
+        return cls(data_dir, content_dir, database_url, base_url, secret_key, environment)
+
+
+def development_secret(data_dir: Path) -> str:
+    """The secret kept in the data folder for development, created on first use (never for production)."""
+    path = data_dir / SECRET_FILE
+    if path.is_file():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(value)
+    return value

@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy models, engine and sessions, and query functions that never commit."""

@@ -1,0 +1,1 @@
+"""HTTP: routes, handlers, templates, error rendering and security headers. Only this package knows HTTP."""

@@ -1,0 +1,56 @@
+"""The catalog browse page (full page or htmx partial) and the catalog JSON API."""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from marketplace.catalog.search import CatalogIndex, SearchRequest, SearchResult
+from marketplace.catalog.vocabulary import FACETS
+from marketplace.store.resources import get_resource
+from marketplace.web.errors import AppError
+from marketplace.web.params import search_request
+from marketplace.web.serialize import hit_to_json, resource_to_json, result_to_json
+
+
+async def _run_search(request: Request, search: SearchRequest) -> SearchResult:
+    catalog: CatalogIndex = request.app.state.catalog
+    try:
+        return await run_in_threadpool(catalog.search, search)
+    except FileNotFoundError:
+        raise AppError(503, "The catalog has not been indexed yet. Run `marketplace index`, then reload.") from None
+
+
+async def search_api(request: Request) -> Response:
+    search = search_request(request.query_params)
+    return JSONResponse(result_to_json(await _run_search(request, search)))
+
+
+async def resource_api(request: Request) -> Response:
+    resource_id = request.path_params["resource_id"]
+    sessions = request.app.state.sessions
+
+    def load() -> object:
+        with sessions() as session:
+            return get_resource(session, resource_id)
+
+    resource = await run_in_threadpool(load)
+    if resource is None:
+        raise AppError(404, f"There is no resource with the id {resource_id[:100]!r} in the catalog.", "id")
+    return JSONResponse(resource_to_json(resource))  # type: ignore[arg-type]
+
+
+async def browse_page(request: Request) -> Response:
+    is_htmx = request.headers.get("HX-Request") == "true"
+    search = search_request(request.query_params, as_you_type=is_htmx)
+    result = await _run_search(request, search)
+    context = {
+        "search": search,
+        "result": result,
+        "hits": [hit_to_json(hit) for hit in result.hits],
+        "facet_labels": FACETS,
+        "query_string": str(request.query_params),
+    }
+    template = "_results.html" if is_htmx and request.headers.get("HX-Target") == "results" else "catalog.html"
+    return request.app.state.templates.TemplateResponse(request, template, context)

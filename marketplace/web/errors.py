@@ -1,0 +1,63 @@
+"""Errors that carry a status and a sentence for people, rendered by one handler as a page or JSON."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+logger = logging.getLogger("marketplace.web")
+
+DEFAULT_MESSAGES = {
+    400: "The request could not be understood.",
+    404: "There is nothing at this address. Check the link, or start again from the catalog.",
+    405: "This address does not accept that kind of request.",
+    413: "The request is too large.",
+    500: "Something went wrong on our side. Try again in a moment; if it keeps happening, tell your administrator.",
+    503: "The catalog is not ready yet. An administrator needs to run `marketplace index`.",
+}
+
+
+class AppError(Exception):
+    """A failure to show to the user: an HTTP status, a sentence, and (for API callers) the parameter."""
+
+    def __init__(self, status: int, message: str, parameter: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.parameter = parameter
+
+
+def wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
+
+
+def render_error(request: Request, status: int, message: str, parameter: str | None = None) -> Response:
+    if wants_json(request):
+        body: dict[str, object] = {"status": status, "message": message}
+        if parameter:
+            body["parameter"] = parameter
+        return JSONResponse({"error": body}, status_code=status)
+    templates = request.app.state.templates
+    template = "_error.html" if request.headers.get("HX-Request") else "error.html"
+    return templates.TemplateResponse(request, template, {"status": status, "message": message}, status_code=status)
+
+
+async def app_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AppError)  # noqa: S101 - registered for AppError only
+    return render_error(request, exc.status, exc.message, exc.parameter)
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)  # noqa: S101 - registered for HTTPException only
+    message = DEFAULT_MESSAGES.get(exc.status_code, exc.detail or "The request failed.")
+    return render_error(request, exc.status_code, message)
+
+
+async def server_error_handler(request: Request, exc: Exception) -> Response:
+    correlation = uuid.uuid4().hex[:12]
+    logger.error("unhandled error %s on %s %s", correlation, request.method, request.url.path, exc_info=exc)
+    return render_error(request, 500, f"{DEFAULT_MESSAGES[500]} (reference {correlation})")
