@@ -16,7 +16,6 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -24,12 +23,12 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 from whoosh import index as whoosh_index
-from whoosh.query import Or, Phrase, Query, Term
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN as _LENGTHS_COLUMN
+from whoosh.query import Or, Phrase, Query, Term
 from whoosh.util.numeric import byte_to_length
 
 from marketplace.catalog.highlight import SNIPPET_CHARS, Segment, highlight
-from marketplace.catalog.index_store import read_stamp
+from marketplace.catalog.index_store import index_exists, read_stamp
 from marketplace.catalog.postings import PostingsCache
 from marketplace.catalog.query import Clause, ParsedQuery, parse_query
 from marketplace.catalog.spelling import correct_word
@@ -51,6 +50,10 @@ BM25_K1 = 1.2
 Mask = npt.NDArray[np.bool_]
 Scores = npt.NDArray[np.float64]
 _BYTE_TO_LENGTH = np.asarray([byte_to_length(value) for value in range(256)], dtype=np.float32)
+
+
+class IndexMissingError(FileNotFoundError):
+    """No index has been built yet at the configured path."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +157,8 @@ class CatalogIndex:
             return int(state.alive.sum())
 
     def _load(self) -> _IndexState:
+        if not index_exists(self.path):
+            raise IndexMissingError(f"There is no catalog index at {self.path}; run `marketplace index`.")
         ix = whoosh_index.open_dir(str(self.path))
         stamp = read_stamp(self.path)
         searcher = ix.searcher()
@@ -406,8 +411,11 @@ class CatalogIndex:
             return None
         analyzer = state.searcher.schema["title"].analyzer
         reader = state.searcher.reader()
-        corrections = {word: correct_word(reader, analyzer, word) for word in dict.fromkeys(words)}
-        corrections = {word: better for word, better in corrections.items() if better and better != word}
+        corrections: dict[str, str] = {}
+        for word in dict.fromkeys(words):
+            better = correct_word(reader, analyzer, word)
+            if better and better != word:
+                corrections[word] = better
         if not corrections:
             return None
         tokens = text.split()

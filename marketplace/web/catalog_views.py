@@ -53,4 +53,5 @@ async def browse_page(request: Request) -> Response:
         "query_string": str(request.query_params),
     }
     template = "_results.html" if is_htmx and request.headers.get("HX-Target") == "results" else "catalog.html"
-    return request.app.state.templates.TemplateResponse(request, template, context)
+    response: Response = request.app.state.templates.TemplateResponse(request, template, context)
+    return response

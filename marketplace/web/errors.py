@@ -43,7 +43,10 @@ def render_error(request: Request, status: int, message: str, parameter: str | N
         return JSONResponse({"error": body}, status_code=status)
     templates = request.app.state.templates
     template = "_error.html" if request.headers.get("HX-Request") else "error.html"
-    return templates.TemplateResponse(request, template, {"status": status, "message": message}, status_code=status)
+    response: Response = templates.TemplateResponse(
+        request, template, {"status": status, "message": message}, status_code=status
+    )
+    return response
 
 
 async def app_error_handler(request: Request, exc: Exception) -> Response:

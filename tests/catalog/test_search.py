@@ -1,0 +1,149 @@
+"""Search: ranking, filters, disjunctive facets, paging, highlights, suggestions, malformed input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from whoosh import index as whoosh_index
+from whoosh.query import Or, Term
+
+from marketplace.catalog.index_store import build_index
+from marketplace.catalog.loader import load_catalog
+from marketplace.catalog.postings import read_postings
+from marketplace.catalog.query import parse_query
+from marketplace.catalog.search import CatalogIndex, SearchRequest
+
+
+@pytest.fixture
+def catalog(content_dir: Path, tmp_path: Path) -> CatalogIndex:
+    resources = load_catalog(content_dir).resources
+    build_index(tmp_path / "index", resources, workers=1)
+    opened = CatalogIndex(tmp_path / "index")
+    opened.open()
+    return opened
+
+
+def ids(catalog: CatalogIndex, **kwargs: object) -> list[str]:
+    return [hit.id for hit in catalog.search(SearchRequest(**kwargs)).hits]  # type: ignore[arg-type]
+
+
+def test_title_match_ranks_above_description_match(catalog: CatalogIndex) -> None:
+    found = ids(catalog, text="photosynthesis")
+    assert found[0] == "photosynthesis-basics"
+    assert "plant-cells" in found  # the word is only in its description
+    assert "fractions-pizza" not in found
+
+
+def test_stemming_and_all_words_required(catalog: CatalogIndex) -> None:
+    assert ids(catalog, text="earthquake") == ["plate-tectonics"]
+    assert ids(catalog, text="photosynthesis microscope") == ["plant-cells"]
+    assert ids(catalog, text="photosynthesis OR fractions")[:3].count("fractions-pizza") == 1
+    assert "photosynthesis-basics" not in ids(catalog, text="photosynthesis -chlorophyll")
+
+
+def test_phrase_and_prefix(catalog: CatalogIndex) -> None:
+    assert ids(catalog, text='"french revolution"') == ["french-revolution"]
+    assert ids(catalog, text='"revolution french"') == []
+    assert ids(catalog, text="volc", as_you_type=True) == ["plate-tectonics"]
+    assert ids(catalog, text="volc") == []  # not typing: a whole word
+    assert ids(catalog, text="frac*") == ["fractions-pizza"]
+
+
+def test_each_filter_and_disjunctive_facets(catalog: CatalogIndex) -> None:
+    everything = catalog.search(SearchRequest())
+    assert everything.total == 5
+    assert everything.facets["subject"]["biology"] == 2
+    assert everything.facets["grade"]["9-12"] == 3
+    assert everything.facets["license"]["CC0-1.0"] == 1
+    assert everything.facets["type"]["link"] == 5
+    assert ids(catalog, subjects=("history",)) == ["french-revolution"]
+    assert sorted(ids(catalog, grades=("k-2", "higher-ed"))) == ["fractions-pizza", "french-revolution"]
+    assert ids(catalog, licenses=("CC-BY-SA-4.0",)) == ["french-revolution"]
+    assert ids(catalog, types=("quiz",)) == []
+    filtered = catalog.search(SearchRequest(subjects=("biology",), grades=("9-12",)))
+    assert filtered.total == 2
+    # A facet's own filter does not narrow its counts; the other filters do.
+    assert filtered.facets["subject"] == {**{k: 0 for k in filtered.facets["subject"]}, "biology": 2, "history": 1}
+    assert filtered.facets["grade"]["6-8"] == 1 and filtered.facets["grade"]["9-12"] == 2
+
+
+def test_paging_bounds_and_title_sort(catalog: CatalogIndex) -> None:
+    first = catalog.search(SearchRequest(per_page=2, sort="title"))
+    assert [hit.title for hit in first.hits] == ["Fractions with pizza", "Photosynthesis basics"]
+    assert first.page_count == 3
+    last = catalog.search(SearchRequest(per_page=2, page=3, sort="title"))
+    assert [hit.id for hit in last.hits] == ["french-revolution"] or len(last.hits) == 1
+    beyond = catalog.search(SearchRequest(per_page=2, page=9))
+    assert beyond.hits == [] and beyond.total == 5
+
+
+def test_highlights_mark_query_words(catalog: CatalogIndex) -> None:
+    hit = catalog.search(SearchRequest(text="photosynthesis")).hits[0]
+    assert ("Photosynthesis", True) in hit.title_highlight
+    assert ("green", True) not in hit.description_highlight
+    cells = next(h for h in catalog.search(SearchRequest(text="photosynthesis")).hits if h.id == "plant-cells")
+    assert ("photosynthesis", True) in cells.description_highlight
+    hits = catalog.search(SearchRequest(text="chloro", as_you_type=True)).hits
+    prefix = next(h for h in hits if h.id == "plant-cells")
+    assert any(matched and text.lower().startswith("chloro") for text, matched in prefix.description_highlight)
+
+
+def test_did_you_mean(catalog: CatalogIndex) -> None:
+    result = catalog.search(SearchRequest(text="photosinthesis"))
+    assert result.total == 0
+    assert result.suggestion == "photosynthesis"
+    assert catalog.search(SearchRequest(text="photosynthesis")).suggestion is None
+
+
+MALFORMED = ['"unbalanced', "AND OR", "*", "OR", "NOT", "-", '""', "photo AND OR plants", "((()))", "a" * 10_000,
+             "plants\x00\x07\x1b[31m", "光合作用 🌱 ÄÖÜ", "title:", "[to]", "~2 ^3", "photo*synthesis*", "-\"x"]
+
+
+@pytest.mark.parametrize("text", MALFORMED)
+def test_malformed_queries_never_raise(catalog: CatalogIndex, text: str) -> None:
+    for as_you_type in (False, True):
+        result = catalog.search(SearchRequest(text=text, as_you_type=as_you_type))
+        assert result.total >= 0
+    assert ids(catalog, text='"photosynthesis') == ids(catalog, text="photosynthesis")
+    assert ids(catalog, text="photosynthesis AND OR") == ids(catalog, text="photosynthesis")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(max_size=200), as_you_type=st.booleans())
+def test_no_query_string_raises(catalog: CatalogIndex, text: str, as_you_type: bool) -> None:
+    result = catalog.search(SearchRequest(text=text, as_you_type=as_you_type))
+    assert 0 <= result.total <= 5
+    parse_query(text)
+
+
+def test_scores_equal_whoosh_bm25f(content_dir: Path, tmp_path: Path) -> None:
+    """Our array-based scoring must reproduce Whoosh's own BM25F scores exactly."""
+    resources = load_catalog(content_dir).resources
+    build_index(tmp_path / "index", resources, workers=1)
+    catalog = CatalogIndex(tmp_path / "index")
+    catalog.open()
+    ix = whoosh_index.open_dir(str(tmp_path / "index"))
+    with ix.searcher() as searcher:
+        for word, stem in [("photosynthesis", "photosynthesi"), ("plants", "plant"), ("revolution", "revolut")]:
+            query = Or([Term(f, stem) for f in ("title", "keywords", "description")] + [Term("author", word)])
+            expected = {hit["id"]: hit.score for hit in searcher.search(query, limit=None)}
+            ours = {hit.id: hit.score for hit in catalog.search(SearchRequest(text=word)).hits}
+            assert ours.keys() == expected.keys()
+            for key, score in expected.items():
+                assert ours[key] == pytest.approx(score, rel=1e-5)
+
+
+def test_block_postings_equal_the_public_matcher(content_dir: Path, tmp_path: Path) -> None:
+    resources = load_catalog(content_dir).resources
+    build_index(tmp_path / "index", resources, workers=1)
+    ix = whoosh_index.open_dir(str(tmp_path / "index"))
+    with ix.searcher() as searcher:
+        for field, term in [("description", "photosynthesi"), ("subject", "biology"), ("grade", "9-12")]:
+            fast = read_postings(searcher, field, term)
+            slow = read_postings(searcher, field, term, use_blocks=False)
+            assert len(fast[0]) > 0
+            assert np.array_equal(fast[0], slow[0]) and np.allclose(fast[1], slow[1])

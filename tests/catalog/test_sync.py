@@ -1,0 +1,94 @@
+"""Incremental loading into the database and the index, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from marketplace.catalog.index_store import read_manifest
+from marketplace.catalog.search import CatalogIndex, SearchRequest
+from marketplace.catalog.sync import load_content, sync_index
+from marketplace.store.database import make_engine, make_session_factory, upgrade_database
+from marketplace.store.resources import get_resource
+from tests.conftest import write_resource
+
+
+def sessions(database_url: str) -> tuple[object, object]:
+    upgrade_database(database_url)
+    engine = make_engine(database_url)
+    return engine, make_session_factory(engine)
+
+
+def run(session: Session, content_dir: Path, index_dir: Path) -> tuple[object, object]:
+    content = load_content(session, content_dir)
+    session.commit()
+    return content, sync_index(session, index_dir, workers=1)
+
+
+def test_second_run_touches_only_what_changed(database_url: str, content_dir: Path, tmp_path: Path) -> None:
+    engine, factory = sessions(database_url)
+    index_dir = tmp_path / "index"
+    catalog = CatalogIndex(index_dir)
+    with factory() as session:  # type: ignore[operator]
+        content, index = run(session, content_dir, index_dir)
+        assert (content.added, content.parsed) == (5, 5)  # type: ignore[attr-defined]
+        assert index.rebuilt and index.total == 5  # type: ignore[attr-defined]
+        catalog.open()
+        assert catalog.search(SearchRequest(text="pizza")).total == 1
+
+        content, index = run(session, content_dir, index_dir)
+        assert (content.parsed, content.added, content.updated) == (0, 0, 0)  # type: ignore[attr-defined]
+        assert (index.indexed, index.deleted, index.rebuilt) == (0, 0, False)  # type: ignore[attr-defined]
+
+        # Change one file, delete another, add a third.
+        changed = write_resource(content_dir, "fractions-pizza", title="Fractions with cake",
+                                 subject="mathematics", description="Equal parts of a whole, explained with cake.")
+        os.utime(changed, ns=(time.time_ns(), time.time_ns() + 1_000_000))
+        (content_dir / "resources/earth-space-science/plate-tectonics.toml").unlink()
+        write_resource(content_dir, "new-resource", title="Volcano model", description="Build a baking soda volcano.")
+        content, index = run(session, content_dir, index_dir)
+        assert (content.parsed, content.added, content.updated, content.removed) == (2, 1, 1, 1)  # type: ignore[attr-defined]
+        assert (index.indexed, index.deleted) == (2, 1)  # type: ignore[attr-defined]
+        assert get_resource(session, "plate-tectonics") is None
+        assert get_resource(session, "fractions-pizza").title == "Fractions with cake"  # type: ignore[union-attr]
+        assert set(read_manifest(index_dir)) == {"photosynthesis-basics", "plant-cells", "fractions-pizza",
+                                                 "french-revolution", "new-resource"}
+        # The open searcher notices the new commit by itself (within its refresh interval).
+        time.sleep(1.1)
+        assert catalog.search(SearchRequest(text="cake")).total == 1
+        assert catalog.search(SearchRequest(text="pizza")).total == 0
+        assert catalog.search(SearchRequest(text="tectonics")).total == 0
+    catalog.close()
+    engine.dispose()  # type: ignore[attr-defined]
+
+
+def test_a_broken_file_keeps_its_last_good_version(database_url: str, content_dir: Path, tmp_path: Path) -> None:
+    engine, factory = sessions(database_url)
+    with factory() as session:  # type: ignore[operator]
+        run(session, content_dir, tmp_path / "index")
+        path = content_dir / "resources/history/french-revolution.toml"
+        path.write_text(path.read_text().replace('subject = "history"', 'subject = "nonsense"'))
+        content, index = run(session, content_dir, tmp_path / "index")
+        assert len(content.problems) == 1 and "nonsense" in content.problems[0].reason  # type: ignore[attr-defined]
+        assert content.problems[0].line == 4  # type: ignore[attr-defined]
+        assert get_resource(session, "french-revolution") is not None
+        assert "french-revolution" in read_manifest(tmp_path / "index")
+    engine.dispose()  # type: ignore[attr-defined]
+
+
+def test_index_can_be_rebuilt_from_the_database_alone(database_url: str, content_dir: Path, tmp_path: Path) -> None:
+    """Another host: same database, no index yet, no content folder needed."""
+    engine, factory = sessions(database_url)
+    with factory() as session:  # type: ignore[operator]
+        load_content(session, content_dir)
+        session.commit()
+        report = sync_index(session, tmp_path / "replica", workers=1)
+        assert report.rebuilt and report.total == 5
+    replica = CatalogIndex(tmp_path / "replica")
+    replica.open()
+    assert replica.search(SearchRequest(text="revolution")).total == 1
+    replica.close()
+    engine.dispose()  # type: ignore[attr-defined]

@@ -1,0 +1,123 @@
+"""The JSON API, the browse page and its htmx partial, health, errors and headers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from starlette.testclient import TestClient
+
+from marketplace.app import create_app
+from marketplace.catalog.sync import load_content, sync_index
+from marketplace.settings import Settings
+from marketplace.store.database import make_engine, make_session_factory, upgrade_database
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    upgrade_database(settings.database_url)
+    engine = make_engine(settings.database_url)
+    with make_session_factory(engine)() as session:
+        load_content(session, settings.content_dir)
+        session.commit()
+        sync_index(session, settings.index_dir, workers=1)
+    engine.dispose()
+    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def test_search_api_shape(client: TestClient) -> None:
+    response = client.get("/api/catalog/search", params={"q": "photosynthesis", "per_page": 1})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["total"] == 2 and body["page"] == 1 and body["per_page"] == 1 and body["page_count"] == 2
+    (first,) = body["results"]
+    assert first["id"] == "photosynthesis-basics"
+    assert first["license"] == {"id": "CC-BY-4.0", "label": "CC BY 4.0",
+                                "url": "https://creativecommons.org/licenses/by/4.0/", "attribution": "By Ada Author"}
+    assert first["thumbnail_url"] == "/content/thumbnails/biology.svg"
+    assert {"text": "Photosynthesis", "match": True} in first["highlights"]["title"]
+    assert set(body["facets"]) == {"subject", "grade", "type", "license"}
+    assert body["facets"]["subject"]["biology"] == 2
+    assert body["suggestion"] is None
+    assert client.get(first["thumbnail_url"]).status_code == 200
+
+
+def test_search_api_filters_paging_and_suggestion(client: TestClient) -> None:
+    body = client.get("/api/catalog/search?subject=biology&subject=history&grade=9-12&sort=title").json()
+    assert [r["id"] for r in body["results"]] == ["photosynthesis-basics", "plant-cells", "french-revolution"]
+    assert client.get("/api/catalog/search?license=CC0-1.0").json()["total"] == 1
+    assert client.get("/api/catalog/search?type=link&page=2&per_page=4").json()["results"][0]["id"]
+    assert client.get("/api/catalog/search?page=3&per_page=4").json()["results"] == []
+    assert client.get("/api/catalog/search?q=photosinthesis").json()["suggestion"] == "photosynthesis"
+    assert client.get("/api/catalog/search", params={"q": "x" * 10_000}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("query", "parameter"),
+    [("page=0", "page"), ("page=abc", "page"), ("per_page=101", "per_page"), ("per_page=-1", "per_page"),
+     ("subject=alchemy", "subject"), ("grade=13", "grade"), ("type=podcast", "type"), ("license=GPL", "license"),
+     ("sort=random", "sort"), ("page=600&per_page=20", "page")],
+)
+def test_bad_parameters_get_400_naming_them(client: TestClient, query: str, parameter: str) -> None:
+    response = client.get(f"/api/catalog/search?{query}")
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["parameter"] == parameter and parameter in error["message"]
+
+
+def test_resource_api(client: TestClient) -> None:
+    body = client.get("/api/catalog/resources/french-revolution").json()
+    assert body["title"] == "The French Revolution" and body["subject"] == "history"
+    assert body["payload"] == {"url": "https://example.org/french-revolution", "embeddable": False}
+    missing = client.get("/api/catalog/resources/no-such-thing")
+    assert missing.status_code == 404
+    assert "no-such-thing" in missing.json()["error"]["message"]
+
+
+def test_healthz(client: TestClient) -> None:
+    body = client.get("/healthz").json()
+    assert body["ok"] is True
+    assert body["database"]["revision"] == "0001_catalog"
+    assert body["index"]["documents"] == 5
+
+
+def test_browse_page_and_htmx_partial(client: TestClient) -> None:
+    page = client.get("/?q=revolution")
+    assert page.status_code == 200
+    assert '<html lang="en">' in page.text and 'id="q"' in page.text and "htmx.min.js" in page.text
+    assert "<mark>Revolution</mark>" in page.text
+    assert 'id="count-subject-history">(1)' in page.text
+    partial = client.get("/?q=revol", headers={"HX-Request": "true", "HX-Target": "results"})
+    assert partial.status_code == 200
+    assert "<html" not in partial.text and "<mark>Revolution</mark>" in partial.text  # prefix while typing
+    assert 'hx-swap-oob="true"' in partial.text
+    assert client.get("/static/htmx.min.js").status_code == 200
+
+
+def test_user_text_is_escaped(client: TestClient) -> None:
+    page = client.get("/", params={"q": '<script>alert("x")</script>'})
+    assert "<script>alert" not in page.text and "&lt;script&gt;" in page.text
+
+
+def test_errors_are_pages_or_json_never_tracebacks(client: TestClient) -> None:
+    page = client.get("/?page=zero")
+    assert page.status_code == 400 and "page" in page.text and "Traceback" not in page.text
+    assert client.get("/nowhere").status_code == 404
+    assert client.get("/api/nowhere").json()["error"]["status"] == 404
+
+
+def test_security_headers(client: TestClient) -> None:
+    headers = client.get("/").headers
+    assert "frame-src" in headers["content-security-policy"] and "'unsafe-inline'" not in headers[
+        "content-security-policy"]
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["referrer-policy"] == "strict-origin-when-cross-origin"
+
+
+def test_search_without_an_index_is_503(settings: Settings) -> None:
+    upgrade_database(settings.database_url)
+    with TestClient(create_app(settings)) as fresh:
+        response = fresh.get("/api/catalog/search")
+        assert response.status_code == 503 and "marketplace index" in response.json()["error"]["message"]
+        assert fresh.get("/healthz").status_code == 503
