@@ -545,7 +545,16 @@ def compare(queries: list[BenchQuery], ours: list[Outcome], fts: list[Outcome],
                 if q.kind == "prefix" and truth.get(q.key) and o.total is not None and f.total is not None]
     misspelled = [(q, o) for q, o in zip(queries, ours, strict=True) if q.kind == "misspelled"]
     rows.sort(reverse=True)
+    slowest = sorted(((o.ms, q.kind, q.label(), o.total) for q, o in zip(queries, ours, strict=True) if o.ms),
+                     reverse=True)[:8]
     return {
+        "slowest_ours": [{"ms": ms, "kind": kind, "query": label, "total": total}
+                         for ms, kind, label, total in slowest],
+        "differing_non_prefix": [{"kind": k, "query": label, "ours": a, "fts5": b}
+                                 for _, k, label, a, b in rows if k != "prefix" and a != b],
+        "per_query": [{"kind": q.kind, "query": q.label(), "ours_ms": o.ms, "fts5_ms": f.ms, "ours_total": o.total,
+                       "fts5_total": f.total, "suggestion": o.suggestion}
+                      for q, o, f in zip(queries, ours, fts, strict=True)],
         "per_class": per_class,
         "worst": [{"kind": k, "query": label, "ours": a, "fts5": b, "diff_pct": 100 * d}
                   for d, k, label, a, b in rows[:8]],
@@ -594,7 +603,7 @@ def memory():
     with open("/proc/self/status") as status:
         for line in status:
             key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
+            if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
                 found[key] = int(value.split()[0]) / 1024
     return found
 
@@ -671,7 +680,7 @@ def measure_reindex(path: Path, index: CatalogIndex, catalog: list[Resource]) ->
             seen_s, reload_search_ms = finished - start, (finished - call) * 1000
             break
         time.sleep(0.05)
-    after_probe_ms = [timed(lambda: index.search(SearchRequest(text=word)))[0] * 1000
+    after_probe_ms = [timed(lambda word=word: index.search(SearchRequest(text=word)))[0] * 1000
                       for word in vocabulary()[1000:1005]]
     return {"apply_changes_s": applied - start, "visible_after_s": seen_s, "reload_search_ms": reload_search_ms,
             "polls": polls, "marker_total_before": before, "documents_before": documents_before,
@@ -687,10 +696,12 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
     cells = [[cell(v) for v in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths)))]
+    pairs = list(zip(headers, widths, strict=True))
+    lines = ["  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(pairs))]
     lines.append("  ".join("-" * w for w in widths))
     for row in cells:
-        lines.append("  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(row, widths))))
+        padded = enumerate(zip(row, widths, strict=True))
+        lines.append("  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in padded))
     return "\n".join(lines)
 
 
@@ -731,6 +742,12 @@ def print_size(f: dict[str, Any]) -> None:
     print("\nlargest total differences")
     print(table(("class", "query", "ours total", "FTS5 total", "diff %"),
                 [(r["kind"], r["query"], r["ours"], r["fts5"], r["diff_pct"]) for r in f["comparison"]["worst"]]))
+    print("\nnon-prefix queries whose totals differ:",
+          ", ".join(f"{r['query']} ({r['ours']} vs {r['fts5']})" for r in f["comparison"]["differing_non_prefix"])
+          or "none")
+    print("\nour slowest queries")
+    print(table(("class", "query", "ms", "total"),
+                [(r["kind"], r["query"], r["ms"], r["total"]) for r in f["comparison"]["slowest_ours"]]))
     recall = f["comparison"]["prefix_recall"]
     print(f"\nprefix queries against a yardstick (resources holding a word that starts with the prefix, "
           f"{recall['queries']} queries): ours finds {100 * recall['ours_share_of_truth']:.0f}% of them "
@@ -758,7 +775,8 @@ def print_extras(f: dict[str, Any]) -> None:
         ("re-index 100 changed: apply_changes s", reindex["apply_changes_s"]),
         ("re-index 100 changed: visible to the open index after s", reindex["visible_after_s"] or float("nan")),
         ("re-index: the search that reloaded the index ms", reindex["reload_search_ms"] or float("nan")),
-        ("re-index: 5 searches after the reload ms", " / ".join(f"{v:.0f}" for v in reindex["searches_after_reload_ms"])),
+        ("re-index: 5 searches after the reload ms",
+         " / ".join(f"{v:.0f}" for v in reindex["searches_after_reload_ms"])),
         ("re-index: documents before / after", f"{reindex['documents_before']:,} / {reindex['documents_after']:,}"),
     ]
     for run in opened["runs"]:
@@ -771,6 +789,8 @@ def print_extras(f: dict[str, Any]) -> None:
         ("RSS after open MiB (VmRSS)", rss["after_open"]["VmRSS"]),
         (f"RSS after {rss['queries']} queries MiB (VmRSS)", rss["after_queries"]["VmRSS"]),
         ("peak RSS MiB (VmHWM)", rss["after_queries"]["VmHWM"]),
+        ("  of which, after the queries: anonymous (RssAnon) MiB", rss["after_queries"]["RssAnon"]),
+        ("  of which, after the queries: mapped files (RssFile) MiB", rss["after_queries"]["RssFile"]),
     ]
     print(table(("measure", "value"), rows))
 
