@@ -39,7 +39,11 @@ def _templates() -> Jinja2Templates:
 def create_app(settings: Settings) -> Starlette:
     """Build the app; refuses (SchemaOutOfDateError) when the database needs `marketplace db upgrade`."""
     engine = make_engine(settings.database_url)
-    check_schema(engine, settings.database_url)
+    try:
+        check_schema(engine, settings.database_url)
+    except Exception:
+        engine.dispose()  # close pooled connections now, not at garbage collection
+        raise
     catalog = CatalogIndex(settings.index_dir)
 
     @contextlib.asynccontextmanager
