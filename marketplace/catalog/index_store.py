@@ -21,12 +21,14 @@ from whoosh import index as whoosh_index
 from whoosh.codec.whoosh3 import W3Codec
 from whoosh.writing import SegmentWriter
 
+from marketplace.catalog import forward
+from marketplace.catalog.forward import ForwardPart
 from marketplace.catalog.resource import Resource
-from marketplace.catalog.schema import build_schema, to_document
+from marketplace.catalog.schema import analyze, build_schema, to_document, word_analyzer
 
 MANIFEST = "manifest.json"
 STAMP = "STAMP"
-WRITER_MEMORY_MB = 192
+WRITER_MEMORY_MB = 1024
 Progress = Callable[[int], None]
 
 
@@ -64,13 +66,27 @@ def _write_manifest_and_stamp(path: Path, manifest: dict[str, str]) -> None:
     os.replace(stamp, path / STAMP)
 
 
-def _index_slice(path: str, documents: Sequence[dict[str, Any]], start: int, stop: int, conn: Connection) -> None:
-    """Worker process: index documents[start:stop] into a segment of its own and send the segment back."""
+def _index_resources(writer: Any, resources: Sequence[Resource], progress: Progress | None = None) -> ForwardPart:
+    """Analyse each resource once, add it to `writer`, and return its part of the forward index."""
+    analyzer = word_analyzer()
+    sequences: list[list[str]] = []
+    for number, resource in enumerate(resources, start=1):
+        analyzed = analyze(resource, analyzer)
+        writer.add_document(**to_document(resource, analyzed))
+        sequences.append(analyzed.forward_sequence())
+        if progress and number % 500 == 0:
+            progress(500)
+    if progress and len(resources) % 500:
+        progress(len(resources) % 500)
+    return forward.encode_part([resource.id for resource in resources], sequences)
+
+
+def _index_slice(path: str, resources: Sequence[Resource], start: int, stop: int, conn: Connection) -> None:
+    """Worker process: index resources[start:stop] into a segment of its own and send it back."""
     ix = whoosh_index.open_dir(path)
     writer = SegmentWriter(ix, _lk=False, codec=_codec(), limitmb=WRITER_MEMORY_MB)
-    for document in documents[start:stop]:
-        writer.add_document(**document)
-    conn.send(writer._finalize_segment())
+    part = _index_resources(writer, resources[start:stop])
+    conn.send((writer._finalize_segment(), part))
     conn.close()
 
 
@@ -83,25 +99,22 @@ def build_index(
     process compete with the workers; here forked workers read their slice straight from the parent's
     memory and each writes one segment, so two cores give close to twice the speed.
     """
-    documents = [to_document(resource) for resource in resources]
-    manifest = {document["id"]: document["content_hash"] for document in documents}
+    items = list(resources)
+    manifest = {resource.id: resource.content_hash for resource in items}
     building = path.with_name(path.name + ".building")
     shutil.rmtree(building, ignore_errors=True)
     building.mkdir(parents=True)
     ix = whoosh_index.create_in(str(building), build_schema())
     workers = workers or min(os.cpu_count() or 1, 4)
-    use_processes = workers > 1 and len(documents) >= 2000 and "fork" in multiprocessing.get_all_start_methods()
-    if use_processes:
-        _build_with_processes(ix, building, documents, workers)
+    if workers > 1 and len(items) >= 2000 and "fork" in multiprocessing.get_all_start_methods():
+        part = _build_with_processes(ix, building, items, workers)
+        if progress:
+            progress(len(items))
     else:
         writer = ix.writer(codec=_codec(), limitmb=WRITER_MEMORY_MB)
-        for number, document in enumerate(documents, start=1):
-            writer.add_document(**document)
-            if progress and number % 500 == 0:
-                progress(500)
+        part = _index_resources(writer, items, progress)
         writer.commit()
-    if progress:
-        progress(len(documents) % 500 if not use_processes else len(documents))
+    forward.save(building, part)
     _write_manifest_and_stamp(building, manifest)
     retired = path.with_name(path.name + ".old")
     shutil.rmtree(retired, ignore_errors=True)
@@ -109,26 +122,29 @@ def build_index(
         os.replace(path, retired)
     os.replace(building, path)
     shutil.rmtree(retired, ignore_errors=True)
-    return len(documents)
+    return len(items)
 
 
-def _build_with_processes(ix: Any, building: Path, documents: list[dict[str, Any]], workers: int) -> None:
+def _build_with_processes(ix: Any, building: Path, resources: list[Resource], workers: int) -> ForwardPart:
     context = multiprocessing.get_context("fork")
     parent = SegmentWriter(ix, codec=_codec())  # holds the index lock while the workers write segments
     try:
-        chunk = -(-len(documents) // workers)
+        chunk = -(-len(resources) // workers)
         pipes: list[tuple[Any, Connection]] = []
-        for start in range(0, len(documents), chunk):
+        for start in range(0, len(resources), chunk):
             receiver, sender = context.Pipe(duplex=False)
             process = context.Process(
-                target=_index_slice, args=(str(building), documents, start, start + chunk, sender)
+                target=_index_slice, args=(str(building), resources, start, start + chunk, sender)
             )
             process.start()
             sender.close()
             pipes.append((process, receiver))
         segments = []
+        parts = []
         for process, receiver in pipes:
-            segments.append(receiver.recv())
+            segment, part = receiver.recv()
+            segments.append(segment)
+            parts.append(part)
             process.join()
             if process.exitcode != 0:
                 raise RuntimeError(f"an index worker failed with exit code {process.exitcode}")
@@ -138,22 +154,38 @@ def _build_with_processes(ix: Any, building: Path, documents: list[dict[str, Any
     except BaseException:
         parent.cancel()
         raise
+    # Segments are committed in worker order, so the parts concatenate in document-number order.
+    return forward.merge_parts(parts)
 
 
 def apply_changes(path: Path, upserts: Sequence[Resource], deletions: Iterable[str]) -> None:
     """Update or add `upserts` and remove `deletions` (ids) in one commit."""
     manifest = read_manifest(path)
+    previous = forward.load_part(path)
+    analyzer = word_analyzer()
     ix = whoosh_index.open_dir(str(path))
     writer = ix.writer(codec=_codec(), limitmb=WRITER_MEMORY_MB)
+    fresh: dict[str, list[str]] = {}
     try:
         for resource_id in deletions:
             writer.delete_by_term("id", resource_id)
             manifest.pop(resource_id, None)
         for resource in upserts:
-            writer.update_document(**to_document(resource))
+            analyzed = analyze(resource, analyzer)
+            writer.update_document(**to_document(resource, analyzed))
+            fresh[resource.id] = analyzed.forward_sequence()
             manifest[resource.id] = resource.content_hash
     except BaseException:
         writer.cancel()
         raise
     writer.commit()
+    # Document numbers may have moved (merged segments drop deleted documents): realign the forward index.
+    with whoosh_index.open_dir(str(path)).searcher() as searcher:
+        reader = searcher.reader()
+        alive = set(reader.all_doc_ids())
+        docnum_ids = [
+            resource_id if docnum in alive else None
+            for docnum, resource_id in enumerate(reader.column_reader("id"))
+        ]
+    forward.save(path, forward.rebuild_for_generation(previous, docnum_ids, fresh))
     _write_manifest_and_stamp(path, manifest)

@@ -22,27 +22,27 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from whoosh import index as whoosh_index
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN as _LENGTHS_COLUMN
-from whoosh.query import Or, Phrase, Query, Term
+from whoosh.filedb.filestore import FileStorage
 from whoosh.util.numeric import byte_to_length
 
+from marketplace.catalog.forward import ForwardIndex, ForwardMismatchError
 from marketplace.catalog.highlight import SNIPPET_CHARS, Segment, highlight
 from marketplace.catalog.index_store import index_exists, read_stamp
 from marketplace.catalog.postings import PostingsCache
 from marketplace.catalog.query import Clause, ParsedQuery, parse_query
-from marketplace.catalog.spelling import correct_word
+from marketplace.catalog.schema import STEMMED_FIELDS, word_analyzer
+from marketplace.catalog.spelling import SpellingDictionary, correct_word
 from marketplace.catalog.vocabulary import FACETS, GRADE_LEVELS
 
 SortOrder = Literal["relevance", "title"]
 SORT_ORDERS: tuple[SortOrder, ...] = ("relevance", "title")
 MAX_PER_PAGE = 100
 MAX_RESULT_WINDOW = 10_000
-PREFIX_EXPANSIONS = 16
-PREFIX_SCAN_LIMIT = 400
+PREFIX_SCORED_EXPANSIONS = 8
+LOAD_ATTEMPTS = 20
 FEW_RESULTS = 3
 REFRESH_INTERVAL_SECONDS = 1.0
-STEMMED_FIELDS = ("title", "keywords", "description")
 CODED_FACETS = {"subject": "subject", "type": "type", "license": "license"}
 SCORED_FIELDS = (*STEMMED_FIELDS, "author")
 BM25_B = 0.75
@@ -118,6 +118,8 @@ class _IndexState:
     alive: Mask
     codes: dict[str, npt.NDArray[np.int16]]
     grade_bits: npt.NDArray[np.uint8]
+    forward: ForwardIndex | None = None
+    spelling: SpellingDictionary | None = None
     lengths: dict[str, npt.NDArray[np.float32]] = field(default_factory=dict)
     average_lengths: dict[str, float] = field(default_factory=dict)
     postings: PostingsCache = field(default_factory=PostingsCache)
@@ -133,6 +135,8 @@ class CatalogIndex:
         self._lock = threading.RLock()
         self._state: _IndexState | None = None
         self._checked_at = 0.0
+        self._refreshing = False
+        self._masks: dict[Clause, Mask] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def open(self) -> None:
@@ -157,15 +161,36 @@ class CatalogIndex:
             return int(state.alive.sum())
 
     def _load(self) -> _IndexState:
-        if not index_exists(self.path):
-            raise IndexMissingError(f"There is no catalog index at {self.path}; run `marketplace index`.")
-        ix = whoosh_index.open_dir(str(self.path))
+        """Open the newest generation; retried while a commit is between its Whoosh and forward files."""
+        for attempt in range(LOAD_ATTEMPTS):
+            if not index_exists(self.path):
+                raise IndexMissingError(f"There is no catalog index at {self.path}; run `marketplace index`.")
+            try:
+                return self._load_once()
+            except ForwardMismatchError:
+                if attempt == LOAD_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05)
+        raise AssertionError("unreachable")
+
+    def _load_once(self) -> _IndexState:
+        # Plain reads instead of mmap: the index's pages stay in the OS page cache, shared and reclaimable,
+        # rather than counting as this process's resident memory (searches are serialised anyway).
         stamp = read_stamp(self.path)
+        ix = FileStorage(str(self.path), supports_mmap=False).open_index()
         searcher = ix.searcher()
         size = searcher.reader().doc_count_all()
         alive = np.zeros(size, dtype=np.bool_)
         alive[np.fromiter(searcher.reader().all_doc_ids(), dtype=np.int64, count=searcher.doc_count())] = True
         state = _IndexState(stamp, searcher, size, alive, {}, np.zeros(size, dtype=np.uint8))
+        try:
+            state.forward = ForwardIndex.load(self.path, size)
+            _check_alignment(searcher, state.forward, alive)
+            if read_stamp(self.path) != stamp:
+                raise ForwardMismatchError("a commit landed while the index was opening")
+        except (ForwardMismatchError, OSError, ValueError):
+            searcher.close()
+            raise ForwardMismatchError("the index is being written") from None
         for facet, field_name in CODED_FACETS.items():
             codes = np.full(size, -1, dtype=np.int16)
             for ordinal, value in enumerate(FACETS[facet]):
@@ -183,13 +208,35 @@ class CatalogIndex:
         if self._state is None:
             self._state = self._load()
             self._checked_at = now
-        elif now - self._checked_at >= REFRESH_INTERVAL_SECONDS:
+        elif now - self._checked_at >= REFRESH_INTERVAL_SECONDS and not self._refreshing:
             self._checked_at = now
             if read_stamp(self.path) != self._state.stamp:
-                previous = self._state
-                self._state = self._load()
-                previous.searcher.close()
+                # Searches go on against the open generation while the new one loads beside it.
+                self._refreshing = True
+                threading.Thread(target=self._refresh_in_background, name="catalog-refresh", daemon=True).start()
         return self._state
+
+    def _refresh_in_background(self) -> None:
+        try:
+            self.refresh()
+        finally:
+            self._refreshing = False
+
+    def refresh(self) -> bool:
+        """Load the newest committed generation now if it differs from the open one; True if it did."""
+        stamp = read_stamp(self.path)
+        with self._lock:
+            if self._state is not None and stamp == self._state.stamp:
+                return False
+        fresh = self._load()  # outside the lock: searches continue meanwhile
+        with self._lock:
+            previous, self._state = self._state, fresh
+            self._checked_at = time.monotonic()
+        if previous is not None:
+            with self._lock:
+                previous.searcher.close()
+        self.warm()
+        return True
 
     # -- search --------------------------------------------------------------------------------------
     def search(self, request: SearchRequest) -> SearchResult:
@@ -200,6 +247,7 @@ class CatalogIndex:
             return self._search(state, parsed, request)
 
     def _search(self, state: _IndexState, parsed: ParsedQuery, request: SearchRequest) -> SearchResult:
+        self._masks.clear()  # clause masks are shared by matching and scoring within one search only
         text_mask = self._text_mask(state, parsed)
         filter_masks = self._filter_masks(state, request)
         final = text_mask.copy()
@@ -271,7 +319,7 @@ class CatalogIndex:
 
     # -- text matching -------------------------------------------------------------------------------
     def _analyze(self, state: _IndexState, field_name: str, word: str) -> list[str]:
-        analyzer = state.searcher.schema[field_name].analyzer
+        analyzer = _WORDS if field_name in STEMMED_FIELDS else state.searcher.schema[field_name].analyzer
         return [token.text for token in analyzer(word)]
 
     def _clause_targets(self, state: _IndexState, clause: Clause) -> list[tuple[str, str]]:
@@ -284,33 +332,51 @@ class CatalogIndex:
         return targets
 
     def _expand_prefix(self, state: _IndexState, prefix: str) -> list[tuple[str, str]]:
-        """The most frequent indexed terms starting with `prefix`, capped so short prefixes stay cheap."""
+        """The terms a prefix clause is scored by: the most frequent stems starting with it, and the stem
+        of the word as typed so far (a whole word's stem can be shorter than the word). Matching does not
+        depend on this list: every word with the prefix matches (see _clause_mask)."""
         cached = state.prefixes.get(prefix)
         if cached is not None:
             state.prefixes.move_to_end(prefix)
             return cached
-        reader = state.searcher.reader()
-        candidates: list[tuple[int, str, str]] = []
-        for name in (*STEMMED_FIELDS, "author"):
-            for number, term in enumerate(reader.expand_prefix(name, prefix)):
-                if number >= PREFIX_SCAN_LIMIT:
-                    break
-                text = term.decode("utf-8") if isinstance(term, bytes) else term
-                candidates.append((reader.doc_frequency(name, text), name, text))
-        candidates.sort(reverse=True)
-        expansion = [(name, text) for _, name, text in candidates[:PREFIX_EXPANSIONS]]
+        forward = state.forward
+        assert forward is not None  # noqa: S101 - set by _load
+        low, high = forward.prefix_range(prefix)
+        frequencies = forward.counts[low:high]
+        if len(frequencies) > PREFIX_SCORED_EXPANSIONS:
+            chosen = np.argpartition(-frequencies, PREFIX_SCORED_EXPANSIONS - 1)[:PREFIX_SCORED_EXPANSIONS]
+        else:
+            chosen = np.arange(len(frequencies))
+        stems = [forward.vocabulary[low + int(offset)] for offset in chosen]
+        expansion = [(name, stem) for stem in stems for name in STEMMED_FIELDS]
+        expansion += [
+            target for target in self._clause_targets(state, Clause("term", (prefix,))) if target not in expansion
+        ]
         state.prefixes[prefix] = expansion
         if len(state.prefixes) > 4096:
             state.prefixes.popitem(last=False)
         return expansion
 
     def _clause_mask(self, state: _IndexState, clause: Clause) -> Mask:
-        mask = np.zeros(state.size, dtype=np.bool_)
+        cached = self._masks.get(clause)
+        if cached is not None:
+            return cached
+        forward = state.forward
+        assert forward is not None  # noqa: S101 - set by _load
         if clause.kind == "phrase":
-            docs = np.fromiter(state.searcher.docs_for_query(self._phrase_query(state, clause)), dtype=np.int64)
-            mask[docs] = True
-            return mask
-        for field_name, term in self._clause_targets(state, clause):
+            stems = [token.text for token in _WORDS(" ".join(clause.words))]
+            mask = forward.phrase(stems) if len(stems) > 1 else self._term_mask(state, clause.words[0])
+        elif clause.kind == "prefix":
+            # Every document with a word starting with the prefix, however many words that is.
+            mask = forward.prefix(clause.words[0]) | self._term_mask(state, clause.words[0])
+        else:
+            mask = self._term_mask(state, clause.words[0])
+        self._masks[clause] = mask
+        return mask
+
+    def _term_mask(self, state: _IndexState, word: str) -> Mask:
+        mask = np.zeros(state.size, dtype=np.bool_)
+        for field_name, term in self._clause_targets(state, Clause("term", (word,))):
             mask[state.postings.get(state.searcher, field_name, term)[0]] = True
         return mask
 
@@ -324,16 +390,6 @@ class CatalogIndex:
         for clause in parsed.excluded:
             mask &= ~self._clause_mask(state, clause)
         return mask
-
-    def _phrase_query(self, state: _IndexState, clause: Clause) -> Query:
-        phrases: list[Query] = []
-        for name in ("title", "description", "author"):
-            words = [stem for word in clause.words for stem in self._analyze(state, name, word)]
-            if len(words) > 1:
-                phrases.append(Phrase(name, words))
-            elif words:
-                phrases.append(Term(name, words[0]))
-        return Or(phrases)
 
     # -- filters and facets ----------------------------------------------------------------------------
     def _filter_masks(self, state: _IndexState, request: SearchRequest) -> dict[str, Mask]:
@@ -374,10 +430,19 @@ class CatalogIndex:
             state.title_order = np.argsort(keys.astype(bytes), kind="stable").astype(np.int32)
         return state.title_order
 
+    def _spelling(self, state: _IndexState) -> SpellingDictionary:
+        if state.spelling is None:
+            forward = state.forward
+            assert forward is not None  # noqa: S101 - set by _load
+            state.spelling = SpellingDictionary(forward.vocabulary, forward.counts)
+        return state.spelling
+
     def warm(self) -> None:
-        """Prepare what the first browse would otherwise compute (the title order)."""
+        """Prepare what a first browse or suggestion would otherwise compute in someone's request."""
         with self._lock:
-            self._title_order(self._current())
+            state = self._current()
+            self._title_order(state)
+            self._spelling(state)
 
     def _hit(self, state: _IndexState, docnum: int, score: float | None, parsed: ParsedQuery) -> SearchHit:
         stored = state.searcher.stored_fields(docnum)
@@ -389,19 +454,19 @@ class CatalogIndex:
                     prefixes.append(clause.words[0])
                 else:
                     stems.update(stem for word in clause.words for stem in self._analyze(state, "title", word))
-        analyzer = state.searcher.schema["description"].analyzer
+        analyzer = _WORDS
         return SearchHit(
             id=stored["id"],
-            title=stored["title"],
-            description=stored["description"],
+            title=stored["title_text"],
+            description=stored["description_text"],
             subject=stored["subject"],
             type=stored["type"],
             language=stored["language"],
             author=stored["author"],
             license_id=stored["license"],
             display=json.loads(stored["display"]),
-            title_highlight=highlight(stored["title"], analyzer, stems, prefixes),
-            description_highlight=highlight(stored["description"], analyzer, stems, prefixes, SNIPPET_CHARS),
+            title_highlight=highlight(stored["title_text"], analyzer, stems, prefixes),
+            description_highlight=highlight(stored["description_text"], analyzer, stems, prefixes, SNIPPET_CHARS),
             score=score,
         )
 
@@ -409,11 +474,10 @@ class CatalogIndex:
         words = parsed.plain_words()
         if not words:
             return None
-        analyzer = state.searcher.schema["title"].analyzer
-        reader = state.searcher.reader()
+        dictionary = self._spelling(state)
         corrections: dict[str, str] = {}
         for word in dict.fromkeys(words):
-            better = correct_word(reader, analyzer, word)
+            better = correct_word(dictionary, _WORDS, word)
             if better and better != word:
                 corrections[word] = better
         if not corrections:
@@ -440,3 +504,18 @@ def _field_lengths(searcher: Any, field_name: str, size: int) -> npt.NDArray[np.
         parts.append(_BYTE_TO_LENGTH[codes])
     lengths = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
     return lengths[:size]
+
+
+_WORDS = word_analyzer()
+
+
+
+def _check_alignment(searcher: Any, forward: ForwardIndex, alive: Mask) -> None:
+    """Spot-check that the forward index's documents are this generation's (same ids at sampled numbers)."""
+    living = np.flatnonzero(alive)
+    if not len(living):
+        return
+    for docnum in np.linspace(0, len(living) - 1, num=min(16, len(living)), dtype=np.int64):
+        number = int(living[docnum])
+        if searcher.stored_fields(number).get("id") != forward.resource_ids[number]:
+            raise ForwardMismatchError("the forward index belongs to another generation")

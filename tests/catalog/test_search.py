@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,15 +17,17 @@ from marketplace.catalog.loader import load_catalog
 from marketplace.catalog.postings import read_postings
 from marketplace.catalog.query import parse_query
 from marketplace.catalog.search import CatalogIndex, SearchRequest
+from tests.conftest import write_resource
 
 
 @pytest.fixture
-def catalog(content_dir: Path, tmp_path: Path) -> CatalogIndex:
+def catalog(content_dir: Path, tmp_path: Path) -> Iterator[CatalogIndex]:
     resources = load_catalog(content_dir).resources
     build_index(tmp_path / "index", resources, workers=1)
     opened = CatalogIndex(tmp_path / "index")
     opened.open()
-    return opened
+    yield opened
+    opened.close()
 
 
 def ids(catalog: CatalogIndex, **kwargs: object) -> list[str]:
@@ -51,6 +54,24 @@ def test_phrase_and_prefix(catalog: CatalogIndex) -> None:
     assert ids(catalog, text="volc", as_you_type=True) == ["plate-tectonics"]
     assert ids(catalog, text="volc") == []  # not typing: a whole word
     assert ids(catalog, text="frac*") == ["fractions-pizza"]
+
+
+def test_phrases_of_three_words_and_source_boundaries(content_dir: Path, tmp_path: Path) -> None:
+    write_resource(content_dir, "green-plants-light", title="Sunlight for green plants",
+                   description="In the greenhouse at night, green plants light up under the growing lamps.")
+    write_resource(content_dir, "plants-green-light", title="Traffic lights",
+                   description="Green plants grow tall in spring, and house plants light up any dull room.")
+    build_index(tmp_path / "index2", load_catalog(content_dir).resources, workers=1)
+    catalog = CatalogIndex(tmp_path / "index2")
+    catalog.open()
+    try:
+        # Both contain the pairs "green plant" and "plant light", only one has the three words in a row.
+        assert ids(catalog, text='"green plants light"') == ["green-plants-light"]
+        # The last word of a title and the first of the description are not a phrase.
+        assert ids(catalog, text='"basics how"') == []
+        assert ids(catalog, text='"Ada Author"')[:1] != []  # author names are phrase-searchable
+    finally:
+        catalog.close()
 
 
 def test_each_filter_and_disjunctive_facets(catalog: CatalogIndex) -> None:
@@ -135,6 +156,7 @@ def test_scores_equal_whoosh_bm25f(content_dir: Path, tmp_path: Path) -> None:
             assert ours.keys() == expected.keys()
             for key, score in expected.items():
                 assert ours[key] == pytest.approx(score, rel=1e-5)
+    catalog.close()
 
 
 def test_block_postings_equal_the_public_matcher(content_dir: Path, tmp_path: Path) -> None:

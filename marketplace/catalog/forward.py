@@ -1,0 +1,217 @@
+"""The forward index: every resource's words (stems) in order, as one flat array of vocabulary ids.
+
+Whoosh answers "which documents contain this term" well, but phrases and prefixes need the opposite view.
+Its phrase matcher walks positions one document at a time (seconds for two common words at 100,000
+resources), and a short prefix expands to thousands of terms. Here the stems of every resource sit in one
+int32 array, with ids given in alphabetical order of the stems, so:
+
+- a phrase is a vectorised comparison of shifted slices of the array (a few milliseconds for any words);
+- a prefix is a contiguous id range, so one pair of comparisons finds every word that starts with it.
+
+Sources (title, description, author, each keyword) are separated by BOUNDARY so no phrase spans two.
+The arrays are aligned with one generation of the Whoosh index (its document numbers) and rewritten on
+every commit; `ids.json` maps document numbers back to resource ids so an incremental commit can reuse
+what did not change.
+"""
+
+from __future__ import annotations
+
+import bisect
+import io
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+BOUNDARY = -1
+TOKENS_FILE = "forward.tokens.npy"
+OFFSETS_FILE = "forward.offsets.npy"
+VOCABULARY_FILE = "forward.vocabulary.txt"
+IDS_FILE = "forward.ids.json"
+
+IntArray = npt.NDArray[np.int32]
+Mask = npt.NDArray[np.bool_]
+
+
+class ForwardMismatchError(RuntimeError):
+    """The forward files belong to another generation of the index (a commit is under way)."""
+
+
+@dataclass(slots=True)
+class ForwardPart:
+    """Stems of a run of consecutive documents, with ids local to `vocabulary`."""
+
+    vocabulary: list[str]
+    tokens: IntArray
+    lengths: npt.NDArray[np.int64]
+    resource_ids: list[str]
+
+
+def encode_part(resource_ids: Sequence[str], sequences: Sequence[Sequence[str]]) -> ForwardPart:
+    """Turn per-document stem sequences (with "" as a source boundary) into a part."""
+    vocabulary = sorted({stem for sequence in sequences for stem in sequence if stem})
+    position = {stem: number for number, stem in enumerate(vocabulary)}
+    position[""] = BOUNDARY
+    flat = [position[stem] for sequence in sequences for stem in sequence]
+    return ForwardPart(
+        vocabulary,
+        np.asarray(flat, dtype=np.int32),
+        np.asarray([len(sequence) for sequence in sequences], dtype=np.int64),
+        list(resource_ids),
+    )
+
+
+def merge_parts(parts: Sequence[ForwardPart]) -> ForwardPart:
+    """Concatenate parts (in document order) over one shared, sorted vocabulary."""
+    vocabulary = sorted(set().union(*(part.vocabulary for part in parts))) if parts else []
+    position = {stem: number for number, stem in enumerate(vocabulary)}
+    tokens: list[IntArray] = []
+    for part in parts:
+        # remap[local id] -> global id; the extra last slot maps BOUNDARY (-1) to itself.
+        remap = np.asarray([position[stem] for stem in part.vocabulary] + [BOUNDARY], dtype=np.int32)
+        tokens.append(remap[part.tokens])
+    return ForwardPart(
+        vocabulary,
+        np.concatenate(tokens) if tokens else np.zeros(0, dtype=np.int32),
+        np.concatenate([part.lengths for part in parts]) if parts else np.zeros(0, dtype=np.int64),
+        [resource_id for part in parts for resource_id in part.resource_ids],
+    )
+
+
+def save(path: Path, part: ForwardPart) -> None:
+    """Write the forward index files into the index folder (before its STAMP changes)."""
+    offsets = np.zeros(len(part.lengths) + 1, dtype=np.int64)
+    np.cumsum(part.lengths, out=offsets[1:])
+    writes: list[tuple[str, bytes]] = [
+        (VOCABULARY_FILE, "\n".join(part.vocabulary).encode("utf-8")),
+        (IDS_FILE, json.dumps(part.resource_ids, separators=(",", ":")).encode("utf-8")),
+    ]
+    for name, array in ((TOKENS_FILE, part.tokens), (OFFSETS_FILE, offsets)):
+        buffer = io.BytesIO()
+        np.save(buffer, array)
+        writes.append((name, buffer.getvalue()))
+    for name, data in writes:  # each file appears whole: readers never see a half-written one
+        temporary = path / f"{name}.tmp"
+        temporary.write_bytes(data)
+        os.replace(temporary, path / name)
+
+
+def load_part(path: Path) -> ForwardPart:
+    offsets = np.load(path / OFFSETS_FILE)
+    text = (path / VOCABULARY_FILE).read_text(encoding="utf-8")
+    return ForwardPart(
+        text.split("\n") if text else [],
+        np.load(path / TOKENS_FILE),
+        np.diff(offsets),
+        json.loads((path / IDS_FILE).read_text(encoding="utf-8")),
+    )
+
+
+def rebuild_for_generation(
+    previous: ForwardPart, docnum_ids: Sequence[str | None], fresh: Mapping[str, Sequence[str]]
+) -> ForwardPart:
+    """The forward index of a new generation: `docnum_ids` lists each document's resource id (None for a
+    deleted one); changed resources take their sequence from `fresh`, the rest are reused."""
+    old_offsets = np.zeros(len(previous.lengths) + 1, dtype=np.int64)
+    np.cumsum(previous.lengths, out=old_offsets[1:])
+    old_docnum = {resource_id: number for number, resource_id in enumerate(previous.resource_ids)}
+    fresh_part = encode_part(list(fresh), list(fresh.values()))
+    vocabulary = sorted(set(previous.vocabulary).union(fresh_part.vocabulary))
+    position = {stem: number for number, stem in enumerate(vocabulary)}
+    old_remap = np.asarray([position[stem] for stem in previous.vocabulary] + [BOUNDARY], dtype=np.int32)
+    new_remap = np.asarray([position[stem] for stem in fresh_part.vocabulary] + [BOUNDARY], dtype=np.int32)
+    old_tokens = old_remap[previous.tokens]
+    fresh_tokens = new_remap[fresh_part.tokens]
+    fresh_offsets = np.zeros(len(fresh_part.lengths) + 1, dtype=np.int64)
+    np.cumsum(fresh_part.lengths, out=fresh_offsets[1:])
+    fresh_docnum = {resource_id: number for number, resource_id in enumerate(fresh_part.resource_ids)}
+    pieces: list[IntArray] = []
+    lengths: list[int] = []
+    ids: list[str] = []
+    empty = np.zeros(0, dtype=np.int32)
+    for resource_id in docnum_ids:
+        if resource_id is None:
+            piece = empty
+        elif resource_id in fresh_docnum:
+            number = fresh_docnum[resource_id]
+            piece = fresh_tokens[fresh_offsets[number] : fresh_offsets[number + 1]]
+        elif resource_id in old_docnum:
+            number = old_docnum[resource_id]
+            piece = old_tokens[old_offsets[number] : old_offsets[number + 1]]
+        else:
+            piece = empty
+        pieces.append(piece)
+        lengths.append(len(piece))
+        ids.append(resource_id or "")
+    return ForwardPart(
+        vocabulary,
+        np.concatenate(pieces) if pieces else empty,
+        np.asarray(lengths, dtype=np.int64),
+        ids,
+    )
+
+
+class ForwardIndex:
+    """The loaded arrays, with phrase and prefix matching."""
+
+    def __init__(self, part: ForwardPart, size: int) -> None:
+        if len(part.lengths) != size or int(part.lengths.sum()) != len(part.tokens):
+            raise ForwardMismatchError(f"the forward index has {len(part.lengths)} documents, the index {size}")
+        self.resource_ids = part.resource_ids
+        self.vocabulary = part.vocabulary
+        self.tokens = part.tokens
+        self.size = size
+        lengths = part.lengths[:size]
+        # The document number of every token position, and how often each stem occurs.
+        self.documents = np.repeat(np.arange(len(lengths), dtype=np.int32), lengths)
+        words = self.tokens[self.tokens >= 0]
+        self.counts = np.bincount(words, minlength=len(self.vocabulary)).astype(np.int64)
+
+    @classmethod
+    def load(cls, path: Path, size: int) -> ForwardIndex:
+        return cls(load_part(path), size)
+
+    def word_id(self, stem: str) -> int | None:
+        position = bisect.bisect_left(self.vocabulary, stem)
+        if position < len(self.vocabulary) and self.vocabulary[position] == stem:
+            return position
+        return None
+
+    def _mask_of_positions(self, positions: npt.NDArray[np.intp]) -> Mask:
+        mask = np.zeros(self.size, dtype=np.bool_)
+        mask[self.documents[positions]] = True
+        return mask
+
+    def phrase(self, stems: Sequence[str]) -> Mask:
+        """Documents where the stems occur consecutively within one source."""
+        ids = [self.word_id(stem) for stem in stems]
+        if not stems or any(word is None for word in ids) or len(self.tokens) < len(ids):
+            return np.zeros(self.size, dtype=np.bool_)
+        span = len(self.tokens) - len(ids) + 1
+        hits = self.tokens[:span] == ids[0]
+        for shift, word in enumerate(ids[1:], start=1):
+            hits &= self.tokens[shift : shift + span] == word
+        return self._mask_of_positions(np.flatnonzero(hits))
+
+    def prefix_range(self, prefix: str) -> tuple[int, int]:
+        """The id range of the stems starting with `prefix`."""
+        low = bisect.bisect_left(self.vocabulary, prefix)
+        high = bisect.bisect_left(self.vocabulary, prefix + "\U0010ffff")
+        return low, high
+
+    def prefix(self, prefix: str) -> Mask:
+        """Documents with a stem that starts with `prefix`."""
+        low, high = self.prefix_range(prefix)
+        if low >= high:
+            return np.zeros(self.size, dtype=np.bool_)
+        if high - low == 1:
+            return self._mask_of_positions(np.flatnonzero(self.tokens == low))
+        return self._mask_of_positions(np.flatnonzero((self.tokens >= low) & (self.tokens < high)))
+
+    def prefix_stems(self, prefix: str) -> Iterable[str]:
+        low, high = self.prefix_range(prefix)
+        return self.vocabulary[low:high]
