@@ -228,14 +228,14 @@ class CatalogIndex:
         with self._lock:
             if self._state is not None and stamp == self._state.stamp:
                 return False
-        fresh = self._load()  # outside the lock: searches continue meanwhile
+        # Loaded and prepared outside the lock (it is private until swapped in): searches continue.
+        fresh = self._load()
+        self._prepare(fresh)
         with self._lock:
             previous, self._state = self._state, fresh
             self._checked_at = time.monotonic()
-        if previous is not None:
-            with self._lock:
+            if previous is not None:
                 previous.searcher.close()
-        self.warm()
         return True
 
     # -- search --------------------------------------------------------------------------------------
@@ -440,9 +440,11 @@ class CatalogIndex:
     def warm(self) -> None:
         """Prepare what a first browse or suggestion would otherwise compute in someone's request."""
         with self._lock:
-            state = self._current()
-            self._title_order(state)
-            self._spelling(state)
+            self._prepare(self._current())
+
+    def _prepare(self, state: _IndexState) -> None:
+        self._title_order(state)
+        self._spelling(state)
 
     def _hit(self, state: _IndexState, docnum: int, score: float | None, parsed: ParsedQuery) -> SearchHit:
         stored = state.searcher.stored_fields(docnum)

@@ -26,6 +26,14 @@ def _signature(word: str) -> int:
     return bits
 
 
+def _letters(word: str) -> int:
+    """64 bits, one per hashed letter: a swap of two letters keeps them all."""
+    bits = 0
+    for char in word:
+        bits |= 1 << (ord(char) % 64)
+    return bits
+
+
 def edit_distance(first: str, second: str) -> int:
     """Optimal-string-alignment distance: a swap of two neighbouring letters counts as one edit."""
     rows = [list(range(len(second) + 1))]
@@ -51,6 +59,8 @@ class SpellingDictionary:
                                     count=len(words))
         self.signatures = np.fromiter((_signature(word) for word in words), dtype=np.uint64, count=len(words))
         self.signature_sizes = np.bitwise_count(self.signatures).astype(np.int16)
+        self.letter_sets = np.fromiter((_letters(word) for word in words), dtype=np.uint64, count=len(words))
+        self.letter_set_sizes = np.bitwise_count(self.letter_sets).astype(np.int16)
         self.index = {word: number for number, word in enumerate(words)}
 
     def is_known(self, stem: str) -> bool:
@@ -68,9 +78,10 @@ class SpellingDictionary:
         if not len(eligible):
             return None
         if len(eligible) > CANDIDATES_CHECKED:
-            # Dice-like similarity of letter pairs: shared pairs count, pairs on one side only cost.
+            # Dice-like similarity of letter pairs and of letters: shared ones count, one-sided ones cost.
             shared = np.bitwise_count(self.signatures[eligible] & np.uint64(_signature(stem))).astype(np.int16)
-            similarity = 2 * shared - self.signature_sizes[eligible]
+            letters = np.bitwise_count(self.letter_sets[eligible] & np.uint64(_letters(stem))).astype(np.int16)
+            similarity = (2 * shared - self.signature_sizes[eligible]) + (2 * letters - self.letter_set_sizes[eligible])
             eligible = eligible[np.argpartition(-similarity, CANDIDATES_CHECKED - 1)[:CANDIDATES_CHECKED]]
         best: tuple[int, int, str] | None = None
         for number in eligible.tolist():
