@@ -194,7 +194,6 @@ def test_the_bundled_catalog_is_clean() -> None:
             assert (content / "files" / resource.payload["path"]).stat().st_size > 0
 
 
-@pytest.mark.xfail(strict=True, reason="starter catalog unfinished: 9 of 12 subjects (issue 2)")
 def test_the_bundled_catalog_meets_the_starter_target() -> None:
     resources = load_catalog(PROJECT_DIR / "content").resources
     assert len(resources) >= 300
