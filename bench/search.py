@@ -24,6 +24,7 @@ import platform
 import random
 import re
 import shutil
+import socket
 import sqlite3
 import string
 import subprocess
@@ -35,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 
 from bench.synthetic import ZipfSampler, resources, vocabulary
@@ -477,6 +479,7 @@ def measure_size(size: int, queries: list[BenchQuery], warmup: list[BenchQuery],
         query_file.write_text(json.dumps([q.request_fields() for q in queries]))
         figures["open_new_process"] = measure_open(whoosh_path)
         figures["rss"] = measure_rss(whoosh_path, query_file)
+        figures["server"] = measure_server_rss(whoosh_path, queries, workdir)
         figures["reindex"] = measure_reindex(whoosh_path, index, catalog)
         print_extras(figures)
     index.close()
@@ -655,6 +658,68 @@ def measure_rss(path: Path, query_file: Path) -> dict[str, Any]:
     return inside
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _status(pid: int) -> dict[str, float]:
+    found = {}
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
+                found[key] = int(value.split()[0]) / 1024
+    return found
+
+
+def measure_server_rss(index_path: Path, queries: list[BenchQuery], workdir: Path) -> dict[str, Any]:
+    """The real server (`marketplace serve`) on loopback with this index open, after the measured queries
+    sent over HTTP to /api/catalog/search; RSS read from /proc for the server process."""
+    data_dir = workdir / "server-data"
+    data_dir.mkdir(exist_ok=True)
+    (data_dir / "index").symlink_to(index_path)
+    env = {**os.environ, "MARKETPLACE_DATA_DIR": str(data_dir), "MARKETPLACE_CONTENT_DIR": str(ROOT / "content"),
+           "MARKETPLACE_ENV": "development"}
+    cli = [sys.executable, "-m", "marketplace.cli"]
+    subprocess.run([*cli, "db", "upgrade"], env=env, cwd=ROOT, check=True, capture_output=True)
+    port = _free_port()
+    server = subprocess.Popen([*cli, "serve", "--port", str(port)], env=env, cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=base, timeout=30) as client:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if client.get("/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("the server did not become healthy")
+                time.sleep(0.2)
+            started = _status(server.pid)
+            latencies = []
+            for query in queries:
+                text = query.text + ("*" if query.kind == "prefix" else "")
+                params: list[tuple[str, str]] = [("q", text), ("per_page", "20")]
+                for name, values in (("subject", query.subjects), ("grade", query.grades),
+                                     ("type", query.types), ("license", query.licenses)):
+                    params += [(name, value) for value in values]
+                begin = time.perf_counter()
+                response = client.get("/api/catalog/search", params=params)
+                latencies.append((time.perf_counter() - begin) * 1000)
+                response.raise_for_status()
+            after = _status(server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return {"after_start": started, "after_queries": after, "queries": len(queries),
+            "http_latency_ms": percentiles(latencies)}
+
+
 def measure_reindex(path: Path, index: CatalogIndex, catalog: list[Resource]) -> dict[str, Any]:
     """Change 100 resources, time apply_changes, then poll the already open index until it sees them."""
     rng = random.Random(QUERY_SEED + 1)
@@ -797,6 +862,11 @@ def print_extras(f: dict[str, Any]) -> None:
         ("peak RSS MiB (VmHWM)", rss["after_queries"]["VmHWM"]),
         ("  of which, after the queries: anonymous (RssAnon) MiB", rss["after_queries"]["RssAnon"]),
         ("  of which, after the queries: mapped files (RssFile) MiB", rss["after_queries"]["RssFile"]),
+        ("server (marketplace serve): RSS after start MiB", f["server"]["after_start"]["VmRSS"]),
+        (f"server: RSS after {f['server']['queries']} HTTP searches MiB", f["server"]["after_queries"]["VmRSS"]),
+        ("server: peak RSS MiB (VmHWM)", f["server"]["after_queries"]["VmHWM"]),
+        ("server: HTTP search p50 / p95 / p99 ms", " / ".join(
+            f"{f['server']['http_latency_ms'][key]:.1f}" for key in ("p50", "p95", "p99"))),
     ]
     print(table(("measure", "value"), rows))
 
@@ -828,6 +898,8 @@ def print_summary(all_figures: list[dict[str, Any]]) -> None:
                  "<= 1", f["open_new_process"]["wall_s_median"] <= TARGETS["open_s"]),
                 (f"{n}: peak RSS after the queries MiB", f["rss"]["after_queries"]["VmHWM"], "<= 300",
                  f["rss"]["after_queries"]["VmHWM"] <= TARGETS["rss_mb"]),
+                (f"{n}: server peak RSS after HTTP searches MiB", f["server"]["after_queries"]["VmHWM"], "<= 300",
+                 f["server"]["after_queries"]["VmHWM"] <= TARGETS["rss_mb"]),
             ]
     print(table(("figure", "value", "target", "met"), [(a, b, c, "yes" if d else "NO") for a, b, c, d in rows]))
 

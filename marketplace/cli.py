@@ -93,7 +93,16 @@ def serve(host: str, port: int) -> None:
     """Serve the web app with uvicorn."""
     import uvicorn
 
-    _settings()  # refuse a bad configuration before uvicorn starts
+    from marketplace.store.database import SchemaOutOfDateError, check_schema, make_engine
+
+    settings = _settings()  # refuse a bad configuration before uvicorn starts
+    engine = make_engine(settings.database_url)
+    try:
+        check_schema(engine, settings.database_url)
+    except SchemaOutOfDateError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        engine.dispose()
     uvicorn.run("marketplace.asgi:app", host=host, port=port, proxy_headers=True, log_level="info")
 
 

@@ -1,0 +1,62 @@
+"""The `marketplace` command: its names and flags are a contract for operators and scripts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from marketplace.cli import main
+from tests.conftest import write_resource
+
+
+@pytest.fixture
+def runner(tmp_path: Path, content_dir: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("MARKETPLACE_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("MARKETPLACE_CONTENT_DIR", str(content_dir))
+    monkeypatch.delenv("MARKETPLACE_DATABASE_URL", raising=False)
+    monkeypatch.delenv("MARKETPLACE_ENV", raising=False)
+    return CliRunner()
+
+
+def test_db_upgrade_then_index_twice(runner: CliRunner, content_dir: Path, tmp_path: Path) -> None:
+    upgraded = runner.invoke(main, ["db", "upgrade"])
+    assert upgraded.exit_code == 0, upgraded.output
+    first = runner.invoke(main, ["index"])
+    assert first.exit_code == 0, first.output
+    assert "5 files: 5 added, 0 updated, 0 removed, 0 with problems. Index: 5 resources (rebuilt)" in first.output
+    second = runner.invoke(main, ["index"])
+    assert "0 added, 0 updated, 0 removed" in second.output and "(0 updated, 0 removed)" in second.output
+    assert (tmp_path / "var" / "index" / "manifest.json").is_file()
+
+
+def test_index_reports_bad_files_and_strict_fails(runner: CliRunner, content_dir: Path) -> None:
+    runner.invoke(main, ["db", "upgrade"])
+    bad = write_resource(content_dir, "broken", title="Broken", description="A description long enough here.")
+    bad.write_text(bad.read_text().replace('subject = "biology"', 'subject = "alchemy"'))
+    result = runner.invoke(main, ["index"])
+    assert result.exit_code == 0
+    assert "resources/biology/broken.toml:4: unknown subject 'alchemy'" in result.output.replace("\n", "")
+    assert "1 with problems" in result.output
+    assert runner.invoke(main, ["index", "--strict"]).exit_code == 1
+
+
+def test_index_before_migrations_says_what_to_run(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["index"])
+    assert result.exit_code != 0
+    assert "marketplace db upgrade" in result.output and "Traceback" not in result.output
+
+
+def test_serve_refuses_an_unmigrated_database_and_bad_flags(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["serve", "--host", "127.0.0.1", "--port", "8123"])
+    assert result.exit_code != 0 and "marketplace db upgrade" in result.output
+    assert runner.invoke(main, ["serve", "--port", "99999"]).exit_code == 2
+    assert "--host" in runner.invoke(main, ["serve", "--help"]).output
+
+
+def test_production_without_a_secret_is_a_one_line_error(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MARKETPLACE_ENV", "production")
+    result = runner.invoke(main, ["db", "upgrade"])
+    assert result.exit_code == 1
+    assert "MARKETPLACE_SECRET_KEY" in result.output and "Traceback" not in result.output
