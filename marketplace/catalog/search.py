@@ -22,14 +22,13 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from whoosh.codec.whoosh3 import LENGTHS_COLUMN as _LENGTHS_COLUMN
 from whoosh.filedb.filestore import FileStorage
 from whoosh.util.numeric import byte_to_length
 
 from marketplace.catalog.forward import ForwardIndex, ForwardMismatchError
 from marketplace.catalog.highlight import SNIPPET_CHARS, Segment, highlight
 from marketplace.catalog.index_store import index_exists, read_stamp
-from marketplace.catalog.postings import PostingsCache
+from marketplace.catalog.postings import PostingsCache, length_codes
 from marketplace.catalog.query import Clause, ParsedQuery, parse_query
 from marketplace.catalog.schema import STEMMED_FIELDS, word_analyzer
 from marketplace.catalog.spelling import SpellingDictionary, correct_word
@@ -492,18 +491,10 @@ class CatalogIndex:
 
 def _field_lengths(searcher: Any, field_name: str, size: int) -> npt.NDArray[np.float32]:
     """Every document's (quantised) length in `field_name`, as Whoosh's scorer sees it."""
-    parts: list[npt.NDArray[np.float32]] = []
-    for sub, _offset in searcher.subsearchers or [(searcher, 0)]:
-        reader = sub.reader()
-        count = reader.doc_count_all()
-        column = reader._perdoc._cached_reader(f"_{field_name}_len", _LENGTHS_COLUMN)
-        if column is None:
-            parts.append(np.zeros(count, dtype=np.float32))
-            continue
-        raw = np.frombuffer(bytes(column._dbfile.get(column._basepos, column._count)), dtype=np.uint8)
-        codes = np.zeros(count, dtype=np.uint8)
-        codes[: len(raw)] = raw[:count]
-        parts.append(_BYTE_TO_LENGTH[codes])
+    parts = [
+        _BYTE_TO_LENGTH[length_codes(sub.reader()._perdoc, field_name, sub.reader().doc_count_all())]
+        for sub, _offset in searcher.subsearchers or [(searcher, 0)]
+    ]
     lengths = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
     return lengths[:size]
 

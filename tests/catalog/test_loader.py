@@ -189,9 +189,11 @@ def test_the_bundled_catalog_is_clean() -> None:
     resources = result.resources
     assert {level for r in resources for level in r.grade_levels} == set(GRADE_LEVELS)
     assert set(Counter(r.type for r in resources)) == set(RESOURCE_TYPES)
-    for resource in resources:
-        if resource.type == "file":
-            assert (content / "files" / resource.payload["path"]).stat().st_size > 0
+    shipped = {path.relative_to(content / "files").as_posix() for path in (content / "files").rglob("*")
+               if path.is_file()}
+    referenced = {r.payload["path"] for r in resources if r.type == "file"}
+    assert shipped == referenced  # every shipped file belongs to a resource, and exists
+    assert all((content / "files" / path).stat().st_size > 0 for path in referenced)
 
 
 def test_the_bundled_catalog_meets_the_starter_target() -> None:
