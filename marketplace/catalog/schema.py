@@ -39,11 +39,13 @@ class AnalyzedResource:
     keywords: list[list[str]]
 
     def forward_sequence(self) -> list[str]:
-        """All stems in reading order, with a boundary between sources (and between keywords)."""
+        """All stems in reading order, with a boundary after each source (and each keyword), so that no
+        phrase runs from one source into the next, nor from one document into the next in the flat array."""
         sequence = [*self.title, SOURCE_BOUNDARY, *self.description, SOURCE_BOUNDARY, *self.author]
         for keyword in self.keywords:
             sequence.append(SOURCE_BOUNDARY)
             sequence.extend(keyword)
+        sequence.append(SOURCE_BOUNDARY)
         return sequence
 
 

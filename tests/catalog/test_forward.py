@@ -32,6 +32,23 @@ def test_phrase_and_prefix_on_a_small_forward_index() -> None:
     assert index.counts.tolist() == [3, 1, 2, 3]  # green, greenhous, light, plant
 
 
+def test_no_phrase_runs_from_one_resource_into_the_next(content_dir: Path, tmp_path: Path) -> None:
+    # In document order, one resource's last keyword is followed by the next resource's first title word.
+    write_resource(content_dir, "aa-first", title="Alpha topics", keywords=("zebra",),
+                   description="A description long enough to be valid for the loader to accept.")
+    write_resource(content_dir, "ab-second", title="Crossing streams", keywords=("other",),
+                   description="Another description long enough to be valid for the loader.")
+    resources = sorted(load_catalog(content_dir).resources, key=lambda r: r.id)
+    build_index(tmp_path / "index", resources, workers=1)
+    catalog = CatalogIndex(tmp_path / "index")
+    catalog.open()
+    try:
+        assert catalog.search(SearchRequest(text='"zebra crossing"')).total == 0
+        assert catalog.search(SearchRequest(text='"crossing streams"')).total == 1
+    finally:
+        catalog.close()
+
+
 def test_a_forward_index_of_another_generation_is_refused() -> None:
     part = forward.encode_part(["a"], [["word"]])
     with pytest.raises(ForwardMismatchError):
