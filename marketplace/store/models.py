@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -53,3 +53,84 @@ class ResourceRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now, onupdate=utc_now)
 
     __table_args__ = (Index("ix_resources_content_hash", "content_hash"),)
+
+
+class PlatformRow(Base):
+    """An LMS registration: one issuer and client_id pair (an issuer may have several client_ids)."""
+
+    __tablename__ = "platforms"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    issuer: Mapped[str] = mapped_column(String(500))
+    client_id: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(200))
+    auth_login_url: Mapped[str] = mapped_column(String(2000))
+    auth_token_url: Mapped[str] = mapped_column(String(2000))
+    auth_audience: Mapped[str | None] = mapped_column(String(2000))
+    key_set_url: Mapped[str] = mapped_column(String(2000))
+    # Origins seen in verified launches (e.g. a Canvas institution's own domain), for frame-ancestors.
+    frame_origins: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+    __table_args__ = (UniqueConstraint("issuer", "client_id", name="uq_platforms_issuer_client_id"),)
+
+
+class DeploymentRow(Base):
+    """A deployment of the tool on a platform; unknown ones arrive as pending until an administrator approves."""
+
+    __tablename__ = "deployments"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id", ondelete="CASCADE"), index=True)
+    deployment_id: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (UniqueConstraint("platform_id", "deployment_id", name="uq_deployments_platform_deployment"),)
+
+
+class ToolKeyRow(Base):
+    """One of the tool's RSA key pairs; the private key is encrypted with the secret key at rest."""
+
+    __tablename__ = "tool_keys"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    private_key_encrypted: Mapped[str] = mapped_column(Text)
+    public_jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LoginStateRow(Base):
+    """An OIDC login in flight: the state and nonce we issued, until the launch uses them (once)."""
+
+    __tablename__ = "login_states"
+
+    state: Mapped[str] = mapped_column(String(100), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(100), unique=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id", ondelete="CASCADE"))
+    target_link_uri: Mapped[str] = mapped_column(String(2000))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    consumed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LaunchRow(Base):
+    """A verified launch: the typed context later requests of the same page work in."""
+
+    __tablename__ = "launches"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id", ondelete="CASCADE"), index=True)
+    deployment_row_id: Mapped[int] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(100))
+    message_type: Mapped[str] = mapped_column(String(60))
+    user_sub: Mapped[str] = mapped_column(String(255), index=True)
+    context: Mapped[dict[str, Any]] = mapped_column(JSON)
+    claims: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Set once the browser proved it started the login (cookie or platform storage).
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

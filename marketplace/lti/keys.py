@@ -1,0 +1,174 @@
+"""The tool's signing keys: generation, encryption at rest, rotation, the published JWKS, loaded key objects.
+
+Three keys matter at any time: the active one (signs), the next one (already published, so platforms that
+cache our JWKS know it before it signs anything) and the previous one (still published for a while, so
+tokens signed just before a rotation still verify). `rotate` moves each one step along.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from jwt.algorithms import RSAAlgorithm
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from marketplace.store.models import ToolKeyRow, utc_now
+
+KEY_BITS = 2048
+PREVIOUS_KEY_PUBLISHED_FOR = timedelta(days=30)
+
+
+class ToolKeyError(RuntimeError):
+    """A key cannot be used (for example it was encrypted with another secret key)."""
+
+
+def _fernet(secret_key: str) -> Fernet:
+    digest = hashlib.sha256(b"marketplace tool keys\0" + secret_key.encode("utf-8")).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def new_key_row(secret_key: str) -> ToolKeyRow:
+    """A fresh RSA key pair as an unsaved row (not yet active)."""
+    private_key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
+    kid = uuid.uuid4().hex
+    pem = private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    jwk: dict[str, Any] = json.loads(RSAAlgorithm.to_jwk(private_key.public_key()))
+    jwk.update({"kid": kid, "alg": "RS256", "use": "sig"})
+    return ToolKeyRow(
+        kid=kid,
+        private_key_encrypted=_fernet(secret_key).encrypt(pem).decode("ascii"),
+        public_jwk=jwk,
+        created_at=utc_now(),
+    )
+
+
+def load_private_key(row: ToolKeyRow, secret_key: str) -> RSAPrivateKey:
+    try:
+        pem = _fernet(secret_key).decrypt(row.private_key_encrypted.encode("ascii"))
+    except InvalidToken:
+        raise ToolKeyError(
+            f"The tool key {row.kid} cannot be decrypted with this MARKETPLACE_SECRET_KEY; "
+            "restore the secret key it was created with, or run `marketplace keys rotate` twice."
+        ) from None
+    key = serialization.load_pem_private_key(pem, password=None)
+    if not isinstance(key, RSAPrivateKey):
+        raise ToolKeyError(f"The tool key {row.kid} is not an RSA key.")
+    return key
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
+@dataclass(frozen=True, slots=True)
+class KeyStatus:
+    kid: str
+    role: str  # "active", "next", "previous" or "retired"
+    created_at: datetime
+    activated_at: datetime | None
+    retired_at: datetime | None
+
+
+def key_statuses(session: Session, now: datetime | None = None) -> list[KeyStatus]:
+    """Every key with its role, newest first."""
+    now = now or utc_now()
+    rows = list(session.scalars(select(ToolKeyRow).order_by(ToolKeyRow.created_at.desc())))
+    statuses: list[KeyStatus] = []
+    previous_seen = False
+    for row in rows:
+        retired = _aware(row.retired_at)
+        activated = _aware(row.activated_at)
+        if retired is not None:
+            role = "retired"
+            if not previous_seen and now - retired <= PREVIOUS_KEY_PUBLISHED_FOR:
+                role, previous_seen = "previous", True
+        elif activated is not None:
+            role = "active"
+        else:
+            role = "next"
+        statuses.append(KeyStatus(row.kid, role, _aware(row.created_at) or now, activated, retired))
+    return statuses
+
+
+def ensure_keys(session: Session, secret_key: str) -> None:
+    """Make sure an active and a next key exist (the caller commits)."""
+    statuses = key_statuses(session)
+    roles = {status.role for status in statuses}
+    if "active" not in roles:
+        pending = [status for status in statuses if status.role == "next"]
+        if pending:
+            row = session.get(ToolKeyRow, pending[-1].kid)
+            assert row is not None  # noqa: S101 - listed just above
+            row.activated_at = utc_now()
+        else:
+            row = new_key_row(secret_key)
+            row.activated_at = utc_now()
+            session.add(row)
+        session.flush()
+    if "next" not in {status.role for status in key_statuses(session)}:
+        session.add(new_key_row(secret_key))
+        session.flush()
+
+
+def rotate(session: Session, secret_key: str) -> tuple[str, str]:
+    """Retire the active key, activate the next one, create a new next one; returns (retired, active) kids."""
+    ensure_keys(session, secret_key)
+    statuses = {status.role: status for status in key_statuses(session)}
+    now = utc_now()
+    active = session.get(ToolKeyRow, statuses["active"].kid)
+    upcoming = session.get(ToolKeyRow, statuses["next"].kid)
+    assert active is not None and upcoming is not None  # noqa: S101 - ensured above
+    active.retired_at = now
+    upcoming.activated_at = now
+    session.flush()
+    session.add(new_key_row(secret_key))
+    session.flush()
+    return active.kid, upcoming.kid
+
+
+def published_jwks(session: Session) -> dict[str, list[dict[str, Any]]]:
+    """The public keys platforms may verify our tokens with: next, active and previous."""
+    wanted = {status.kid for status in key_statuses(session) if status.role in {"active", "next", "previous"}}
+    rows = session.scalars(select(ToolKeyRow).where(ToolKeyRow.kid.in_(wanted)))
+    return {"keys": [dict(row.public_jwk) for row in sorted(rows, key=lambda row: row.kid)]}
+
+
+class SigningKeys:
+    """Loaded private key objects by kid, decrypted once per process (a PEM per signature costs ~100x)."""
+
+    def __init__(self, secret_key: str) -> None:
+        self._secret_key = secret_key
+        self._loaded: dict[str, RSAPrivateKey] = {}
+        self._lock = threading.Lock()
+
+    def active(self, session: Session) -> tuple[str, RSAPrivateKey]:
+        """The active key's kid and loaded private key."""
+        kid = next((status.kid for status in key_statuses(session) if status.role == "active"), None)
+        if kid is None:
+            raise ToolKeyError("There is no active tool key; run `marketplace keys rotate`.")
+        with self._lock:
+            key = self._loaded.get(kid)
+        if key is None:
+            row = session.get(ToolKeyRow, kid)
+            assert row is not None  # noqa: S101 - listed just above
+            key = load_private_key(row, self._secret_key)
+            with self._lock:
+                self._loaded[kid] = key
+        return kid, key
