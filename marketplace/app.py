@@ -7,6 +7,7 @@ import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -17,10 +18,20 @@ from starlette.templating import Jinja2Templates
 
 from marketplace.catalog.index_store import index_exists
 from marketplace.catalog.search import CatalogIndex
+from marketplace.lti.errors import LtiRefusal
+from marketplace.lti.platform_keys import PlatformKeySets
 from marketplace.settings import Settings
 from marketplace.store.database import check_schema, make_engine, make_session_factory
+from marketplace.web import lti_views
 from marketplace.web.catalog_views import browse_page, resource_api, search_api
-from marketplace.web.errors import AppError, app_error_handler, http_error_handler, server_error_handler
+from marketplace.web.errors import (
+    AppError,
+    app_error_handler,
+    http_error_handler,
+    lti_refusal_handler,
+    server_error_handler,
+)
+from marketplace.web.frame_ancestors import FrameAncestors
 from marketplace.web.health import healthz
 from marketplace.web.security import SecurityHeadersMiddleware
 
@@ -45,6 +56,10 @@ def create_app(settings: Settings) -> Starlette:
         engine.dispose()  # close pooled connections now, not at garbage collection
         raise
     catalog = CatalogIndex(settings.index_dir)
+    sessions = make_session_factory(engine)
+    # Blocking client: JWKS fetches happen inside launch validation, which runs in a worker thread.
+    http = httpx.Client(follow_redirects=False, headers={"User-Agent": "lti-marketplace"})
+    frame_ancestors = FrameAncestors(sessions)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -56,6 +71,7 @@ def create_app(settings: Settings) -> Starlette:
             yield
         finally:
             catalog.close()
+            http.close()
             engine.dispose()
 
     routes = [
@@ -63,6 +79,14 @@ def create_app(settings: Settings) -> Starlette:
         Route("/healthz", healthz, name="healthz"),
         Route("/api/catalog/search", search_api, name="api_search"),
         Route("/api/catalog/resources/{resource_id:str}", resource_api, name="api_resource"),
+        Route("/lti/login", lti_views.login, methods=["GET", "POST"], name="lti_login"),
+        Route("/lti/launch", lti_views.launch, methods=["POST"], name="lti_launch"),
+        Route("/lti/launch/confirm", lti_views.confirm_launch, methods=["POST"], name="lti_confirm"),
+        Route("/lti/app", lti_views.app_page, name="lti_app"),
+        Route("/lti/whoami", lti_views.whoami, name="lti_whoami"),
+        Route("/lti/jwks", lti_views.jwks, name="lti_jwks"),
+        Route("/.well-known/jwks.json", lti_views.jwks, name="well_known_jwks"),
+        Route("/lti/config/canvas.json", lti_views.canvas_config, name="lti_canvas_config"),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         Mount("/content/thumbnails", StaticFiles(directory=settings.content_dir / "thumbnails", check_dir=False),
               name="thumbnails"),
@@ -72,16 +96,20 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(SecurityHeadersMiddleware)],
+        middleware=[Middleware(SecurityHeadersMiddleware, frame_ancestors=frame_ancestors)],
         exception_handlers={
             AppError: app_error_handler,
+            LtiRefusal: lti_refusal_handler,
             HTTPException: http_error_handler,
             Exception: server_error_handler,
         },
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.sessions = make_session_factory(engine)
+    app.state.sessions = sessions
+    app.state.http = http
+    app.state.platform_keys = PlatformKeySets(http)
+    app.state.frame_ancestors = frame_ancestors
     app.state.catalog = catalog
     app.state.templates = _templates()
     return app

@@ -1,9 +1,14 @@
-"""The `marketplace` command: serve, db upgrade, index. Names and flags are a contract for operators."""
+"""The `marketplace` command for operators: its command names and flags are a contract for people and scripts."""
 
 from __future__ import annotations
 
+import json
 import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
@@ -11,7 +16,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from marketplace.settings import Settings, SettingsError
 
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session
+
+    from marketplace.store.models import PlatformRow
+
 console = Console(stderr=True)
+Command = TypeVar("Command", bound=Callable[..., Any])
 
 
 def _settings() -> Settings:
@@ -19,6 +31,114 @@ def _settings() -> Settings:
         return Settings.from_environment()
     except SettingsError as error:
         raise click.ClickException(str(error)) from None
+
+
+@contextmanager
+def _one_line_errors() -> Iterator[None]:
+    """Turn the errors an operator can act on into a one-line message and exit status 1, never a traceback."""
+    from sqlalchemy.exc import DBAPIError
+
+    from marketplace.lti.keys import ToolKeyError
+    from marketplace.store.database import SchemaOutOfDateError
+    from marketplace.store.registrations import RegistrationError
+
+    try:
+        yield
+    except (SchemaOutOfDateError, RegistrationError, ToolKeyError) as error:
+        raise click.ClickException(str(error)) from None
+    except DBAPIError as error:
+        # The driver's first line says what is wrong (unreachable server, value too long, conflicting write).
+        detail = str(error.orig if error.orig is not None else error).strip().splitlines()
+        raise click.ClickException(f"Database error: {detail[0] if detail else type(error).__name__}") from None
+
+
+def _checked_engine(settings: Settings) -> Engine:
+    """An engine on the configured database, refused unless it is reachable and at the latest migration."""
+    from sqlalchemy.exc import ArgumentError
+
+    from marketplace.store.database import check_schema, make_engine
+
+    try:
+        engine = make_engine(settings.database_url)
+    except (ArgumentError, ImportError) as error:  # a malformed URL, or a driver that is not installed
+        raise click.ClickException(f"MARKETPLACE_DATABASE_URL cannot be used: {error}") from None
+    try:
+        with _one_line_errors():
+            check_schema(engine, settings.database_url)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
+@contextmanager
+def _session(settings: Settings) -> Iterator[Session]:
+    """A session on a checked database; committed only if the block succeeds, the engine disposed either way."""
+    from marketplace.store.database import make_session_factory
+
+    engine = _checked_engine(settings)
+    try:
+        with _one_line_errors(), make_session_factory(engine)() as session:
+            yield session
+            session.commit()
+    finally:
+        engine.dispose()
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC) if moment is not None else None
+
+
+def _when(moment: datetime | None) -> str:
+    """A stored moment for a table: UTC to the second, or '-' if it has not happened."""
+    aware = _utc(moment)
+    return aware.strftime("%Y-%m-%d %H:%M:%S UTC") if aware is not None else "-"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    """A stored moment for JSON: ISO 8601 with its UTC offset, or null."""
+    aware = _utc(moment)
+    return aware.isoformat() if aware is not None else None
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Left-aligned columns two spaces apart; nothing is truncated, so URLs and ids can be copied whole."""
+    widths = [max(len(cell) for cell in column) for column in zip(headers, *rows, strict=True)]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in (headers, *rows)
+    )
+
+
+def _echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2))
+
+
+def _platform_options(command: Command) -> Command:
+    """The --issuer and --client-id options that name one platform registration."""
+    command = click.option("--client-id", required=True, help="The client_id the platform issued us.")(command)
+    return click.option("--issuer", required=True, help="The platform's issuer (iss) URL.")(command)
+
+
+def _deployment_option(command: Command) -> Command:
+    """The --deployment-id option."""
+    return click.option("--deployment-id", required=True, help="The deployment_id sent in launches.")(command)
+
+
+def _platform(session: Session, issuer: str, client_id: str) -> PlatformRow:
+    """The registered platform, or a one-line error saying how to register it."""
+    from marketplace.store.registrations import find_platform
+
+    platform = find_platform(session, issuer, client_id)
+    if platform is None:
+        raise click.ClickException(
+            f"No platform with issuer {issuer} and client_id {client_id} is registered; "
+            "see `marketplace platform list`, or add it with `marketplace platform add`."
+        )
+    return platform
 
 
 @click.group()
@@ -38,7 +158,8 @@ def db_upgrade(revision: str) -> None:
     from marketplace.store.database import upgrade_database
 
     settings = _settings()
-    upgrade_database(settings.database_url, revision)
+    with _one_line_errors():
+        upgrade_database(settings.database_url, revision)
     click.echo(f"Database is at {revision}.")
 
 
@@ -50,19 +171,12 @@ def db_upgrade(revision: str) -> None:
 def index_command(content_dir: Path | None, full: bool, strict: bool) -> None:
     """Load content/ into the database and bring the search index up to date."""
     from marketplace.catalog.sync import load_content, sync_index
-    from marketplace.store.database import SchemaOutOfDateError, check_schema, make_engine, make_session_factory
 
     settings = _settings()
     folder = (content_dir or settings.content_dir).resolve()
     if not folder.is_dir():
         raise click.ClickException(f"The catalog folder {folder} does not exist.")
-    engine = make_engine(settings.database_url)
-    try:
-        check_schema(engine, settings.database_url)
-    except SchemaOutOfDateError as error:
-        raise click.ClickException(str(error)) from None
-    sessions = make_session_factory(engine)
-    with sessions() as session, Progress(
+    with _session(settings) as session, Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
     ) as progress:
         reading = progress.add_task("Reading content/", total=None)
@@ -74,7 +188,6 @@ def index_command(content_dir: Path | None, full: bool, strict: bool) -> None:
                             progress=lambda count: progress.advance(indexing, count))
         progress.update(indexing, total=max(report.indexed + report.deleted, 1),
                         completed=max(report.indexed + report.deleted, 1))
-    engine.dispose()
     for problem in content.problems:
         console.print(f"[yellow]skipped[/] {problem}", highlight=False, markup=True)
     click.echo(
@@ -86,6 +199,206 @@ def index_command(content_dir: Path | None, full: bool, strict: bool) -> None:
         sys.exit(1)
 
 
+@main.group()
+def platform() -> None:
+    """LMS platform registrations (issuer + client_id)."""
+
+
+@platform.command("add")
+@_platform_options
+@click.option("--auth-login-url", required=True, help="The platform's OIDC login (authorization) endpoint.")
+@click.option("--auth-token-url", required=True, help="The platform's OAuth2 token endpoint.")
+@click.option("--key-set-url", required=True, help="The platform's public JWKS URL.")
+@click.option("--auth-audience", default=None, help="The audience for token requests, if not the token URL.")
+@click.option("--name", default=None, help="A label for people (default: the issuer).")
+def platform_add(issuer: str, client_id: str, auth_login_url: str, auth_token_url: str, key_set_url: str,
+                 auth_audience: str | None, name: str | None) -> None:
+    """Register a platform; an issuer may have several client_ids."""
+    from marketplace.store.registrations import add_platform
+
+    with _session(_settings()) as session:
+        row = add_platform(session, issuer=issuer, client_id=client_id, auth_login_url=auth_login_url,
+                           auth_token_url=auth_token_url, key_set_url=key_set_url, auth_audience=auth_audience,
+                           name=name)
+        label = row.name
+    click.echo(f"Registered platform {label} (issuer {issuer}, client_id {client_id}). "
+               "Add its deployments with `marketplace deployment add`.")
+
+
+@platform.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of a table.")
+def platform_list(as_json: bool) -> None:
+    """List registered platforms with their endpoints and deployment counts."""
+    from marketplace.store.registrations import list_deployments, list_platforms
+
+    with _session(_settings()) as session:
+        platforms = list_platforms(session)
+        counts: dict[int, int] = {}
+        for owner, _deployment in list_deployments(session):
+            counts[owner.id] = counts.get(owner.id, 0) + 1
+    if as_json:
+        _echo_json([
+            {"issuer": row.issuer, "client_id": row.client_id, "name": row.name,
+             "auth_login_url": row.auth_login_url, "auth_token_url": row.auth_token_url,
+             "key_set_url": row.key_set_url, "auth_audience": row.auth_audience,
+             "deployments": counts.get(row.id, 0), "created_at": _iso(row.created_at)}
+            for row in platforms
+        ])
+        return
+    if not platforms:
+        click.echo("No platforms are registered; add one with `marketplace platform add`.")
+        return
+    click.echo(_table(
+        ("ISSUER", "CLIENT_ID", "NAME", "DEPLOYMENTS", "LOGIN URL", "TOKEN URL", "JWKS URL"),
+        [(row.issuer, row.client_id, row.name, str(counts.get(row.id, 0)), row.auth_login_url, row.auth_token_url,
+          row.key_set_url) for row in platforms],
+    ))
+
+
+@platform.command("remove")
+@_platform_options
+def platform_remove(issuer: str, client_id: str) -> None:
+    """Remove a platform registration and, with it, its deployments."""
+    from marketplace.store.registrations import list_deployments, remove_platform
+
+    with _session(_settings()) as session:
+        row = _platform(session, issuer, client_id)
+        dropped = sum(1 for owner, _deployment in list_deployments(session) if owner.id == row.id)
+        remove_platform(session, issuer, client_id)
+    click.echo(f"Removed platform {issuer} (client_id {client_id}) and its {dropped} deployment(s).")
+
+
+@main.group()
+def deployment() -> None:
+    """Deployments of the tool on registered platforms."""
+
+
+@deployment.command("add")
+@_platform_options
+@_deployment_option
+def deployment_add(issuer: str, client_id: str, deployment_id: str) -> None:
+    """Register a deployment as active; a pending one with this id is approved."""
+    from marketplace.store.registrations import PENDING, add_deployment, find_deployment
+
+    with _session(_settings()) as session:
+        owner = _platform(session, issuer, client_id)
+        existing = find_deployment(session, owner, deployment_id)
+        was_pending = existing is not None and existing.status == PENDING
+        add_deployment(session, owner, deployment_id)
+    verb = "Approved pending" if was_pending else "Added active"
+    click.echo(f"{verb} deployment {deployment_id} of {issuer} (client_id {client_id}).")
+
+
+@deployment.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of a table.")
+def deployment_list(as_json: bool) -> None:
+    """List deployments, active and pending."""
+    from marketplace.store.registrations import list_deployments
+
+    with _session(_settings()) as session:
+        pairs = list_deployments(session)
+    if as_json:
+        _echo_json([
+            {"issuer": owner.issuer, "client_id": owner.client_id, "deployment_id": row.deployment_id,
+             "status": row.status, "created_at": _iso(row.created_at), "approved_at": _iso(row.approved_at)}
+            for owner, row in pairs
+        ])
+        return
+    if not pairs:
+        click.echo("No deployments are registered; add one with `marketplace deployment add`.")
+        return
+    click.echo(_table(
+        ("ISSUER", "CLIENT_ID", "DEPLOYMENT_ID", "STATUS", "CREATED", "APPROVED"),
+        [(owner.issuer, owner.client_id, row.deployment_id, row.status, _when(row.created_at),
+          _when(row.approved_at)) for owner, row in pairs],
+    ))
+
+
+@deployment.command("approve")
+@_platform_options
+@_deployment_option
+def deployment_approve(issuer: str, client_id: str, deployment_id: str) -> None:
+    """Approve a pending deployment so its launches are accepted."""
+    from marketplace.store.registrations import ACTIVE, approve_deployment, find_deployment
+
+    with _session(_settings()) as session:
+        owner = _platform(session, issuer, client_id)
+        row = find_deployment(session, owner, deployment_id)
+        if row is None:
+            raise click.ClickException(
+                f"No deployment {deployment_id} of {issuer} (client_id {client_id}) is registered; "
+                "add it with `marketplace deployment add`."
+            )
+        already = row.status == ACTIVE
+        if not already:
+            approve_deployment(session, row)
+    # Approving twice is not an error, so scripts can run it idempotently.
+    state = "was already active" if already else "is approved"
+    click.echo(f"Deployment {deployment_id} of {issuer} (client_id {client_id}) {state}.")
+
+
+@deployment.command("remove")
+@_platform_options
+@_deployment_option
+def deployment_remove(issuer: str, client_id: str, deployment_id: str) -> None:
+    """Remove a deployment; its launches stop being accepted."""
+    from marketplace.store.registrations import find_deployment, remove_deployment
+
+    with _session(_settings()) as session:
+        owner = _platform(session, issuer, client_id)
+        row = find_deployment(session, owner, deployment_id)
+        if row is None:
+            raise click.ClickException(
+                f"No deployment {deployment_id} of {issuer} (client_id {client_id}) is registered; "
+                "see `marketplace deployment list`."
+            )
+        remove_deployment(session, row)
+    click.echo(f"Removed deployment {deployment_id} of {issuer} (client_id {client_id}).")
+
+
+@main.group()
+def keys() -> None:
+    """The tool's signing keys (public parts only are ever shown)."""
+
+
+@keys.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of a table.")
+def keys_list(as_json: bool) -> None:
+    """List signing keys and their roles; creates the active and next keys if missing."""
+    from marketplace.lti.keys import ensure_keys, key_statuses
+
+    settings = _settings()
+    with _session(settings) as session:
+        # So an operator always sees the keys the JWKS will publish, even before the first launch.
+        ensure_keys(session, settings.secret_key)
+        statuses = key_statuses(session)
+    if as_json:
+        _echo_json([
+            {"kid": status.kid, "role": status.role, "created_at": _iso(status.created_at),
+             "activated_at": _iso(status.activated_at), "retired_at": _iso(status.retired_at)}
+            for status in statuses
+        ])
+        return
+    click.echo(_table(
+        ("KID", "ROLE", "CREATED", "ACTIVATED", "RETIRED"),
+        [(status.kid, status.role, _when(status.created_at), _when(status.activated_at), _when(status.retired_at))
+         for status in statuses],
+    ))
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Retire the active key, activate the next one and create a new next key."""
+    from marketplace.lti.keys import ensure_keys, key_statuses, rotate
+
+    settings = _settings()
+    with _session(settings) as session:
+        ensure_keys(session, settings.secret_key)
+        retired, active = rotate(session, settings.secret_key)
+        upcoming = next(status.kid for status in key_statuses(session) if status.role == "next")
+    click.echo(f"Retired key {retired}; key {active} is now active and key {upcoming} is next.")
+
+
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
@@ -93,16 +406,8 @@ def serve(host: str, port: int) -> None:
     """Serve the web app with uvicorn."""
     import uvicorn
 
-    from marketplace.store.database import SchemaOutOfDateError, check_schema, make_engine
-
     settings = _settings()  # refuse a bad configuration before uvicorn starts
-    engine = make_engine(settings.database_url)
-    try:
-        check_schema(engine, settings.database_url)
-    except SchemaOutOfDateError as error:
-        raise click.ClickException(str(error)) from None
-    finally:
-        engine.dispose()
+    _checked_engine(settings).dispose()
     uvicorn.run("marketplace.asgi:app", host=host, port=port, proxy_headers=True, log_level="info")
 
 

@@ -117,7 +117,7 @@ def list_deployments(session: Session) -> list[tuple[PlatformRow, DeploymentRow]
         .join(DeploymentRow, DeploymentRow.platform_id == PlatformRow.id)
         .order_by(PlatformRow.issuer, PlatformRow.client_id, DeploymentRow.deployment_id)
     )
-    return [(platform, deployment) for platform, deployment in session.execute(query).tuples()]
+    return [(platform, deployment) for platform, deployment in session.execute(query)]
 
 
 def remove_deployment(session: Session, row: DeploymentRow) -> None:

@@ -54,6 +54,18 @@ async def app_error_handler(request: Request, exc: Exception) -> Response:
     return render_error(request, exc.status, exc.message, exc.parameter)
 
 
+async def lti_refusal_handler(request: Request, exc: Exception) -> Response:
+    """A refused login or launch: logged with a correlation id and the failed check, shown as a sentence."""
+    from marketplace.lti.errors import LtiRefusal
+
+    assert isinstance(exc, LtiRefusal)  # noqa: S101 - registered for LtiRefusal only
+    correlation = uuid.uuid4().hex[:12]
+    logger.warning("LTI refusal %s: check=%s status=%s path=%s", correlation, exc.check, exc.status, request.url.path)
+    response = render_error(request, exc.status, f"{exc.message} (reference {correlation})", exc.check)
+    response.headers["X-LTI-Check"] = exc.check
+    return response
+
+
 async def http_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)  # noqa: S101 - registered for HTTPException only
     message = DEFAULT_MESSAGES.get(exc.status_code, exc.detail or "The request failed.")

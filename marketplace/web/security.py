@@ -1,29 +1,52 @@
-"""Security headers on every response (pure ASGI middleware, so streaming responses are untouched)."""
+"""Security headers on every response (pure ASGI middleware, so streaming responses are untouched).
+
+Each request gets a CSP nonce (in `request.state.csp_nonce`) for the rare inline script; frame-ancestors
+lists only the registered platforms' origins.
+"""
 
 from __future__ import annotations
 
+import secrets
+
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; img-src 'self' https: data:; frame-src https:; style-src 'self'; "
-    "script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'"
-)
+from marketplace.web.frame_ancestors import FrameAncestors
+
+
+def content_security_policy(nonce: str, platform_origins: str) -> str:
+    """The policy; `platform_origins` (space-separated) may frame us and receive our form posts."""
+    platforms = f" {platform_origins}" if platform_origins else ""
+    return (
+        "default-src 'self'; img-src 'self' https: data:; frame-src https:; style-src 'self'; "
+        f"script-src 'self' 'nonce-{nonce}'; object-src 'none'; base-uri 'none'; "
+        f"form-action 'self'{platforms}; frame-ancestors 'self'{platforms}"
+    )
 
 
 class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, frame_ancestors: FrameAncestors | None = None) -> None:
         self.app = app
+        self.frame_ancestors = frame_ancestors
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        nonce = secrets.token_urlsafe(16)
+        scope.setdefault("state", {})["csp_nonce"] = nonce
+        ancestors = ""
+        if self.frame_ancestors is not None:
+            if self.frame_ancestors.stale:
+                await run_in_threadpool(self.frame_ancestors.refresh)
+            ancestors = self.frame_ancestors.value
+        policy = content_security_policy(nonce, ancestors)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+                headers.setdefault("Content-Security-Policy", policy)
                 headers.setdefault("X-Content-Type-Options", "nosniff")
                 headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
             await send(message)

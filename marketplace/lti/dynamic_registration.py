@@ -1,0 +1,382 @@
+"""LTI Dynamic Registration (IMS LTI-DR 1.0), tool side: read the platform's configuration, register, store.
+
+The platform opens our registration page with `openid_configuration` (a URL) and `registration_token`. We GET that
+configuration, POST our client registration to its `registration_endpoint`, and keep the client_id it assigns.
+Framework-free: the web view in `marketplace.web.registration_views` drives it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import SplitResult, urlsplit
+
+import httpx
+from sqlalchemy.orm import Session
+
+from marketplace.settings import Settings
+from marketplace.store.models import PlatformRow
+from marketplace.store.registrations import ACTIVE, RegistrationError, add_deployment, add_platform, find_platform
+
+TOOL_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-tool-configuration"
+PLATFORM_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-platform-configuration"
+CANVAS_ACCOUNT_NAME = "https://canvas.instructure.com/lti/account_name"
+CANVAS_PRIVACY_LEVEL = "https://canvas.instructure.com/lti/privacy_level"
+CANVAS_TOOL_ID = "https://canvas.instructure.com/lti/tool_id"
+
+CLIENT_NAME = "LTI Marketplace"
+TOOL_ID = "lti-marketplace"
+DESCRIPTION = "Find open educational resources and add them to your course as links, embeds or assignments."
+CLAIMS = ("iss", "sub", "name", "given_name", "family_name", "email")
+WANTED_SCOPES = (
+    "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem",
+    "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly",
+    "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly",
+    "https://purl.imsglobal.org/spec/lti-ags/scope/score",
+    "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly",
+)
+CANVAS_PLACEMENTS = ("editor_button", "link_selection", "assignment_selection", "homework_submission")
+REQUIRED_ENDPOINTS = ("authorization_endpoint", "token_endpoint", "jwks_uri", "registration_endpoint")
+
+TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+MAX_BODY_SHOWN = 2_000
+# A configuration or registration answer is a few kilobytes; refuse to buffer an endless one.
+MAX_RESPONSE_BYTES = 1_000_000
+# Column sizes of PlatformRow/DeploymentRow: checked here so PostgreSQL never rejects the insert.
+MAX_ISSUER = 500
+MAX_CLIENT_ID = 255
+MAX_URL = 2_000
+MAX_NAME = 200
+
+ErrorKind = Literal["input", "platform", "conflict"]
+
+
+class DynamicRegistrationError(Exception):
+    """Registration failed: a sentence for the administrator plus what the platform answered, if anything."""
+
+    def __init__(self, message: str, platform_status: int | None = None, platform_body: str | None = None,
+                 *, kind: ErrorKind = "platform") -> None:
+        super().__init__(message)
+        self.message = message
+        self.platform_status = platform_status
+        self.platform_body_truncated = platform_body is not None and len(platform_body) > MAX_BODY_SHOWN
+        self.platform_body = platform_body[:MAX_BODY_SHOWN] if platform_body is not None else None
+        # input: our page was called wrongly; platform: the platform failed or refused; conflict: already stored.
+        self.kind: ErrorKind = kind
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredPlatform:
+    """What a successful registration gives us to store."""
+
+    issuer: str
+    client_id: str
+    auth_login_url: str
+    auth_token_url: str
+    key_set_url: str
+    name: str | None
+    deployment_id: str | None
+
+
+def tool_registration_payload(settings: Settings, platform_configuration: Mapping[str, Any]) -> dict[str, Any]:
+    """The client registration JSON we POST to the platform's registration_endpoint."""
+    base = settings.base_url.rstrip("/")
+    launch_url = f"{base}/lti/launch"
+    icon_url = f"{base}/static/icon.svg"
+    canvas = product_family(platform_configuration) == "canvas"
+
+    deep_linking: dict[str, Any] = {
+        "type": "LtiDeepLinkingRequest",
+        "target_link_uri": launch_url,
+        "label": CLIENT_NAME,
+        "icon_uri": icon_url,
+    }
+    if canvas:
+        # Placement names are Canvas's own; other platforms get spec keys only.
+        deep_linking["placements"] = list(CANVAS_PLACEMENTS)
+    resource_link: dict[str, Any] = {"type": "LtiResourceLinkRequest", "target_link_uri": launch_url,
+                                     "label": CLIENT_NAME}
+
+    tool_configuration: dict[str, Any] = {
+        "domain": _host_and_port(base),
+        "target_link_uri": launch_url,
+        "description": DESCRIPTION,
+        "claims": list(CLAIMS),
+        "messages": [deep_linking, resource_link],
+    }
+    if canvas:
+        # Canvas defaults to "anonymous", which would drop the name and email claims we ask for.
+        tool_configuration[CANVAS_PRIVACY_LEVEL] = "public"
+        tool_configuration[CANVAS_TOOL_ID] = TOOL_ID
+
+    return {
+        "application_type": "web",
+        "grant_types": ["client_credentials", "implicit"],
+        "response_types": ["id_token"],
+        "initiate_login_uri": f"{base}/lti/login",
+        "redirect_uris": [launch_url],
+        "client_name": CLIENT_NAME,
+        "jwks_uri": f"{base}/lti/jwks",
+        "logo_uri": icon_url,
+        "token_endpoint_auth_method": "private_key_jwt",
+        "scope": " ".join(_scopes(platform_configuration)),
+        TOOL_CONFIGURATION: tool_configuration,
+    }
+
+
+def product_family(platform_configuration: Mapping[str, Any]) -> str:
+    """The platform's product_family_code in lower case ("canvas", "moodle"), or "" when it gives none."""
+    lti = platform_configuration.get(PLATFORM_CONFIGURATION)
+    code = lti.get("product_family_code") if isinstance(lti, Mapping) else None
+    return code.strip().lower() if isinstance(code, str) else ""
+
+
+async def register_with_platform(openid_configuration_url: str, registration_token: str, settings: Settings,
+                                 http: httpx.AsyncClient) -> RegisteredPlatform:
+    """Fetch the platform's configuration, register the tool there and return what to store."""
+    configuration_url = _checked_configuration_url(openid_configuration_url, settings)
+    token = registration_token.strip()
+    headers = {"Accept": "application/json"}
+    if token:  # Moodle may start a registration without a token; an empty Bearer header is invalid.
+        headers["Authorization"] = f"Bearer {token}"
+
+    status, body = await _send(http, "GET", configuration_url, headers, None, "its configuration")
+    if status in (401, 403):
+        raise DynamicRegistrationError(
+            f"The platform refused the registration token when we asked for its configuration (HTTP {status}). "
+            "The token may have expired (Canvas tokens last one hour) or been used already: start the "
+            "registration again from your LMS.", status, body)
+    if not 200 <= status < 300:
+        raise DynamicRegistrationError(
+            f"The platform answered HTTP {status} when we asked for its configuration at "
+            f"{_origin_text(configuration_url)}. Check that the registration was started from your LMS and try "
+            "again.", status, body)
+    configuration = _json_object(body, status, "its configuration")
+    issuer, endpoints = _checked_configuration(configuration, configuration_url, status, body)
+
+    payload = tool_registration_payload(settings, configuration)
+    post_headers = {**headers, "Content-Type": "application/json"}
+    status, body = await _send(http, "POST", endpoints["registration_endpoint"], post_headers,
+                               json.dumps(payload).encode("utf-8"), "the registration")
+    if not 200 <= status < 300:
+        reason = ("refused the registration token" if status in (401, 403) else "refused the registration")
+        raise DynamicRegistrationError(
+            f"The platform {reason} (HTTP {status}). Its answer is shown below; an LMS administrator may need to "
+            "allow dynamic registration or start it again from the LMS.", status, body)
+    registration = _json_object(body, status, "the registration")
+    client_id = _text_value(registration.get("client_id"))
+    if not client_id:
+        raise DynamicRegistrationError(
+            "The platform accepted the registration but did not send a client_id, so we cannot recognise its "
+            "launches. Check the tool's entry in your LMS, then register again.", status, body)
+    if len(client_id) > MAX_CLIENT_ID:
+        raise DynamicRegistrationError(
+            f"The client_id the platform assigned is longer than {MAX_CLIENT_ID} characters.", status, body)
+    tool_configuration = registration.get(TOOL_CONFIGURATION)
+    deployment_id = (_text_value(tool_configuration.get("deployment_id"))
+                     if isinstance(tool_configuration, Mapping) else None)
+    if deployment_id and len(deployment_id) > MAX_CLIENT_ID:
+        raise DynamicRegistrationError(
+            f"The deployment_id the platform assigned is longer than {MAX_CLIENT_ID} characters.", status, body)
+
+    return RegisteredPlatform(
+        issuer=issuer,
+        client_id=client_id,
+        auth_login_url=endpoints["authorization_endpoint"],
+        auth_token_url=endpoints["token_endpoint"],
+        key_set_url=endpoints["jwks_uri"],
+        name=_platform_name(configuration, issuer),
+        deployment_id=deployment_id or None,
+    )
+
+
+def store_registration(session: Session, registered: RegisteredPlatform) -> PlatformRow:
+    """Add the platform (and its deployment, if the platform gave one) to the session; the caller commits."""
+    if find_platform(session, registered.issuer, registered.client_id) is not None:
+        raise already_registered(registered)
+    try:
+        row = add_platform(
+            session,
+            issuer=registered.issuer,
+            client_id=registered.client_id,
+            auth_login_url=registered.auth_login_url,
+            auth_token_url=registered.auth_token_url,
+            key_set_url=registered.key_set_url,
+            name=registered.name or registered.issuer,
+        )
+        if registered.deployment_id:
+            add_deployment(session, row, registered.deployment_id, status=ACTIVE)
+    except RegistrationError as error:
+        raise DynamicRegistrationError(f"The registration could not be stored: {error}") from error
+    return row
+
+
+def already_registered(registered: RegisteredPlatform) -> DynamicRegistrationError:
+    """The error for a second registration of the same issuer and client_id."""
+    return DynamicRegistrationError(
+        f"The platform {registered.issuer} with client_id {registered.client_id} is already registered with "
+        f"{CLIENT_NAME}; the existing registration was kept and nothing was changed here. If your LMS now lists "
+        "the tool twice, delete the new entry there.", kind="conflict")
+
+
+def _checked_configuration_url(url: str, settings: Settings) -> str:
+    url = url.strip()
+    if not url:
+        raise DynamicRegistrationError(
+            "The openid_configuration parameter is missing. Start the registration from your LMS, which adds it "
+            "to this address.", kind="input")
+    parts = _split(url)
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise DynamicRegistrationError(
+            f"The openid_configuration parameter must be an http(s) URL, not {url[:200]!r}. Start the "
+            "registration from your LMS, which fills it in.", kind="input")
+    if settings.is_production and parts.scheme != "https":
+        # The registration token travels with this request; never send it in clear text from production.
+        raise DynamicRegistrationError(
+            "The openid_configuration URL must use https when the marketplace runs in production.", kind="input")
+    if len(url) > MAX_URL:
+        raise DynamicRegistrationError(
+            f"The openid_configuration URL is longer than {MAX_URL} characters.", kind="input")
+    return url
+
+
+def _checked_configuration(configuration: Mapping[str, Any], configuration_url: str, status: int,
+                           body: str) -> tuple[str, dict[str, str]]:
+    """The issuer and the endpoints, after the checks LTI-DR asks of the tool."""
+    issuer = configuration.get("issuer")
+    if not isinstance(issuer, str) or not _is_http_url(issuer):
+        raise DynamicRegistrationError(
+            "The platform's configuration has no valid issuer (an http(s) URL), so it cannot be registered.",
+            status, body)
+    if len(issuer) > MAX_ISSUER:
+        raise DynamicRegistrationError(
+            f"The platform's issuer is longer than {MAX_ISSUER} characters.", status, body)
+    # LTI-DR: the configuration must be served by the issuer itself; otherwise any server could claim to be it.
+    if _origin(issuer) != _origin(configuration_url):
+        raise DynamicRegistrationError(
+            f"The configuration was served from {_origin_text(configuration_url)}, but it names the issuer "
+            f"{issuer}. The registration specification requires the configuration to be hosted by the issuer, "
+            "so it was refused. Start the registration from the LMS itself.", status, body)
+    endpoints: dict[str, str] = {}
+    missing = []
+    for key in REQUIRED_ENDPOINTS:
+        value = configuration.get(key)
+        if isinstance(value, str) and _is_http_url(value) and len(value) <= MAX_URL:
+            endpoints[key] = value
+        else:
+            missing.append(key)
+    if missing:
+        raise DynamicRegistrationError(
+            f"The platform's configuration lacks a valid {', '.join(missing)} (http(s) URLs are required), so it "
+            "cannot be registered dynamically. Register the tool manually instead.", status, body)
+    return issuer, endpoints
+
+
+async def _send(http: httpx.AsyncClient, method: str, url: str, headers: dict[str, str], content: bytes | None,
+                what: str) -> tuple[int, str]:
+    """Status and text of one request to the platform; transport failures become DynamicRegistrationError."""
+    try:
+        async with http.stream(method, url, headers=headers, content=content, timeout=TIMEOUT,
+                               follow_redirects=False) as response:
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise DynamicRegistrationError(
+                        f"The platform's answer about {what} is larger than {MAX_RESPONSE_BYTES:,} bytes; "
+                        "refused.", response.status_code, None)
+                chunks.append(chunk)
+            return response.status_code, _decode(b"".join(chunks), response.charset_encoding)
+    except httpx.TimeoutException as error:
+        raise DynamicRegistrationError(
+            f"The platform at {_origin_text(url)} did not answer in time when we asked for {what}. "
+            "Try again in a moment.") from error
+    except (httpx.HTTPError, httpx.InvalidURL) as error:
+        raise DynamicRegistrationError(
+            f"We could not reach the platform at {_origin_text(url)} to ask for {what} "
+            f"({type(error).__name__}). Check that the LMS is reachable from the marketplace server.") from error
+
+
+def _decode(data: bytes, charset: str | None) -> str:
+    try:
+        return data.decode(charset or "utf-8", errors="replace")
+    except LookupError:  # a charset Python does not know; JSON is UTF-8 anyway
+        return data.decode("utf-8", errors="replace")
+
+
+def _json_object(body: str, status: int, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(body)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise DynamicRegistrationError(
+            f"The platform's answer about {what} is not a JSON object, so the registration cannot continue.",
+            status, body)
+    return value
+
+
+def _scopes(platform_configuration: Mapping[str, Any]) -> list[str]:
+    supported = platform_configuration.get("scopes_supported")
+    if isinstance(supported, list):
+        # Asking for a scope the platform does not offer makes some platforms refuse the whole registration.
+        return [scope for scope in WANTED_SCOPES if scope in supported]
+    return list(WANTED_SCOPES)
+
+
+def _platform_name(configuration: Mapping[str, Any], issuer: str) -> str | None:
+    lti = configuration.get(PLATFORM_CONFIGURATION)
+    if not isinstance(lti, Mapping):
+        return None
+    account = lti.get(CANVAS_ACCOUNT_NAME)
+    if isinstance(account, str) and account.strip():
+        return account.strip()[:MAX_NAME]
+    family = product_family(configuration)
+    if family:
+        return f"{family} ({urlsplit(issuer).netloc})"[:MAX_NAME]
+    return None
+
+
+def _text_value(value: object) -> str | None:
+    # Identifiers are strings in the spec, but some platforms send numbers; bool is an int, and never an id.
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    return None
+
+
+def _split(url: str) -> SplitResult | None:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return None
+    return parts
+
+
+def _is_http_url(value: str) -> bool:
+    parts = _split(value)
+    return parts is not None and parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    # Only called on URLs that passed _is_http_url, so the port parses.
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or (443 if scheme == "https" else 80)
+
+
+def _origin_text(url: str) -> str:
+    # Only scheme://host[:port]: the full URL may carry the registration token in its query (Canvas does).
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+
+
+def _host_and_port(base_url: str) -> str:
+    return urlsplit(base_url).netloc.rpartition("@")[2]

@@ -1,0 +1,140 @@
+"""OIDC third-party-initiated login: PyLTI1p3 builds the auth request, our database keeps state and nonce.
+
+The state and nonce are stored server-side with a TTL (a launch can use them once), and the browser is
+bound to the login twice over where it allows: a `SameSite=None; Secure; Partitioned` cookie, and, when
+the platform offers `lti_storage_target`, the LTI client-side postMessage storage (done by the page).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from pylti1p3.cookie import CookieService
+from pylti1p3.exception import OIDCException
+from pylti1p3.oidc_login import OIDCLogin
+from pylti1p3.redirect import Redirect
+from sqlalchemy.orm import Session
+
+from marketplace.lti.errors import refused
+from marketplace.lti.launch import FormRequest
+from marketplace.lti.tool_config import DatabaseToolConf
+from marketplace.store.models import LoginStateRow, utc_now
+from marketplace.store.registrations import find_platform, platforms_of_issuer
+
+LOGIN_TTL = timedelta(minutes=10)
+STATE_COOKIE_PREFIX = "mkt-state-"
+MAX_PARAM_CHARS = 8192
+
+
+class _UrlRedirect(Redirect[str]):
+    def __init__(self, location: str) -> None:
+        self._location = location
+
+    def do_redirect(self) -> str:
+        return self._location
+
+    def do_js_redirect(self) -> str:
+        return self._location
+
+    def set_redirect_url(self, location: str) -> None:
+        self._location = location
+
+    def get_redirect_url(self) -> str:
+        return self._location
+
+
+class _Recorder(CookieService):
+    """Collects what PyLTI1p3 wants remembered (state as a cookie, nonce in a session) for our own storage."""
+
+    def __init__(self) -> None:
+        self.state: str | None = None
+        self.nonce: str | None = None
+
+    def get_cookie(self, name: str) -> str | None:
+        return None
+
+    def set_cookie(self, name: str, value: str | int, exp: int | None = 3600) -> None:
+        self.state = str(value)
+
+    def save_nonce(self, nonce: str) -> None:
+        self.nonce = nonce
+
+    def save_state_params(self, state: str, params: dict[str, object]) -> None:
+        """Nothing to keep: the state row is enough."""
+
+
+class _Login(OIDCLogin[FormRequest, DatabaseToolConf, Any, Any, str]):
+    def get_redirect(self, url: str) -> Redirect[str]:
+        return _UrlRedirect(url)
+
+    def _get_uuid(self) -> str:
+        return secrets.token_urlsafe(24)
+
+    def _generate_nonce(self) -> str:
+        return secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True, slots=True)
+class LoginStart:
+    """Where to send the browser, and what to remember about it."""
+
+    redirect_url: str
+    state: str
+    nonce: str
+    storage_target: str | None
+    auth_origin: str
+
+
+def start_login(session: Session, params: dict[str, str], *, base_url: str, secure: bool) -> LoginStart:
+    """Validate a login initiation and record its state and nonce (the caller commits)."""
+    if any(len(value) > MAX_PARAM_CHARS for value in params.values()):
+        raise refused("login_too_large", "The login request is too large.")
+    issuer = params.get("iss", "")
+    if not issuer:
+        raise refused("login_missing_iss", "The login request does not say which platform it comes from (no iss).")
+    if not params.get("login_hint"):
+        raise refused("login_missing_hint", "The login request has no login_hint.")
+    client_id = params.get("client_id") or None
+    platform = find_platform(session, issuer, client_id)
+    if platform is None:
+        if platforms_of_issuer(session, issuer) and not client_id:
+            raise refused("login_ambiguous", f"The platform {issuer} has several registrations here and the login "
+                          "request does not say which (no client_id).")
+        raise refused("login_unknown_platform", f"The platform {issuer} is not registered with this tool.",
+                      advice="An administrator must register it first (marketplace platform add).")
+    target = params.get("target_link_uri", "")
+    if target and not target.startswith(base_url + "/"):
+        raise refused("login_foreign_target", "The login request asks to launch a page that is not part of this tool.")
+    launch_url = base_url + "/lti/launch"
+    request = FormRequest({**params, "client_id": platform.client_id}, secure)
+    recorder = _Recorder()
+    login = _Login(request, DatabaseToolConf(session), session_service=recorder, cookie_service=recorder)
+    try:
+        redirect_url = login.get_redirect_object(launch_url).get_redirect_url()
+    except OIDCException as error:
+        raise refused("login_invalid", f"The login request is not valid: {error}") from None
+    assert recorder.state is not None and recorder.nonce is not None  # noqa: S101 - PyLTI1p3 always sets both
+    now = utc_now()
+    session.add(
+        LoginStateRow(
+            state=recorder.state,
+            nonce=recorder.nonce,
+            platform_id=platform.id,
+            target_link_uri=target or launch_url,
+            created_at=now,
+            expires_at=now + LOGIN_TTL,
+        )
+    )
+    session.flush()
+    auth = urlsplit(platform.auth_login_url)
+    return LoginStart(
+        redirect_url=redirect_url,
+        state=recorder.state,
+        nonce=recorder.nonce,
+        storage_target=params.get("lti_storage_target") or None,
+        auth_origin=f"{auth.scheme}://{auth.netloc}",
+    )

@@ -1,0 +1,92 @@
+"""Platforms' public keys: fetched with timeouts, cached, refetched once per unknown kid, rate-limited.
+
+PyLTI1p3 fetches a JWKS with `requests` and no timeout, caches it without ever refreshing on an unknown
+kid (so a platform key rotation breaks launches until a restart), and converts every key to PEM for every
+verification. Here every key is parsed once into a PyJWK object, RS256 only.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import httpx
+import jwt
+
+JWKS_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+CACHE_SECONDS = 3600.0
+MIN_SECONDS_BETWEEN_FETCHES = 5.0
+MAX_JWKS_BYTES = 512 * 1024
+
+
+class PlatformKeyError(Exception):
+    """The platform's key for this token cannot be had; `reason` says why in plain words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(slots=True)
+class _KeySet:
+    keys: dict[str, jwt.PyJWK]
+    fetched_at: float
+    refetched_for: set[str] = field(default_factory=set)
+
+
+class PlatformKeySets:
+    """A shared, thread-safe cache of platform key sets by URL."""
+
+    def __init__(self, http: httpx.Client) -> None:
+        self._http = http
+        self._sets: dict[str, _KeySet] = {}
+        self._lock = threading.Lock()
+        self._now = time.monotonic
+
+    def key(self, url: str, kid: str) -> jwt.PyJWK:
+        """The loaded RS256 key `kid` from the key set at `url`."""
+        now = self._now()
+        with self._lock:
+            cached = self._sets.get(url)
+        if cached is not None and now - cached.fetched_at < CACHE_SECONDS and kid in cached.keys:
+            return cached.keys[kid]
+        if cached is not None and kid not in cached.keys:
+            # An unknown kid may be a platform key rotation: refetch, but once per kid and not too often.
+            if kid in cached.refetched_for or now - cached.fetched_at < MIN_SECONDS_BETWEEN_FETCHES:
+                raise PlatformKeyError(f"The platform's key set has no key with id {kid!r}.")
+        fresh = self._fetch(url)
+        fresh.refetched_for = (cached.refetched_for if cached else set()) | {kid}
+        with self._lock:
+            self._sets[url] = fresh
+        if kid not in fresh.keys:
+            raise PlatformKeyError(f"The platform's key set has no key with id {kid!r}.")
+        return fresh.keys[kid]
+
+    def _fetch(self, url: str) -> _KeySet:
+        try:
+            response = self._http.get(url, timeout=JWKS_TIMEOUT, headers={"Accept": "application/json"})
+        except httpx.HTTPError as error:
+            raise PlatformKeyError(
+                f"The platform's key set at {url} could not be fetched ({type(error).__name__})."
+            ) from None
+        if response.status_code != 200:
+            raise PlatformKeyError(f"The platform's key set at {url} answered HTTP {response.status_code}.")
+        if len(response.content) > MAX_JWKS_BYTES:
+            raise PlatformKeyError(f"The platform's key set at {url} is too large.")
+        try:
+            data = response.json()
+            entries = data["keys"]
+        except (ValueError, KeyError, TypeError):
+            raise PlatformKeyError(f"The platform's key set at {url} is not a JSON Web Key Set.") from None
+        keys: dict[str, jwt.PyJWK] = {}
+        for entry in entries if isinstance(entries, list) else []:
+            if not isinstance(entry, dict) or entry.get("kty") != "RSA" or entry.get("alg", "RS256") != "RS256":
+                continue
+            if entry.get("use", "sig") != "sig" or not isinstance(entry.get("kid"), str):
+                continue
+            try:
+                keys[entry["kid"]] = jwt.PyJWK(entry, algorithm="RS256")
+            except jwt.PyJWTError:
+                continue
+        return _KeySet(keys, self._now())

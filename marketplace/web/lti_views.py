@@ -1,0 +1,223 @@
+"""HTTP side of LTI: login, launch (with the platform-storage confirmation), the launched page, keys, config."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from marketplace.lti import launch_token
+from marketplace.lti.canvas_config import canvas_configuration
+from marketplace.lti.context import LaunchContext
+from marketplace.lti.errors import LtiRefusal, refused
+from marketplace.lti.keys import ensure_keys, published_jwks
+from marketplace.lti.launch import MAX_ID_TOKEN_BYTES, FormRequest, StrictMessageLaunch, VerifiedLaunch
+from marketplace.lti.login import LOGIN_TTL, STATE_COOKIE_PREFIX, LoginStart, start_login
+from marketplace.store.models import LaunchRow, PlatformRow, utc_now
+
+logger = logging.getLogger("marketplace.lti")
+MAX_FORM_BYTES = MAX_ID_TOKEN_BYTES + 64 * 1024
+MAX_LEARNED_ORIGINS = 50
+
+
+def _secure(request: Request) -> bool:
+    return str(request.app.state.settings.base_url).startswith("https://")
+
+
+def _set_state_cookie(request: Request, response: Response, start: LoginStart) -> None:
+    """The state cookie, cross-site where allowed (SameSite=None needs Secure, so plain http gets Lax)."""
+    secure = _secure(request)
+    response.set_cookie(
+        STATE_COOKIE_PREFIX + start.state,
+        start.state,
+        max_age=int(LOGIN_TTL.total_seconds()),
+        path="/lti/",
+        secure=secure,
+        httponly=True,
+        samesite="none" if secure else "lax",
+        partitioned=secure,
+    )
+
+
+async def _params(request: Request) -> dict[str, str]:
+    values = {key: value for key, value in request.query_params.items()}
+    if request.method == "POST":
+        form = await request.form(max_files=0, max_fields=64)
+        values.update({key: value for key, value in form.items() if isinstance(value, str)})
+    if "lti_deployment_id" not in values and "deployment_id" in values:
+        values["lti_deployment_id"] = values["deployment_id"]
+    return values
+
+
+async def login(request: Request) -> Response:
+    """GET|POST /lti/login: OIDC third-party initiated login."""
+    params = await _params(request)
+    settings = request.app.state.settings
+
+    def run() -> LoginStart:
+        with request.app.state.sessions() as session:
+            start = start_login(session, params, base_url=settings.base_url, secure=_secure(request))
+            session.commit()
+            return start
+
+    start = await run_in_threadpool(run)
+    if start.storage_target:
+        response: Response = request.app.state.templates.TemplateResponse(
+            request, "lti_login_storage.html", {"start": start}
+        )
+    else:
+        response = RedirectResponse(start.redirect_url, status_code=302)
+    response.headers["Cache-Control"] = "no-store"
+    _set_state_cookie(request, response, start)
+    return response
+
+
+async def launch(request: Request) -> Response:
+    """POST /lti/launch: validate the id_token; confirm the browser by cookie or platform storage."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > MAX_FORM_BYTES:
+        raise LtiRefusal("too_large", "The launch is too large to be an LTI launch.", 413)
+    form = await request.form(max_files=0, max_fields=64, max_part_size=MAX_FORM_BYTES)
+    params = {key: value for key, value in form.items() if isinstance(value, str)}
+    state = params.get("state", "")
+    cookie_ok = bool(state) and request.cookies.get(STATE_COOKIE_PREFIX + state) == state
+    secure = _secure(request)
+
+    def run() -> VerifiedLaunch:
+        with request.app.state.sessions() as session:
+            message = StrictMessageLaunch(FormRequest(params, secure), session, request.app.state.platform_keys)
+            message.validate()
+            if not cookie_ok and not params.get("lti_storage_target"):
+                raise refused(
+                    "state_not_bound",
+                    "Your browser blocked the cookie this tool needs to confirm the launch, and the platform offers "
+                    "no other way.",
+                    advice="Open the tool in a new window, or allow cookies for this site, then try again.",
+                )
+            verified = message.store(confirmed=cookie_ok)
+            _learn_frame_origin(session, verified.context)
+            session.commit()
+            return verified
+
+    verified = await run_in_threadpool(run)
+    if verified.confirmed:
+        return _to_app(request, verified.context.launch_id)
+    auth = urlsplit(verified.auth_login_url)
+    response: Response = request.app.state.templates.TemplateResponse(
+        request,
+        "lti_launch_storage.html",
+        {
+            "launch_id": verified.context.launch_id,
+            "state": verified.state,
+            "storage_target": params.get("lti_storage_target", ""),
+            "auth_origin": f"{auth.scheme}://{auth.netloc}",
+        },
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _learn_frame_origin(session: Any, context: LaunchContext) -> None:
+    """Remember the LMS page origin (e.g. a Canvas school's own domain) so frame-ancestors allows it."""
+    return_url = context.launch_presentation.get("return_url")
+    if not isinstance(return_url, str) or not return_url.startswith(("https://", "http://")):
+        return
+    parts = urlsplit(return_url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    platform = session.scalars(
+        select(PlatformRow).where(PlatformRow.issuer == context.issuer, PlatformRow.client_id == context.client_id)
+    ).first()
+    known = platform.frame_origins if platform is not None else []
+    if platform is not None and origin not in known and len(known) < MAX_LEARNED_ORIGINS:
+        platform.frame_origins = [*known, origin]
+
+
+async def confirm_launch(request: Request) -> Response:
+    """POST /lti/launch/confirm: the launch page read state and nonce back from platform storage."""
+    form = await request.form(max_files=0, max_fields=8)
+    launch_id = str(form.get("launch_id", ""))
+    state = str(form.get("state", ""))
+    nonce = str(form.get("nonce", ""))
+
+    def run() -> None:
+        with request.app.state.sessions() as session:
+            row = session.get(LaunchRow, launch_id)
+            if row is None or row.confirmed_at is not None:
+                raise refused("confirm_unknown", "This launch cannot be confirmed.")
+            if not state or state != row.state or not nonce or nonce != row.claims.get("nonce"):
+                raise refused("state_mismatch", "The launch does not match the login this browser started.")
+            row.confirmed_at = utc_now()
+            session.commit()
+
+    await run_in_threadpool(run)
+    return _to_app(request, launch_id)
+
+
+def _to_app(request: Request, launch_id: str) -> Response:
+    token = launch_token.issue(launch_id, request.app.state.settings.secret_key)
+    return RedirectResponse(str(request.url_for("lti_app")) + f"?lt={token}", status_code=303)
+
+
+def launch_context(request: Request, token: str | None) -> LaunchContext:
+    """The LaunchContext of a launch token (blocking: call it in a thread)."""
+    launch_id = launch_token.read(token, request.app.state.settings.secret_key)
+    with request.app.state.sessions() as session:
+        row = session.get(LaunchRow, launch_id)
+        if row is None or row.confirmed_at is None:
+            raise LtiRefusal("launch_unknown", "This session is not valid here. Open the tool again from your course.",
+                             401)
+        expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=utc_now().tzinfo)
+        if expires < utc_now():
+            raise LtiRefusal("launch_expired", "This session has expired. Open the tool again from your course.", 401)
+        platform = session.get(PlatformRow, row.platform_id)
+        assert platform is not None  # noqa: S101 - foreign key
+        return LaunchContext.from_claims(row.id, row.claims, client_id=platform.client_id, platform_name=platform.name)
+
+
+async def app_page(request: Request) -> Response:
+    """GET /lti/app?lt=…: the launched page (the picker arrives with deep linking)."""
+    token = request.query_params.get("lt")
+    context = await run_in_threadpool(launch_context, request, token)
+    response: Response = request.app.state.templates.TemplateResponse(
+        request, "lti_app.html", {"context": context, "launch_token": token, "header": launch_token.HEADER}
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def whoami(request: Request) -> Response:
+    """GET /lti/whoami: what the launch token in the header stands for (htmx partial or JSON)."""
+    context = await run_in_threadpool(launch_context, request, request.headers.get(launch_token.HEADER))
+    if request.headers.get("HX-Request"):
+        response: Response = request.app.state.templates.TemplateResponse(
+            request, "_lti_whoami.html", {"context": context}
+        )
+        return response
+    return JSONResponse(
+        {"launch_id": context.launch_id, "user": context.user_sub, "name": context.display_name,
+         "roles": list(context.roles), "message_type": context.message_type, "context_id": context.context_id,
+         "deployment_id": context.deployment_id, "platform": context.issuer}
+    )
+
+
+async def jwks(request: Request) -> Response:
+    """GET /lti/jwks and /.well-known/jwks.json: next, active and previous public keys."""
+
+    def run() -> dict[str, Any]:
+        with request.app.state.sessions() as session:
+            ensure_keys(session, request.app.state.settings.secret_key)
+            session.commit()
+            return published_jwks(session)
+
+    keys = await run_in_threadpool(run)
+    return JSONResponse(keys, headers={"Cache-Control": "public, max-age=300"})
+
+
+async def canvas_config(request: Request) -> Response:
+    """GET /lti/config/canvas.json: the Canvas developer key JSON."""
+    return JSONResponse(canvas_configuration(request.app.state.settings.base_url))
