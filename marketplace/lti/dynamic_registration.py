@@ -50,6 +50,9 @@ MAX_CLIENT_ID = 255
 MAX_URL = 2_000
 MAX_NAME = 200
 
+MISSING_CONFIGURATION = ("The openid_configuration parameter is missing. Start the registration from your LMS, "
+                         "which adds it to this address.")
+
 ErrorKind = Literal["input", "platform", "conflict"]
 
 
@@ -151,7 +154,7 @@ async def register_with_platform(openid_configuration_url: str, registration_tok
     if not 200 <= status < 300:
         raise DynamicRegistrationError(
             f"The platform answered HTTP {status} when we asked for its configuration at "
-            f"{_origin_text(configuration_url)}. Check that the registration was started from your LMS and try "
+            f"{origin_text(configuration_url)}. Check that the registration was started from your LMS and try "
             "again.", status, body)
     configuration = _json_object(body, status, "its configuration")
     issuer, endpoints = _checked_configuration(configuration, configuration_url, status, body)
@@ -224,9 +227,7 @@ def already_registered(registered: RegisteredPlatform) -> DynamicRegistrationErr
 def _checked_configuration_url(url: str, settings: Settings) -> str:
     url = url.strip()
     if not url:
-        raise DynamicRegistrationError(
-            "The openid_configuration parameter is missing. Start the registration from your LMS, which adds it "
-            "to this address.", kind="input")
+        raise DynamicRegistrationError(MISSING_CONFIGURATION, kind="input")
     parts = _split(url)
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise DynamicRegistrationError(
@@ -256,7 +257,7 @@ def _checked_configuration(configuration: Mapping[str, Any], configuration_url: 
     # LTI-DR: the configuration must be served by the issuer itself; otherwise any server could claim to be it.
     if _origin(issuer) != _origin(configuration_url):
         raise DynamicRegistrationError(
-            f"The configuration was served from {_origin_text(configuration_url)}, but it names the issuer "
+            f"The configuration was served from {origin_text(configuration_url)}, but it names the issuer "
             f"{issuer}. The registration specification requires the configuration to be hosted by the issuer, "
             "so it was refused. Start the registration from the LMS itself.", status, body)
     endpoints: dict[str, str] = {}
@@ -292,11 +293,11 @@ async def _send(http: httpx.AsyncClient, method: str, url: str, headers: dict[st
             return response.status_code, _decode(b"".join(chunks), response.charset_encoding)
     except httpx.TimeoutException as error:
         raise DynamicRegistrationError(
-            f"The platform at {_origin_text(url)} did not answer in time when we asked for {what}. "
+            f"The platform at {origin_text(url)} did not answer in time when we asked for {what}. "
             "Try again in a moment.") from error
     except (httpx.HTTPError, httpx.InvalidURL) as error:
         raise DynamicRegistrationError(
-            f"We could not reach the platform at {_origin_text(url)} to ask for {what} "
+            f"We could not reach the platform at {origin_text(url)} to ask for {what} "
             f"({type(error).__name__}). Check that the LMS is reachable from the marketplace server.") from error
 
 
@@ -372,9 +373,11 @@ def _origin(url: str) -> tuple[str, str, int]:
     return scheme, (parts.hostname or "").lower(), parts.port or (443 if scheme == "https" else 80)
 
 
-def _origin_text(url: str) -> str:
-    # Only scheme://host[:port]: the full URL may carry the registration token in its query (Canvas does).
-    parts = urlsplit(url)
+def origin_text(url: str) -> str:
+    """scheme://host[:port] of a URL, for messages and logs (the full URL may carry the registration token)."""
+    parts = _split(url)
+    if parts is None or not parts.scheme:
+        return "(not a URL)"
     return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 

@@ -38,8 +38,9 @@ class _KeySet:
 class PlatformKeySets:
     """A shared, thread-safe cache of platform key sets by URL."""
 
-    def __init__(self, http: httpx.Client) -> None:
+    def __init__(self, http: httpx.Client, *, min_refetch_interval: float = MIN_SECONDS_BETWEEN_FETCHES) -> None:
         self._http = http
+        self._min_refetch_interval = min_refetch_interval
         self._sets: dict[str, _KeySet] = {}
         self._lock = threading.Lock()
         self._now = time.monotonic
@@ -53,7 +54,7 @@ class PlatformKeySets:
             return cached.keys[kid]
         if cached is not None and kid not in cached.keys:
             # An unknown kid may be a platform key rotation: refetch, but once per kid and not too often.
-            if kid in cached.refetched_for or now - cached.fetched_at < MIN_SECONDS_BETWEEN_FETCHES:
+            if kid in cached.refetched_for or now - cached.fetched_at < self._min_refetch_interval:
                 raise PlatformKeyError(f"The platform's key set has no key with id {kid!r}.")
         fresh = self._fetch(url)
         fresh.refetched_for = (cached.refetched_for if cached else set()) | {kid}

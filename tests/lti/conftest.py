@@ -1,0 +1,71 @@
+"""Fixtures for LTI tests over real HTTP: our tool and a loopback platform peer, each served by uvicorn."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from marketplace.app import create_app
+from marketplace.lti.platform_keys import PlatformKeySets
+from marketplace.settings import Settings
+from marketplace.store.database import make_engine, make_session_factory, upgrade_database
+from marketplace.store.registrations import add_deployment, add_platform
+from tests.lti.peer import PlatformPeer, form_fields
+from tests.lti.servers import free_port, serving
+
+
+@dataclass
+class LtiEnvironment:
+    tool_url: str
+    peer: PlatformPeer
+    browser: httpx.Client
+    sessions: sessionmaker[Session]
+    settings: Settings
+    app: object
+
+    def launch(self, *, follow: bool = True, **login_extra: str) -> httpx.Response:
+        """Login at the tool, authorize at the peer, post the launch form back; follow to the app page."""
+        login = self.browser.get(self.peer.login_url(**login_extra))
+        if login.status_code != 302:
+            return login
+        authorized = self.browser.get(login.headers["location"])
+        if authorized.status_code != 200:
+            return authorized
+        action, fields = form_fields(authorized.text)
+        launched = self.browser.post(action, data=fields)
+        if follow and launched.status_code == 303:
+            return self.browser.get(launched.headers["location"])
+        return launched
+
+
+@pytest.fixture
+def lti(database_url: str, settings: Settings, tmp_path: Path) -> Iterator[LtiEnvironment]:
+    tool_port, peer_port = free_port(), free_port()
+    tool_url, peer_url = f"http://127.0.0.1:{tool_port}", f"http://127.0.0.1:{peer_port}"
+    configured = dataclasses.replace(settings, database_url=database_url, base_url=tool_url)
+    upgrade_database(database_url)
+    engine = make_engine(database_url)
+    sessions = make_session_factory(engine)
+    peer = PlatformPeer(peer_url, tool_url)
+    with sessions() as session:
+        platform = add_platform(session, issuer=peer_url, client_id=peer.client_id, name="Loopback LMS",
+                                auth_login_url=peer_url + "/auth", auth_token_url=peer_url + "/token",
+                                key_set_url=peer_url + "/jwks")
+        add_deployment(session, platform, peer.deployment_id)
+        session.commit()
+    app = create_app(configured)
+    with ExitStack() as stack:
+        stack.enter_context(serving(peer.app(), peer_port))
+        stack.enter_context(serving(app, tool_port))
+        # A short refetch interval so key-rotation tests need not wait the production 5 s.
+        app.state.platform_keys = PlatformKeySets(app.state.http, min_refetch_interval=0.5)
+        browser = stack.enter_context(httpx.Client(timeout=20))
+        yield LtiEnvironment(tool_url, peer, browser, sessions, configured, app)
+    engine.dispose()

@@ -1,0 +1,406 @@
+"""Dynamic registration end to end over real loopback HTTP: a fake platform and our registration page, each
+served by uvicorn in a thread."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import Engine
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
+
+from marketplace.app import STATIC_DIR, _templates, create_app
+from marketplace.lti.dynamic_registration import (
+    CANVAS_PLACEMENTS,
+    CANVAS_PRIVACY_LEVEL,
+    CANVAS_TOOL_ID,
+    MAX_BODY_SHOWN,
+    TOOL_CONFIGURATION,
+    WANTED_SCOPES,
+    DynamicRegistrationError,
+)
+from marketplace.settings import Settings
+from marketplace.store.database import make_engine, make_session_factory, upgrade_database
+from marketplace.store.registrations import list_deployments, list_platforms
+from marketplace.web.registration_views import register_page
+from marketplace.web.security import SecurityHeadersMiddleware
+
+TOKEN = "registration-token-123"
+NRPS = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
+CANVAS_EXTRA_SCOPES = ["https://canvas.instructure.com/lti/public_jwk/scope/update"]
+
+
+# --- a uvicorn server in a thread, reusable for any ASGI app ------------------------------------------------------
+
+
+@contextlib.contextmanager
+def running_server(build: Callable[[str], ASGIApp]) -> Iterator[str]:
+    """Serve build(base_url) on a free 127.0.0.1 port in a background thread; yields the base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))  # the port is ours before the app is built, so the app can know its own URL
+    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    config = uvicorn.Config(build(base_url), log_config=None, log_level="warning", access_log=False,
+                            ws="none", http="h11", loop="asyncio", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn {base_url}",
+                              daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the test server at {base_url} did not start")
+            time.sleep(0.01)
+        yield base_url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()  # uvicorn closes it on shutdown; this covers a failed start
+
+
+# --- the fake platform -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FakePlatform:
+    """A Canvas-shaped (or Moodle-shaped) LTI-DR platform; tests set its knobs and read what it received."""
+
+    url: str = ""
+    family: str = "canvas"
+    token: str = TOKEN  # "" = the platform checks no token (and expects none)
+    issuer: str | None = None  # None = its own origin
+    scopes_supported: list[str] | None = dataclasses.field(
+        default_factory=lambda: [*WANTED_SCOPES, *CANVAS_EXTRA_SCOPES])
+    register_status: int = 200
+    register_error: str = ""
+    client_id: str = "10000000000001"
+    deployment_id: str | None = None
+    configuration_headers: list[dict[str, str]] = field(default_factory=list)
+    registration_headers: list[dict[str, str]] = field(default_factory=list)
+    registrations: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def configuration_url(self) -> str:
+        return f"{self.url}/.well-known/openid-configuration"
+
+    def authorized(self, request: Request) -> bool:
+        header = request.headers.get("authorization")
+        return header is None if not self.token else header == f"Bearer {self.token}"
+
+    async def configuration(self, request: Request) -> Response:
+        self.configuration_headers.append(dict(request.headers))
+        if not self.authorized(request):
+            return JSONResponse({"errors": [{"message": "Invalid registration token"}]}, status_code=401)
+        platform: dict[str, Any] = {
+            "product_family_code": self.family,
+            "version": "vCloud" if self.family == "canvas" else "4.4",
+            "messages_supported": [{"type": "LtiResourceLinkRequest"}, {"type": "LtiDeepLinkingRequest"}],
+        }
+        if self.family == "canvas":
+            platform["https://canvas.instructure.com/lti/account_name"] = "Test University"
+        body: dict[str, Any] = {
+            "issuer": self.issuer or self.url,
+            "authorization_endpoint": f"{self.url}/api/lti/authorize_redirect",
+            "token_endpoint": f"{self.url}/login/oauth2/token",
+            "jwks_uri": f"{self.url}/api/lti/security/jwks",
+            "registration_endpoint": f"{self.url}/register",
+            "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+            "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
+            "claims_supported": ["sub", "name", "given_name", "family_name", "email", "locale"],
+            "https://purl.imsglobal.org/spec/lti-platform-configuration": platform,
+        }
+        if self.scopes_supported is not None:
+            body["scopes_supported"] = self.scopes_supported
+        return JSONResponse(body)
+
+    async def register(self, request: Request) -> Response:
+        self.registration_headers.append(dict(request.headers))
+        if not self.authorized(request):
+            return JSONResponse({"errors": [{"message": "Invalid registration token"}]}, status_code=401)
+        received = await request.json()
+        self.registrations.append(received)
+        if self.register_status != 200:
+            return Response(self.register_error, status_code=self.register_status, media_type="application/json")
+        answer = {**received, "client_id": self.client_id}
+        tool_configuration = dict(received[TOOL_CONFIGURATION])
+        if self.deployment_id is not None:
+            tool_configuration["deployment_id"] = self.deployment_id
+        answer[TOOL_CONFIGURATION] = tool_configuration
+        return JSONResponse(answer)
+
+    def app(self, base_url: str) -> Starlette:
+        self.url = base_url
+        return Starlette(routes=[
+            Route("/.well-known/openid-configuration", self.configuration),
+            Route("/register", self.register, methods=["POST"]),
+        ])
+
+
+@pytest.fixture
+def platform() -> Iterator[FakePlatform]:
+    fake = FakePlatform()
+    with running_server(fake.app):
+        yield fake
+
+
+# --- our side ----------------------------------------------------------------------------------------------------
+
+
+async def _browse(request: Request) -> Response:
+    return PlainTextResponse("catalog")
+
+
+def registration_app(settings: Settings) -> Starlette:
+    """The registration route with the app.state create_app sets (base.html also needs `browse` and `static`)."""
+    engine = make_engine(settings.database_url)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    app = Starlette(
+        routes=[
+            Route("/", _browse, name="browse"),
+            Route("/lti/register", register_page, name="lti_register"),
+            Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+        ],
+        lifespan=lifespan,
+        middleware=[Middleware(SecurityHeadersMiddleware)],
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = make_session_factory(engine)
+    app.state.templates = _templates()
+    return app
+
+
+@dataclass
+class Tool:
+    url: str
+    settings: Settings
+    engine: Engine
+    client: httpx.Client
+
+    def register(self, platform: FakePlatform, token: str = TOKEN, configuration_url: str | None = None
+                 ) -> httpx.Response:
+        params = {"openid_configuration": configuration_url or platform.configuration_url,
+                  "registration_token": token}
+        return self.client.get("/lti/register", params=params)
+
+    def stored(self) -> list[dict[str, Any]]:
+        with make_session_factory(self.engine)() as session:
+            deployments = list_deployments(session)
+            return [{"issuer": row.issuer, "client_id": row.client_id, "name": row.name,
+                     "auth_login_url": row.auth_login_url, "auth_token_url": row.auth_token_url,
+                     "key_set_url": row.key_set_url,
+                     "deployments": [(d.deployment_id, d.status) for p, d in deployments if p.id == row.id]}
+                    for row in list_platforms(session)]
+
+
+@contextlib.contextmanager
+def running_tool(settings: Settings, build: Callable[[Settings], ASGIApp]) -> Iterator[Tool]:
+    """Our app on its own loopback port, with settings.base_url set to that port."""
+    upgrade_database(settings.database_url)
+    holder: dict[str, Settings] = {}
+
+    def build_with_url(base_url: str) -> ASGIApp:
+        holder["settings"] = dataclasses.replace(settings, base_url=base_url)
+        return build(holder["settings"])
+
+    with running_server(build_with_url) as url:
+        engine = make_engine(settings.database_url)
+        try:
+            with httpx.Client(base_url=url, timeout=30) as client:
+                yield Tool(url, holder["settings"], engine, client)
+        finally:
+            engine.dispose()
+
+
+@pytest.fixture
+def tool(settings: Settings) -> Iterator[Tool]:
+    with running_tool(settings, registration_app) as running:
+        yield running
+
+
+# --- the cases ---------------------------------------------------------------------------------------------------
+
+
+def test_canvas_registration(tool: Tool, platform: FakePlatform) -> None:
+    page = tool.register(platform)
+
+    assert page.status_code == 200, page.text
+    assert "org.imsglobal.lti.close" in page.text and "window.opener || window.parent" in page.text
+    policy = page.headers["content-security-policy"]
+    nonce = re.search(r"'nonce-([^']+)'", policy)
+    assert nonce and f'<script nonce="{nonce.group(1)}">' in page.text
+    assert "frame-ancestors 'self' https: http:" in policy  # the LMS frames this page before it is registered
+    assert "Test University" in page.text and platform.client_id in page.text
+    assert page.headers["cache-control"] == "no-store"
+    assert tool.stored() == [{
+        "issuer": platform.url, "client_id": "10000000000001", "name": "Test University",
+        "auth_login_url": f"{platform.url}/api/lti/authorize_redirect",
+        "auth_token_url": f"{platform.url}/login/oauth2/token",
+        "key_set_url": f"{platform.url}/api/lti/security/jwks",
+        "deployments": [],
+    }]
+
+    assert platform.configuration_headers[0]["authorization"] == f"Bearer {TOKEN}"
+    assert platform.registration_headers[0]["authorization"] == f"Bearer {TOKEN}"
+    assert platform.registration_headers[0]["content-type"] == "application/json"
+    (sent,) = platform.registrations
+    assert sent["application_type"] == "web"
+    assert sent["grant_types"] == ["client_credentials", "implicit"]
+    assert sent["response_types"] == ["id_token"]
+    assert sent["token_endpoint_auth_method"] == "private_key_jwt"
+    assert sent["client_name"] == "LTI Marketplace"
+    assert sent["initiate_login_uri"] == f"{tool.url}/lti/login"
+    assert sent["redirect_uris"] == [f"{tool.url}/lti/launch"]
+    assert sent["jwks_uri"] == f"{tool.url}/lti/jwks"
+    assert sent["logo_uri"] == f"{tool.url}/static/icon.svg"
+    assert sent["scope"].split() == list(WANTED_SCOPES)  # Canvas's own extra scopes are not requested
+    configuration = sent[TOOL_CONFIGURATION]
+    assert configuration["domain"] == urlsplit(tool.url).netloc
+    assert configuration["target_link_uri"] == f"{tool.url}/lti/launch"
+    assert configuration["claims"] == ["iss", "sub", "name", "given_name", "family_name", "email"]
+    assert configuration[CANVAS_PRIVACY_LEVEL] == "public"
+    assert configuration[CANVAS_TOOL_ID] == "lti-marketplace"
+    deep_linking, resource_link = configuration["messages"]
+    assert deep_linking["type"] == "LtiDeepLinkingRequest" and deep_linking["label"] == "LTI Marketplace"
+    assert deep_linking["placements"] == list(CANVAS_PLACEMENTS)
+    assert deep_linking["icon_uri"] == f"{tool.url}/static/icon.svg"
+    assert resource_link["type"] == "LtiResourceLinkRequest"
+    assert resource_link["target_link_uri"] == f"{tool.url}/lti/launch"
+
+
+def test_moodle_gets_spec_keys_only_and_its_deployment_is_active(tool: Tool, platform: FakePlatform) -> None:
+    platform.family = "moodle"
+    platform.token = ""  # Moodle may start a registration without a token
+    platform.deployment_id = "1"
+    platform.client_id = "aBc123"
+    platform.scopes_supported = [scope for scope in WANTED_SCOPES if scope != NRPS]
+
+    page = tool.register(platform, token="")
+
+    assert page.status_code == 200, page.text
+    assert "authorization" not in platform.configuration_headers[0]
+    assert "authorization" not in platform.registration_headers[0]
+    (sent,) = platform.registrations
+    assert "canvas.instructure.com" not in json.dumps(sent)
+    assert all("placements" not in message for message in sent[TOOL_CONFIGURATION]["messages"])
+    assert NRPS not in sent["scope"].split() and len(sent["scope"].split()) == 4
+    (stored,) = tool.stored()
+    assert stored["client_id"] == "aBc123" and stored["deployments"] == [("1", "active")]
+    assert stored["name"] == f"moodle ({urlsplit(platform.url).netloc})"
+
+
+def test_platform_error_is_shown_and_nothing_is_stored(tool: Tool, platform: FakePlatform) -> None:
+    platform.register_status = 422
+    platform.register_error = json.dumps({"errors": [{"field": "scopes", "message": "cannot contain <b>openid</b>"}]})
+
+    page = tool.register(platform)
+
+    assert page.status_code == 502
+    assert "refused the registration (HTTP 422)" in page.text
+    assert "HTTP status 422" in page.text and "<pre>" in page.text
+    assert "cannot contain &lt;b&gt;openid&lt;/b&gt;" in page.text and "<b>openid" not in page.text
+    assert "Traceback" not in page.text
+    assert tool.stored() == []
+
+
+def test_bad_token_gives_a_clear_page(tool: Tool, platform: FakePlatform) -> None:
+    page = tool.register(platform, token="expired")
+
+    assert page.status_code == 502
+    assert "refused the registration token" in page.text and "start the registration again" in page.text
+    assert "HTTP status 401" in page.text and "Invalid registration token" in page.text
+    assert platform.registrations == [] and tool.stored() == []
+
+
+@pytest.mark.parametrize("query", [{}, {"openid_configuration": ""}, {"registration_token": TOKEN}])
+def test_missing_openid_configuration_is_400(tool: Tool, query: dict[str, str]) -> None:
+    page = tool.client.get("/lti/register", params=query)
+    assert page.status_code == 400
+    assert "openid_configuration parameter is missing" in page.text
+
+
+@pytest.mark.parametrize("url", ["ftp://lms.example.edu/config", "javascript:alert(1)", "not a url", "http://[::1"])
+def test_a_configuration_url_that_is_not_http_is_400(tool: Tool, url: str) -> None:
+    page = tool.client.get("/lti/register", params={"openid_configuration": url, "registration_token": TOKEN})
+    assert page.status_code == 400
+    assert "must be an http(s) URL" in page.text and "<script" not in page.text.split("</header>")[1]
+
+
+def test_configuration_not_hosted_by_its_issuer_is_refused(tool: Tool, platform: FakePlatform) -> None:
+    platform.issuer = "https://canvas.example.edu"
+
+    page = tool.register(platform)
+
+    assert page.status_code == 502
+    assert "names the issuer https://canvas.example.edu" in page.text
+    assert "requires the configuration to be hosted by the issuer" in page.text
+    assert platform.registrations == [] and tool.stored() == []
+
+
+def test_second_registration_of_the_same_client_is_refused_and_the_first_kept(
+        tool: Tool, platform: FakePlatform) -> None:
+    assert tool.register(platform).status_code == 200
+    first = tool.stored()
+
+    again = tool.register(platform)
+
+    assert again.status_code == 409
+    assert "already registered" in again.text and "existing registration was kept" in again.text
+    assert tool.stored() == first and len(platform.registrations) == 2
+
+
+def test_unreachable_platform(tool: Tool) -> None:
+    with socket.socket() as probe:  # a port nobody listens on once the probe is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    page = tool.client.get("/lti/register", params={
+        "openid_configuration": f"http://127.0.0.1:{port}/.well-known/openid-configuration"})
+    assert page.status_code == 502
+    assert "could not reach the platform" in page.text and "HTTP status" not in page.text
+
+
+def test_platform_body_is_truncated() -> None:
+    error = DynamicRegistrationError("failed", 500, "x" * (MAX_BODY_SHOWN + 10))
+    assert error.platform_body == "x" * MAX_BODY_SHOWN and error.platform_body_truncated
+    assert DynamicRegistrationError("failed", 500, "short").platform_body_truncated is False
+
+
+def test_the_route_in_the_real_app(settings: Settings, platform: FakePlatform) -> None:
+    """Once app.py serves /lti/register, the whole app (headers, CSP nonce) registers too."""
+    upgrade_database(settings.database_url)
+    probe = create_app(settings)
+    wired = any(getattr(route, "path", None) == "/lti/register" for route in probe.routes)
+    probe.state.engine.dispose()
+    if not wired:
+        pytest.skip("marketplace.app does not route /lti/register yet")
+    with running_tool(settings, create_app) as running:
+        page = running.register(platform)
+        assert page.status_code == 200, page.text
+        assert "org.imsglobal.lti.close" in page.text
+        assert running.stored()[0]["client_id"] == platform.client_id
