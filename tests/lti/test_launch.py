@@ -127,7 +127,9 @@ CERTIFICATION_REFUSALS = [
 ]
 
 
-@pytest.mark.parametrize(("case", "scenario", "check"), CERTIFICATION_REFUSALS, ids=[c[0] for c in CERTIFICATION_REFUSALS])
+@pytest.mark.parametrize(
+    ("case", "scenario", "check"), CERTIFICATION_REFUSALS, ids=[case[0] for case in CERTIFICATION_REFUSALS]
+)
 def test_invalid_launches_are_refused(lti: LtiEnvironment, case: str, scenario: Scenario, check: str) -> None:
     lti.peer.scenario = scenario
     assert_refused(lti.launch(), check)
