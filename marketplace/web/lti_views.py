@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,17 +32,22 @@ def _secure(request: Request) -> bool:
 
 def _set_state_cookie(request: Request, response: Response, start: LoginStart) -> None:
     """The state cookie, cross-site where allowed (SameSite=None needs Secure, so plain http gets Lax)."""
+    cookie = SimpleCookie()
+    name = STATE_COOKIE_PREFIX + start.state
+    cookie[name] = start.state
+    morsel = cookie[name]
+    morsel["max-age"] = int(LOGIN_TTL.total_seconds())
+    morsel["path"] = "/lti/"
+    morsel["httponly"] = True
     secure = _secure(request)
-    response.set_cookie(
-        STATE_COOKIE_PREFIX + start.state,
-        start.state,
-        max_age=int(LOGIN_TTL.total_seconds()),
-        path="/lti/",
-        secure=secure,
-        httponly=True,
-        samesite="none" if secure else "lax",
-        partitioned=secure,
-    )
+    if secure:
+        morsel["secure"] = True
+        morsel["samesite"] = "None"
+    else:
+        morsel["samesite"] = "Lax"
+    value = morsel.OutputString()
+    # CHIPS: Python's cookie module (and so Starlette before Python 3.14) cannot write Partitioned itself.
+    response.headers.append("set-cookie", value + ("; Partitioned" if secure else ""))
 
 
 async def _params(request: Request) -> dict[str, str]:
