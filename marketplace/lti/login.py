@@ -17,6 +17,7 @@ from pylti1p3.cookie import CookieService
 from pylti1p3.exception import OIDCException
 from pylti1p3.oidc_login import OIDCLogin
 from pylti1p3.redirect import Redirect
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from marketplace.lti.errors import refused
@@ -119,6 +120,8 @@ def start_login(session: Session, params: dict[str, str], *, base_url: str, secu
         raise refused("login_invalid", f"The login request is not valid: {error}") from None
     assert recorder.state is not None and recorder.nonce is not None  # noqa: S101 - PyLTI1p3 always sets both
     now = utc_now()
+    # Housekeeping on the way: logins that were never completed are useless once expired.
+    session.execute(delete(LoginStateRow).where(LoginStateRow.expires_at < now - LOGIN_TTL))
     session.add(
         LoginStateRow(
             state=recorder.state,

@@ -225,3 +225,21 @@ def test_launch_tokens_expired_or_foreign_get_401(lti: LtiEnvironment) -> None:
         response = lti.browser.get(lti.tool_url + "/lti/whoami", headers=headers)
         assert response.status_code == 401
         assert "Open the tool again from your course" in response.text
+
+
+def test_several_client_ids_of_one_issuer_launch_side_by_side(lti: LtiEnvironment) -> None:
+    from marketplace.store.registrations import add_deployment, add_platform
+
+    with lti.sessions() as session:
+        second = add_platform(session, issuer=lti.peer.issuer, client_id="second-client", name="Second key",
+                              auth_login_url=lti.peer.issuer + "/auth", auth_token_url=lti.peer.issuer + "/token",
+                              key_set_url=lti.peer.issuer + "/jwks")
+        add_deployment(session, second, "dep-2")
+        session.commit()
+    assert lti.launch().status_code == 200
+    lti.peer.client_id, lti.peer.deployment_id = "second-client", "dep-2"
+    page = lti.launch()
+    assert page.status_code == 200, page.text[:300]
+    assert whoami(lti, page)["deployment_id"] == "dep-2"
+    with lti.sessions() as session:
+        assert len({row.platform_id for row in session.scalars(select(LaunchRow))}) == 2
