@@ -22,7 +22,7 @@ from marketplace.lti.errors import LtiRefusal
 from marketplace.lti.platform_keys import PlatformKeySets
 from marketplace.settings import Settings
 from marketplace.store.database import check_schema, make_engine, make_session_factory
-from marketplace.web import lti_views
+from marketplace.web import lti_views, registration_views
 from marketplace.web.catalog_views import browse_page, resource_api, search_api
 from marketplace.web.errors import (
     AppError,
@@ -87,6 +87,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/lti/jwks", lti_views.jwks, name="lti_jwks"),
         Route("/.well-known/jwks.json", lti_views.jwks, name="well_known_jwks"),
         Route("/lti/config/canvas.json", lti_views.canvas_config, name="lti_canvas_config"),
+        Route("/lti/register", registration_views.register_page, name="lti_register"),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         Mount("/content/thumbnails", StaticFiles(directory=settings.content_dir / "thumbnails", check_dir=False),
               name="thumbnails"),

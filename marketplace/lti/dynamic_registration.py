@@ -16,9 +16,10 @@ from urllib.parse import SplitResult, urlsplit
 import httpx
 from sqlalchemy.orm import Session
 
+from marketplace.lti import claims
 from marketplace.settings import Settings
 from marketplace.store.models import PlatformRow
-from marketplace.store.registrations import ACTIVE, RegistrationError, add_deployment, add_platform, find_platform
+from marketplace.store.registrations import PENDING, RegistrationError, add_deployment, add_platform, find_platform
 
 TOOL_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-tool-configuration"
 PLATFORM_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-platform-configuration"
@@ -30,13 +31,8 @@ CLIENT_NAME = "LTI Marketplace"
 TOOL_ID = "lti-marketplace"
 DESCRIPTION = "Find open educational resources and add them to your course as links, embeds or assignments."
 CLAIMS = ("iss", "sub", "name", "given_name", "family_name", "email")
-WANTED_SCOPES = (
-    "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem",
-    "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly",
-    "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly",
-    "https://purl.imsglobal.org/spec/lti-ags/scope/score",
-    "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly",
-)
+# The same scopes as the Canvas developer key JSON (canvas_config.py).
+WANTED_SCOPES = (*claims.AGS_SCOPES, claims.NRPS_SCOPE, claims.NOTICE_SCOPE)
 CANVAS_PLACEMENTS = ("editor_button", "link_selection", "assignment_selection", "homework_submission")
 REQUIRED_ENDPOINTS = ("authorization_endpoint", "token_endpoint", "jwks_uri", "registration_endpoint")
 
@@ -210,7 +206,9 @@ def store_registration(session: Session, registered: RegisteredPlatform) -> Plat
             name=registered.name or registered.issuer,
         )
         if registered.deployment_id:
-            add_deployment(session, row, registered.deployment_id, status=ACTIVE)
+            # Anyone who can reach /lti/register can run this flow, so what it brings in waits for an
+            # administrator like any other unknown deployment (one `marketplace deployment approve`).
+            add_deployment(session, row, registered.deployment_id, status=PENDING)
     except RegistrationError as error:
         raise DynamicRegistrationError(f"The registration could not be stored: {error}") from error
     return row

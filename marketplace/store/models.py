@@ -134,3 +134,6 @@ class LaunchRow(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # Set once the browser proved it started the login (cookie or platform storage).
     confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A one-time code (its hash) that moves the launch to the app page without putting the launch token
+    # in a URL, where access logs would keep it.
+    handoff_hash: Mapped[str | None] = mapped_column(String(64), unique=True)

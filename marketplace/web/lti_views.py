@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import secrets
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import urlsplit
@@ -94,7 +96,7 @@ async def launch(request: Request) -> Response:
     cookie_ok = bool(state) and request.cookies.get(STATE_COOKIE_PREFIX + state) == state
     secure = _secure(request)
 
-    def run() -> VerifiedLaunch:
+    def run() -> tuple[VerifiedLaunch, str | None]:
         with request.app.state.sessions() as session:
             message = StrictMessageLaunch(FormRequest(params, secure), session, request.app.state.platform_keys)
             message.validate()
@@ -107,12 +109,13 @@ async def launch(request: Request) -> Response:
                 )
             verified = message.store(confirmed=cookie_ok)
             _learn_frame_origin(session, verified.context)
+            code = _new_handoff(session, verified.context.launch_id) if verified.confirmed else None
             session.commit()
-            return verified
+            return verified, code
 
-    verified = await run_in_threadpool(run)
-    if verified.confirmed:
-        return _to_app(request, verified.context.launch_id)
+    verified, code = await run_in_threadpool(run)
+    if code is not None:
+        return _to_app(request, code)
     auth = urlsplit(verified.auth_login_url)
     response: Response = request.app.state.templates.TemplateResponse(
         request,
@@ -150,7 +153,7 @@ async def confirm_launch(request: Request) -> Response:
     state = str(form.get("state", ""))
     nonce = str(form.get("nonce", ""))
 
-    def run() -> None:
+    def run() -> str:
         with request.app.state.sessions() as session:
             row = session.get(LaunchRow, launch_id)
             if row is None or row.confirmed_at is not None:
@@ -158,15 +161,47 @@ async def confirm_launch(request: Request) -> Response:
             if not state or state != row.state or not nonce or nonce != row.claims.get("nonce"):
                 raise refused("state_mismatch", "The launch does not match the login this browser started.")
             row.confirmed_at = utc_now()
+            code = _new_handoff(session, launch_id)
             session.commit()
+            return code
 
-    await run_in_threadpool(run)
-    return _to_app(request, launch_id)
+    return _to_app(request, await run_in_threadpool(run))
 
 
-def _to_app(request: Request, launch_id: str) -> Response:
-    token = launch_token.issue(launch_id, request.app.state.settings.secret_key)
-    return RedirectResponse(str(request.url_for("lti_app")) + f"?lt={token}", status_code=303)
+HANDOFF_SECONDS = 120
+
+
+def _hash(code: str) -> str:
+    return hashlib.sha256(code.encode("utf-8")).hexdigest()
+
+
+def _new_handoff(session: Any, launch_id: str) -> str:
+    """A one-time code for the launch (the caller commits)."""
+    code = secrets.token_urlsafe(32)
+    session.get(LaunchRow, launch_id).handoff_hash = _hash(code)
+    return code
+
+
+def _to_app(request: Request, code: str) -> Response:
+    return RedirectResponse(str(request.url_for("lti_app")) + f"?handoff={code}", status_code=303)
+
+
+def _redeem_handoff(request: Request, code: str) -> str:
+    """The launch id for a handoff code, usable once and only shortly after the launch (blocking)."""
+    with request.app.state.sessions() as session:
+        query = select(LaunchRow).where(LaunchRow.handoff_hash == _hash(code))
+        row = session.scalars(query).first() if code else None
+        if row is None:
+            raise LtiRefusal("handoff_invalid", "This page was already opened or its link is not valid. Open the tool "
+                             "again from your course.", 401)
+        confirmed = row.confirmed_at if row.confirmed_at is None or row.confirmed_at.tzinfo else (
+            row.confirmed_at.replace(tzinfo=utc_now().tzinfo))
+        row.handoff_hash = None
+        session.commit()
+        if confirmed is None or (utc_now() - confirmed).total_seconds() > HANDOFF_SECONDS:
+            raise LtiRefusal("handoff_expired", "This launch link has expired. Open the tool again from your course.",
+                             401)
+        return str(row.id)
 
 
 def launch_context(request: Request, token: str | None) -> LaunchContext:
@@ -186,8 +221,9 @@ def launch_context(request: Request, token: str | None) -> LaunchContext:
 
 
 async def app_page(request: Request) -> Response:
-    """GET /lti/app?lt=…: the launched page (the picker arrives with deep linking)."""
-    token = request.query_params.get("lt")
+    """GET /lti/app?handoff=…: the launched page, which carries its launch token in htmx headers."""
+    launch_id = await run_in_threadpool(_redeem_handoff, request, request.query_params.get("handoff", ""))
+    token = launch_token.issue(launch_id, request.app.state.settings.secret_key)
     context = await run_in_threadpool(launch_context, request, token)
     response: Response = request.app.state.templates.TemplateResponse(
         request, "lti_app.html", {"context": context, "launch_token": token, "header": launch_token.HEADER}

@@ -294,7 +294,7 @@ def test_canvas_registration(tool: Tool, platform: FakePlatform) -> None:
     assert resource_link["target_link_uri"] == f"{tool.url}/lti/launch"
 
 
-def test_moodle_gets_spec_keys_only_and_its_deployment_is_active(tool: Tool, platform: FakePlatform) -> None:
+def test_moodle_gets_spec_keys_only_and_its_deployment_waits_for_approval(tool: Tool, platform: FakePlatform) -> None:
     platform.family = "moodle"
     platform.token = ""  # Moodle may start a registration without a token
     platform.deployment_id = "1"
@@ -311,7 +311,7 @@ def test_moodle_gets_spec_keys_only_and_its_deployment_is_active(tool: Tool, pla
     assert all("placements" not in message for message in sent[TOOL_CONFIGURATION]["messages"])
     assert NRPS not in sent["scope"].split() and len(sent["scope"].split()) == 4
     (stored,) = tool.stored()
-    assert stored["client_id"] == "aBc123" and stored["deployments"] == [("1", "active")]
+    assert stored["client_id"] == "aBc123" and stored["deployments"] == [("1", "pending")]
     assert stored["name"] == f"moodle ({urlsplit(platform.url).netloc})"
 
 

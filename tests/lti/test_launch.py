@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -25,8 +27,15 @@ DEPLOYMENT = "https://purl.imsglobal.org/spec/lti/claim/deployment_id"
 RESOURCE_LINK = "https://purl.imsglobal.org/spec/lti/claim/resource_link"
 
 
+def page_token(page: httpx.Response) -> str:
+    """The launch token the page carries in its htmx headers."""
+    found = re.search(r'"X-Launch-Token": "([^"]+)"', html.unescape(page.text))
+    assert found, page.text[:400]
+    return found.group(1)
+
+
 def whoami(lti: LtiEnvironment, page: httpx.Response) -> dict[str, Any]:
-    token = page.url.params["lt"]
+    token = page_token(page)
     response = lti.browser.get(lti.tool_url + "/lti/whoami", headers={launch_token.HEADER: token})
     assert response.status_code == 200, response.text
     data: dict[str, Any] = response.json()
@@ -80,7 +89,7 @@ def test_canvas_shaped_deep_linking_launch(lti: LtiEnvironment, placement: str) 
     data = whoami(lti, page)
     assert data["message_type"] == "LtiDeepLinkingRequest"
     partial = lti.browser.get(lti.tool_url + "/lti/whoami",
-                              headers={launch_token.HEADER: page.url.params["lt"], "HX-Request": "true"})
+                              headers={launch_token.HEADER: page_token(page), "HX-Request": "true"})
     assert f"({placement})" in partial.text
     # The Canvas school's own origin, learned from the verified launch, may now frame the tool.
     time.sleep(0.05)
@@ -243,3 +252,16 @@ def test_several_client_ids_of_one_issuer_launch_side_by_side(lti: LtiEnvironmen
     assert whoami(lti, page)["deployment_id"] == "dep-2"
     with lti.sessions() as session:
         assert len({row.platform_id for row in session.scalars(select(LaunchRow))}) == 2
+
+
+def test_the_app_page_link_works_once_and_keeps_the_token_out_of_urls(lti: LtiEnvironment) -> None:
+    login = lti.browser.get(lti.peer.login_url())
+    action, fields = form_fields(lti.browser.get(login.headers["location"]).text)
+    launched = lti.browser.post(action, data=fields)
+    location = launched.headers["location"]
+    assert "handoff=" in location and "lt=" not in location
+    page = lti.browser.get(location)
+    assert page.status_code == 200
+    assert page_token(page) not in location
+    again = lti.browser.get(location)
+    assert again.status_code == 401 and "already opened" in again.text
