@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
@@ -19,10 +20,11 @@ from starlette.templating import Jinja2Templates
 from marketplace.catalog.index_store import index_exists
 from marketplace.catalog.search import CatalogIndex
 from marketplace.lti.errors import LtiRefusal
+from marketplace.lti.keys import SigningKeys, ensure_keys
 from marketplace.lti.platform_keys import PlatformKeySets
 from marketplace.settings import Settings
 from marketplace.store.database import check_schema, make_engine, make_session_factory
-from marketplace.web import lti_views, registration_views
+from marketplace.web import lti_views, picker_views, registration_views
 from marketplace.web.catalog_views import browse_page, resource_api, search_api
 from marketplace.web.errors import (
     AppError,
@@ -61,8 +63,15 @@ def create_app(settings: Settings) -> Starlette:
     http = httpx.Client(follow_redirects=False, headers={"User-Agent": "lti-marketplace"})
     frame_ancestors = FrameAncestors(sessions)
 
+    def prepare_keys() -> None:
+        with sessions() as session:
+            ensure_keys(session, settings.secret_key)
+            session.commit()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Publish a key (and the next one) before any platform asks for our JWKS.
+        await run_in_threadpool(prepare_keys)
         if index_exists(settings.index_dir):
             catalog.open()
             # The first browse sorts every title; do it now rather than in someone's request.
@@ -88,6 +97,8 @@ def create_app(settings: Settings) -> Starlette:
         Route("/.well-known/jwks.json", lti_views.jwks, name="well_known_jwks"),
         Route("/lti/config/canvas.json", lti_views.canvas_config, name="lti_canvas_config"),
         Route("/lti/register", registration_views.register_page, name="lti_register"),
+        Route("/lti/picker/results", picker_views.picker_results, name="lti_picker_results"),
+        Route("/lti/deep-linking/respond", picker_views.respond, methods=["POST"], name="lti_deep_link_respond"),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         Mount("/content/thumbnails", StaticFiles(directory=settings.content_dir / "thumbnails", check_dir=False),
               name="thumbnails"),
@@ -110,6 +121,7 @@ def create_app(settings: Settings) -> Starlette:
     app.state.sessions = sessions
     app.state.http = http
     app.state.platform_keys = PlatformKeySets(http)
+    app.state.signing_keys = SigningKeys(settings.secret_key)
     app.state.frame_ancestors = frame_ancestors
     app.state.catalog = catalog
     app.state.templates = _templates()

@@ -77,6 +77,7 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("confirmed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("handoff_hash", sa.String(64), nullable=True, unique=True),
+        sa.Column("responded_at", sa.DateTime(timezone=True), nullable=True),
     )
     op.create_index("ix_launches_platform_id", "launches", ["platform_id"])
     op.create_index("ix_launches_user_sub", "launches", ["user_sub"])

@@ -162,7 +162,9 @@ class SigningKeys:
         """The active key's kid and loaded private key."""
         kid = next((status.kid for status in key_statuses(session) if status.role == "active"), None)
         if kid is None:
-            raise ToolKeyError("There is no active tool key; run `marketplace keys rotate`.")
+            # A fresh installation: create the keys now (the caller's transaction commits them).
+            ensure_keys(session, self._secret_key)
+            kid = next(status.kid for status in key_statuses(session) if status.role == "active")
         with self._lock:
             key = self._loaded.get(kid)
         if key is None:

@@ -137,3 +137,5 @@ class LaunchRow(Base):
     # A one-time code (its hash) that moves the launch to the app page without putting the launch token
     # in a URL, where access logs would keep it.
     handoff_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # A deep-linking launch is answered once (Canvas refuses a second response anyway).
+    responded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

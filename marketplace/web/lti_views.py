@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from marketplace.lti import launch_token
+from marketplace.lti import claims, launch_token
 from marketplace.lti.canvas_config import canvas_configuration
 from marketplace.lti.context import LaunchContext
 from marketplace.lti.errors import LtiRefusal, refused
@@ -22,6 +22,8 @@ from marketplace.lti.keys import ensure_keys, published_jwks
 from marketplace.lti.launch import MAX_ID_TOKEN_BYTES, FormRequest, StrictMessageLaunch, VerifiedLaunch
 from marketplace.lti.login import LOGIN_TTL, STATE_COOKIE_PREFIX, LoginStart, start_login
 from marketplace.store.models import LaunchRow, PlatformRow, utc_now
+from marketplace.web.launch_session import launch_context
+from marketplace.web.picker_views import initial_results, picker_context, require_role
 
 logger = logging.getLogger("marketplace.lti")
 MAX_FORM_BYTES = MAX_ID_TOKEN_BYTES + 64 * 1024
@@ -204,30 +206,19 @@ def _redeem_handoff(request: Request, code: str) -> str:
         return str(row.id)
 
 
-def launch_context(request: Request, token: str | None) -> LaunchContext:
-    """The LaunchContext of a launch token (blocking: call it in a thread)."""
-    launch_id = launch_token.read(token, request.app.state.settings.secret_key)
-    with request.app.state.sessions() as session:
-        row = session.get(LaunchRow, launch_id)
-        if row is None or row.confirmed_at is None:
-            raise LtiRefusal("launch_unknown", "This session is not valid here. Open the tool again from your course.",
-                             401)
-        expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=utc_now().tzinfo)
-        if expires < utc_now():
-            raise LtiRefusal("launch_expired", "This session has expired. Open the tool again from your course.", 401)
-        platform = session.get(PlatformRow, row.platform_id)
-        assert platform is not None  # noqa: S101 - foreign key
-        return LaunchContext.from_claims(row.id, row.claims, client_id=platform.client_id, platform_name=platform.name)
-
-
 async def app_page(request: Request) -> Response:
     """GET /lti/app?handoff=…: the launched page, which carries its launch token in htmx headers."""
     launch_id = await run_in_threadpool(_redeem_handoff, request, request.query_params.get("handoff", ""))
     token = launch_token.issue(launch_id, request.app.state.settings.secret_key)
     context = await run_in_threadpool(launch_context, request, token)
-    response: Response = request.app.state.templates.TemplateResponse(
-        request, "lti_app.html", {"context": context, "launch_token": token, "header": launch_token.HEADER}
-    )
+    page: dict[str, Any] = {"context": context, "launch_token": token, "header": launch_token.HEADER}
+    template = "lti_app.html"
+    if context.message_type == claims.DEEP_LINKING_REQUEST:
+        require_role(context)
+        template = "lti_picker.html"
+        page.update(picker_context(context))
+        page.update(await initial_results(request, str(page["prefill"])))
+    response: Response = request.app.state.templates.TemplateResponse(request, template, page)
     response.headers["Cache-Control"] = "no-store"
     return response
 

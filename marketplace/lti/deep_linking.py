@@ -1,0 +1,242 @@
+"""Deep linking: which content items a platform gets for the chosen resources, and the signed response.
+
+What each placement accepts follows the request's `deep_linking_settings` (the spec) and, for Canvas,
+what it really honours per placement (shared reference, section 2): the editor drops `file` items, module
+and assignment placements only keep `ltiResourceLink`, the assignment page takes the first item only,
+and `custom` must be a flat map of strings (never sent empty: some platforms refuse `{}`).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
+from marketplace.catalog.resource import Resource
+from marketplace.lti import claims
+from marketplace.lti.context import LaunchContext
+from marketplace.lti.errors import refused
+from marketplace.store.models import utc_now
+
+DL = "https://purl.imsglobal.org/spec/lti-dl/claim/"
+CONTENT_ITEMS = DL + "content_items"
+DATA = DL + "data"
+MSG = DL + "msg"
+ERRORMSG = DL + "errormsg"
+RESPONSE_MESSAGE_TYPE = "LtiDeepLinkingResponse"
+RESPONSE_LIFETIME = timedelta(minutes=5)
+EDITOR, MODULES, ASSIGNMENT, HOMEWORK, GENERIC = (
+    "editor_button", "link_selection", "assignment_selection", "homework_submission", "generic",
+)
+DEFAULT_FRAME = (800, 600)
+
+# Preferred item types per resource type where the platform lets the tool choose (editor and generic).
+PREFERENCES = {
+    "html": ("html", "ltiResourceLink", "link"),
+    "image": ("image", "link", "ltiResourceLink"),
+    "file": ("file", "link", "ltiResourceLink"),
+    "link": ("link", "ltiResourceLink"),
+    "reading": ("ltiResourceLink", "link"),
+    "simulation": ("ltiResourceLink", "link"),
+    "quiz": ("ltiResourceLink",),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DeepLinkingSettings:
+    """The platform's `deep_linking_settings` claim, read defensively."""
+
+    return_url: str
+    accept_types: tuple[str, ...]
+    targets: tuple[str, ...]
+    accept_multiple: bool
+    accept_lineitem: bool | None
+    auto_create: bool
+    has_data: bool
+    data: Any = None
+    title: str | None = None
+    text: str | None = None
+
+    @classmethod
+    def from_claim(cls, claim: dict[str, Any]) -> DeepLinkingSettings:
+        def strings(value: Any) -> tuple[str, ...]:
+            return tuple(str(item) for item in value) if isinstance(value, list) else ()
+
+        lineitem = claim.get("accept_lineitem")
+        return cls(
+            return_url=str(claim["deep_link_return_url"]),
+            accept_types=strings(claim.get("accept_types")),
+            targets=strings(claim.get("accept_presentation_document_targets")),
+            accept_multiple=claim.get("accept_multiple") is not False,
+            accept_lineitem=lineitem if isinstance(lineitem, bool) else None,
+            auto_create=bool(claim.get("auto_create")),
+            has_data="data" in claim,
+            data=claim.get("data"),
+            title=claim.get("title") if isinstance(claim.get("title"), str) else None,
+            text=claim.get("text") if isinstance(claim.get("text"), str) else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ItemOptions:
+    """What the instructor set on insert: points for non-quiz graded items, dates, title."""
+
+    points: float | None = None
+    available_start: str | None = None
+    available_end: str | None = None
+    due: str | None = None
+    extra_custom: dict[str, str] = field(default_factory=dict)
+
+
+def placement_of(context: LaunchContext) -> str:
+    """The Canvas placement when Canvas names one, else the generic spec behaviour."""
+    if context.placement in {EDITOR, MODULES, ASSIGNMENT, HOMEWORK}:
+        return str(context.placement)
+    return GENERIC
+
+
+def _absolute(base_url: str, path: str) -> str:
+    return path if path.startswith("https://") else f"{base_url}/content/{path.lstrip('/')}"
+
+
+class ContentItemBuilder:
+    """Builds the content items for one deep-linking launch."""
+
+    def __init__(self, settings: DeepLinkingSettings, placement: str, base_url: str) -> None:
+        self.settings = settings
+        self.placement = placement
+        self.base_url = base_url
+
+    def accepts(self, item_type: str) -> bool:
+        return not self.settings.accept_types or item_type in self.settings.accept_types
+
+    def item_type_for(self, resource: Resource) -> str | None:
+        """The item type this resource goes as, or None when the platform accepts nothing suitable."""
+        if self.placement in {MODULES, ASSIGNMENT}:
+            return "ltiResourceLink" if self.accepts("ltiResourceLink") else None
+        for candidate in PREFERENCES[resource.type]:
+            if candidate == "file" and self.placement == EDITOR:
+                continue  # Canvas's editor drops file items; a link to the file works
+            if self.accepts(candidate):
+                return candidate
+        return None
+
+    def build(self, resources: Sequence[Resource], options: ItemOptions | None = None) -> list[dict[str, Any]]:
+        options = options or ItemOptions()
+        if not resources:
+            return []
+        if len(resources) > 1 and (not self.settings.accept_multiple or self.placement in {ASSIGNMENT, HOMEWORK}):
+            raise refused("dl_single_only", "This place in the course accepts one item only; select one.",
+                          advice="")
+        items = []
+        for resource in resources:
+            item_type = self.item_type_for(resource)
+            if item_type is None:
+                raise refused("dl_type_not_accepted", f"“{resource.title}” cannot be added here: the course accepts "
+                              f"only {', '.join(self.settings.accept_types) or 'nothing'}.", advice="")
+            items.append(self._item(resource, item_type, options))
+        return items
+
+    # -- items ------------------------------------------------------------------------------------------
+    def _presentation(self, resource: Resource) -> dict[str, Any]:
+        width, height = DEFAULT_FRAME
+        if resource.type in {"simulation", "image"}:
+            width, height = int(resource.payload["width"]), int(resource.payload["height"])
+            if width > 1200:  # keep a huge image's frame sensible, same aspect ratio
+                width, height = 1200, max(1, round(height * 1200 / width))
+        targets = self.settings.targets
+        if not targets or "iframe" in targets:
+            return {"iframe": {"width": width, "height": height}}
+        if "window" in targets:
+            return {"window": {"targetName": "_blank"}}
+        return {}
+
+    def _thumbnail(self, resource: Resource) -> dict[str, Any]:
+        return {"url": _absolute(self.base_url, resource.thumbnail), "width": 320, "height": 180}
+
+    def _custom(self, resource: Resource, options: ItemOptions) -> dict[str, str]:
+        return {"resource_id": resource.id, **{str(k): str(v) for k, v in options.extra_custom.items()}}
+
+    def _item(self, resource: Resource, item_type: str, options: ItemOptions) -> dict[str, Any]:
+        attribution = f"{resource.license_attribution} ({resource.license_label})"
+        if item_type == "html":
+            return {"type": "html", "html": resource.payload["html"], "title": resource.title,
+                    "text": attribution}
+        if item_type == "image":
+            return {"type": "image", "url": resource.payload["url"], "title": resource.title,
+                    "text": resource.payload["alt"], "width": resource.payload["width"],
+                    "height": resource.payload["height"], "thumbnail": self._thumbnail(resource)}
+        if item_type == "file":
+            return {"type": "file", "url": _absolute(self.base_url, f"files/{resource.payload['path']}"),
+                    "title": resource.payload["filename"], "text": resource.payload["filename"],
+                    "mediaType": resource.payload["media_type"]}
+        if item_type == "link":
+            item: dict[str, Any] = {"type": "link", "url": self._link_url(resource), "title": resource.title,
+                                    "text": resource.description, "thumbnail": self._thumbnail(resource)}
+            if resource.type == "link" and resource.payload.get("embeddable"):
+                item.update(self._presentation(resource))
+            elif "window" in self.settings.targets or not self.settings.targets:
+                item["window"] = {"targetName": "_blank"}
+            return item
+        return self._resource_link(resource, options)
+
+    def _link_url(self, resource: Resource) -> str:
+        if resource.type in {"link", "simulation", "image"}:
+            return str(resource.payload["url"])
+        if resource.type == "file":
+            return _absolute(self.base_url, f"files/{resource.payload['path']}")
+        return f"{self.base_url}/resources/{resource.id}"
+
+    def _resource_link(self, resource: Resource, options: ItemOptions) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "type": "ltiResourceLink",
+            "url": f"{self.base_url}/lti/launch",
+            "title": resource.title,
+            "text": resource.description,
+            "thumbnail": self._thumbnail(resource),
+            "custom": self._custom(resource, options),
+            **self._presentation(resource),
+        }
+        score_maximum = resource.payload.get("max_score") if resource.type == "quiz" else options.points
+        wants_lineitem = self.placement == ASSIGNMENT or (resource.type == "quiz" and self.placement != EDITOR)
+        if score_maximum and wants_lineitem and self.settings.accept_lineitem is not False:
+            item["lineItem"] = {"scoreMaximum": score_maximum, "label": resource.title,
+                                "resourceId": resource.id, "tag": "lti-marketplace"}
+            if options.available_start or options.available_end:
+                item["available"] = {key: value for key, value in (("startDateTime", options.available_start),
+                                                                   ("endDateTime", options.available_end)) if value}
+            if options.due:
+                item["submission"] = {"endDateTime": options.due}
+        return item
+
+
+def response_claims(context: LaunchContext, settings: DeepLinkingSettings, items: list[dict[str, Any]],
+                    message: str | None = None) -> dict[str, Any]:
+    """The LtiDeepLinkingResponse claims (iss = our client_id, aud = the platform, a fresh nonce)."""
+    now = utc_now()
+    body: dict[str, Any] = {
+        "iss": context.client_id,
+        "aud": [context.issuer],
+        "iat": int(now.timestamp()),
+        "exp": int((now + RESPONSE_LIFETIME).timestamp()),
+        "nonce": secrets.token_urlsafe(24),
+        claims.DEPLOYMENT_ID: context.deployment_id,
+        claims.MESSAGE_TYPE: RESPONSE_MESSAGE_TYPE,
+        claims.VERSION: claims.LTI_VERSION,
+        CONTENT_ITEMS: items,
+    }
+    if settings.has_data:
+        body[DATA] = settings.data  # echoed exactly, and only when the platform sent it
+    if message:
+        body[MSG] = message
+    return body
+
+
+def sign_response(body: dict[str, Any], kid: str, key: RSAPrivateKey) -> str:
+    """Sign at the moment of submit (Canvas refuses an iat older than 5 minutes)."""
+    return jwt.encode(body, key, algorithm="RS256", headers={"kid": kid})

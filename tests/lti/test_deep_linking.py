@@ -1,0 +1,180 @@
+"""Deep linking round trips per placement, with the platform side verifying our response strictly."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+
+from marketplace.catalog.sync import load_content, sync_index
+from tests.lti.conftest import LtiEnvironment
+from tests.lti.dl_receiver import DeepLinkReceiver, Expectation
+from tests.lti.peer import DL_SETTINGS, LEARNER
+from tests.lti.servers import free_port, serving
+
+FIXTURE = json.loads((Path(__file__).parent.parent / "fixtures" / "canvas-deep-linking.json").read_text())
+PLACEMENT = "https://www.instructure.com/placement"
+
+EXTRA_RESOURCES = {
+    "embed-snippet": ("html", 'html = "<p>Light makes <strong>sugar</strong>.</p>"'),
+    "leaf-image": ("image", 'url = "https://upload.example/leaf.png"\nwidth = 640\nheight = 480\n'
+                            'alt = "A green leaf"'),
+    "leaf-worksheet": ("file", 'path = "leaf.pdf"\nmedia_type = "application/pdf"'),
+    "leaf-quiz": ("quiz", 'max_score = 2\n[[payload.questions]]\nprompt = "Green?"\noptions = ["yes", "no"]\n'
+                          'answer = 0\npoints = 2'),
+}
+
+
+def write_extra_resources(content_dir: Path) -> None:
+    (content_dir / "files" / "leaf.pdf").write_bytes(b"%PDF-1.4 test")
+    folder = content_dir / "resources" / "biology"
+    for resource_id, (kind, payload) in EXTRA_RESOURCES.items():
+        (folder / f"{resource_id}.toml").write_text(
+            f'id = "{resource_id}"\ntitle = "Leaf {kind} resource"\n'
+            'description = "A resource about leaves, long enough for the loader."\nsubject = "biology"\n'
+            f'grade_levels = ["6-8"]\ntype = "{kind}"\nlanguage = "en"\nkeywords = ["leaf"]\n'
+            'thumbnail = "thumbnails/biology.svg"\n[author]\nname = "Editors"\n[license]\nid = "CC-BY-4.0"\n'
+            f'attribution = "By the Editors"\n[payload]\n{payload}\n', encoding="utf-8")
+
+
+@pytest.fixture
+def receiver(lti: LtiEnvironment) -> Iterator[DeepLinkReceiver]:
+    write_extra_resources(lti.settings.content_dir)
+    with lti.sessions() as session:
+        load_content(session, lti.settings.content_dir)
+        session.commit()
+        sync_index(session, lti.settings.index_dir, workers=1)
+    port = free_port()
+    found = DeepLinkReceiver(issuer=lti.peer.issuer, client_id=lti.peer.client_id,
+                             tool_jwks_url=lti.tool_url + "/lti/jwks")
+    with serving(found.app(), port):
+        found.return_url = f"http://127.0.0.1:{port}/return"  # type: ignore[attr-defined]
+        yield found
+
+
+def open_picker(lti: LtiEnvironment, receiver: DeepLinkReceiver, placement: str,
+                settings: dict[str, Any] | None = None) -> httpx.Response:
+    claim = dict(settings or FIXTURE["deep_linking_settings_by_placement"][placement])
+    claim["deep_link_return_url"] = receiver.return_url  # type: ignore[attr-defined]
+    lti.peer.message_type = "LtiDeepLinkingRequest"
+    lti.peer.extra_claims = {DL_SETTINGS: claim, **({PLACEMENT: placement} if placement != "generic" else {})}
+    receiver.expectation = Expectation(placement, list(claim.get("accept_types", [])),
+                                       claim.get("accept_multiple", True) is not False,
+                                       lti.peer.deployment_id, claim.get("data"), "data" in claim)
+    return lti.launch()
+
+
+def choose(lti: LtiEnvironment, page: httpx.Response, ids: list[str], **fields: str) -> httpx.Response:
+    token = re.search(r'name="launch_token" value="([^"]+)"', page.text)
+    assert token, page.text[:500]
+    data: list[tuple[str, str]] = [("launch_token", html.unescape(token.group(1)))]
+    data += [("resource", resource_id) for resource_id in ids] + list(fields.items())
+    return lti.browser.post(lti.tool_url + "/lti/deep-linking/respond", content=urlencode(data),
+                            headers={"Content-Type": "application/x-www-form-urlencoded"})
+
+
+def send_back(lti: LtiEnvironment, response_page: httpx.Response) -> httpx.Response:
+    """What the auto-submitting page does in a browser: post the JWT to the return URL."""
+    assert response_page.status_code == 200, response_page.text[:500]
+    action = html.unescape(re.search(r'<form id="deep-link-return"[^>]*action="([^"]+)"', response_page.text)[1])
+    token = html.unescape(re.search(r'name="JWT" value="([^"]+)"', response_page.text)[1])
+    return lti.browser.post(action, data={"JWT": token})
+
+
+def items_of(result: httpx.Response) -> list[dict[str, Any]]:
+    assert result.status_code == 200, result.text
+    items: list[dict[str, Any]] = result.json()["content_items"]
+    return items
+
+
+def test_the_picker_page_has_the_contract_names(lti: LtiEnvironment, receiver: DeepLinkReceiver) -> None:
+    page = open_picker(lti, receiver, "editor_button")
+    assert page.status_code == 200, page.text[:400]
+    assert '<label for="q">Search</label>' in page.text
+    assert '<input type="checkbox" name="resource" value="leaf-quiz" id="pick-leaf-quiz">' in page.text
+    assert '<label for="pick-leaf-quiz">Leaf quiz resource</label>' in page.text
+    assert ">Add selected</button>" in page.text
+    partial = lti.browser.get(lti.tool_url + "/lti/picker/results", params={"q": "leaf"},
+                              headers={"X-Launch-Token": re.search(r'"X-Launch-Token": "([^"]+)"',
+                                                                   html.unescape(page.text))[1],
+                                       "HX-Request": "true"})
+    assert partial.status_code == 200 and "Leaf image resource" in partial.text and "<html" not in partial.text
+
+
+def test_editor_button_round_trip(lti: LtiEnvironment, receiver: DeepLinkReceiver) -> None:
+    page = open_picker(lti, receiver, "editor_button")
+    ids = ["embed-snippet", "leaf-image", "leaf-worksheet", "leaf-quiz", "french-revolution"]
+    items = items_of(send_back(lti, choose(lti, page, ids)))
+    assert [item["type"] for item in items] == ["html", "image", "link", "ltiResourceLink", "link"]
+    html_item, image, worksheet, quiz, page_link = items
+    assert "sugar" in html_item["html"] and "CC BY 4.0" in html_item["text"]
+    assert image["text"] == "A green leaf" and (image["width"], image["height"]) == (640, 480)
+    assert worksheet["url"].endswith("/content/files/leaf.pdf")  # a link to the file, never a file item
+    assert quiz["custom"] == {"resource_id": "leaf-quiz"} and "iframe" in quiz and "lineItem" not in quiz
+    assert page_link["url"] == "https://example.org/french-revolution"
+    assert not receiver.problems
+
+
+def test_link_selection_round_trip(lti: LtiEnvironment, receiver: DeepLinkReceiver) -> None:
+    page = open_picker(lti, receiver, "link_selection")
+    items = items_of(send_back(lti, choose(lti, page, ["leaf-quiz", "plant-cells"])))
+    assert [item["type"] for item in items] == ["ltiResourceLink", "ltiResourceLink"]
+    assert items[0]["lineItem"]["scoreMaximum"] == 2 and "lineItem" not in items[1]
+    assert items[1]["custom"] == {"resource_id": "plant-cells"}
+
+
+def test_assignment_selection_round_trip(lti: LtiEnvironment, receiver: DeepLinkReceiver) -> None:
+    page = open_picker(lti, receiver, "assignment_selection")
+    assert 'type="radio"' in page.text and '<label for="points">Points</label>' in page.text
+    (item,) = items_of(send_back(lti, choose(lti, page, ["plant-cells"], points="15")))
+    assert item["lineItem"] == {"scoreMaximum": 15.0, "label": "Plant cells under the microscope",
+                                "resourceId": "plant-cells", "tag": "lti-marketplace"}
+    assert item["text"].startswith("A look at chloroplasts")
+
+
+def test_homework_submission_needs_a_learner(lti: LtiEnvironment, receiver: DeepLinkReceiver) -> None:
+    page = open_picker(lti, receiver, "homework_submission")
+    assert page.status_code == 403 and "Learner" in page.text
+    lti.peer.roles = [LEARNER]
+    page = open_picker(lti, receiver, "homework_submission")
+    assert page.status_code == 200 and ">Submit selected</button>" in page.text
+    (item,) = items_of(send_back(lti, choose(lti, page, ["leaf-worksheet"])))
+    assert item["type"] == "file" and item["text"] == "leaf.pdf" and item["url"].endswith("leaf.pdf")
+
+
+def test_learners_cannot_open_instructor_placements(lti: LtiEnvironment, receiver: DeepLinkReceiver) -> None:
+    lti.peer.roles = [LEARNER]
+    page = open_picker(lti, receiver, "link_selection")
+    assert page.status_code == 403 and "instructor" in page.text
+
+
+def test_generic_platform_gets_its_data_back_and_only_accepted_types(lti: LtiEnvironment,
+                                                                      receiver: DeepLinkReceiver) -> None:
+    settings = {"accept_types": ["link", "ltiResourceLink"], "accept_presentation_document_targets": ["window"],
+                "accept_multiple": True, "data": "opaque-platform-data-123"}
+    page = open_picker(lti, receiver, "generic", settings)
+    items = items_of(send_back(lti, choose(lti, page, ["embed-snippet", "french-revolution"])))
+    assert [item["type"] for item in items] == ["ltiResourceLink", "link"]
+    assert items[0]["window"] == {"targetName": "_blank"} and "iframe" not in items[0]
+    assert receiver.received[-1]["https://purl.imsglobal.org/spec/lti-dl/claim/data"] == "opaque-platform-data-123"
+
+
+def test_one_launch_is_answered_once_and_bad_choices_get_sentences(lti: LtiEnvironment,
+                                                                   receiver: DeepLinkReceiver) -> None:
+    page = open_picker(lti, receiver, "assignment_selection")
+    two = choose(lti, page, ["plant-cells", "leaf-quiz"])
+    assert two.status_code == 400 and "one item only" in two.text
+    bad_points = choose(lti, page, ["plant-cells"], points="lots")
+    assert bad_points.status_code == 400 and "Points must be a number" in bad_points.text
+    unknown = choose(lti, page, ["no-such-resource"])
+    assert unknown.status_code == 400 and "no longer in the catalog" in unknown.text
+    assert choose(lti, page, ["plant-cells"], points="10").status_code == 200
+    again = choose(lti, page, ["plant-cells"], points="10")
+    assert again.status_code == 409 and "already sent" in again.text
