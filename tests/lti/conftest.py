@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.app import create_app
+from marketplace.catalog.sync import load_content, sync_index
 from marketplace.lti.platform_keys import PlatformKeySets
 from marketplace.settings import Settings
 from marketplace.store.database import make_engine, make_session_factory, upgrade_database
@@ -60,6 +61,9 @@ def lti(database_url: str, settings: Settings, tmp_path: Path) -> Iterator[LtiEn
                                 key_set_url=peer_url + "/jwks")
         add_deployment(session, platform, peer.deployment_id)
         session.commit()
+        load_content(session, configured.content_dir)
+        session.commit()
+        sync_index(session, configured.index_dir, workers=1)
     app = create_app(configured)
     with ExitStack() as stack:
         stack.enter_context(serving(peer.app(), peer_port))

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -36,6 +36,7 @@ DEPLOYMENT_ID = "dep-1"
 INSTRUCTOR = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"
 LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
 DL_SETTINGS = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"
+FORWARDING_FRAME = "post_message_forwarding"
 
 
 @dataclass
@@ -122,6 +123,10 @@ class PlatformPeer:
         self.last_id_token: str | None = None
         self.last_claims: dict[str, Any] = {}
         self.lti_message_hint = "hint-" + uuid.uuid4().hex
+        # Platform storage in the browser (the course page): every put/get it answered, and a switch that
+        # makes it answer get_data with a wrong value.
+        self.storage_log: list[dict[str, Any]] = []
+        self.storage_answers_wrong = False
 
     # -- the library's registration ---------------------------------------------------------------------
     def registration(self) -> Registration:
@@ -247,8 +252,103 @@ class PlatformPeer:
         key = RsaKey.generate() if signer == "foreign" else self.signing_key
         return jwt.encode(claims, key.private_pem, algorithm="RS256", headers=header)
 
+    # -- a course page that embeds the tool, with Canvas-style platform storage ----------------------------
+    async def course(self, request: Request) -> Response:
+        """GET /course: the tool in an iframe, beside a hidden `post_message_forwarding` frame on the issuer origin.
+
+        Like Canvas, the forwarding frame (on the auth/issuer origin the tool targets) only relays messages; this
+        page, first-party to the browser, keeps the data in its localStorage. A third-party frame could not: with
+        third-party cookies blocked, Chromium denies it localStorage too.
+        """
+        page_origin = f"{request.url.scheme}://{request.url.netloc}"
+        forwarding = self.issuer + "/forwarding?" + urlencode({"parent_origin": page_origin})
+        config = _script_json({"forwarder_origin": self.issuer, "answer_wrong": self.storage_answers_wrong})
+        page = f"""<!doctype html><html><head><title>Biology 101</title></head><body>
+<h1>Biology 101</h1>
+<iframe id="{FORWARDING_FRAME}" name="{FORWARDING_FRAME}" src="{html.escape(forwarding)}" hidden></iframe>
+<iframe id="tool" name="tool" src="{html.escape(self.login_url())}" width="900" height="600"
+        title="LTI Marketplace"></iframe>
+<script>
+(function () {{
+  "use strict";
+  var config = {config};
+  var forwarder = document.getElementById("{FORWARDING_FRAME}");
+  var prefix = "lti|platform_storage|";
+  window.addEventListener("message", function (event) {{
+    var message = event.data;
+    if (event.origin !== config.forwarder_origin || event.source !== forwarder.contentWindow) {{ return; }}
+    if (!message || typeof message !== "object" || !message.sourceToolInfo) {{ return; }}
+    var subject = String(message.subject || "");
+    var kind = subject.replace(/^org\\.imsglobal\\./, "");
+    if (kind !== "lti.put_data" && kind !== "lti.get_data") {{ return; }}
+    var name = prefix + message.sourceToolInfo.origin + "|" + message.key;
+    var value;
+    if (kind === "lti.put_data") {{
+      value = message.value === undefined ? null : message.value;
+      if (value === null) {{ localStorage.removeItem(name); }} else {{ localStorage.setItem(name, String(value)); }}
+    }} else {{
+      value = localStorage.getItem(name);
+      if (config.answer_wrong && value !== null) {{ value = "wrong-" + value; }}
+    }}
+    var entry = {{subject: subject, key: message.key, value: value, tool_origin: message.sourceToolInfo.origin}};
+    var reply = {{subject: subject + ".response", message_id: message.message_id, key: message.key, value: value,
+                 sourceToolInfo: message.sourceToolInfo}};
+    var source = event.source;
+    fetch("/storage-log", {{method: "POST", headers: {{"Content-Type": "application/json"}},
+                           body: JSON.stringify(entry)}})
+      .finally(function () {{ source.postMessage(reply, config.forwarder_origin); }});
+  }});
+}}());
+</script>
+</body></html>"""
+        return HTMLResponse(page)
+
+    async def forwarding(self, request: Request) -> Response:
+        """GET /forwarding: relays storage messages from tool frames to the course page and the replies back."""
+        parent_origin = request.query_params.get("parent_origin", "")
+        if not parent_origin.startswith(("http://", "https://")):
+            return PlainTextResponse("parent_origin missing", status_code=400)
+        config = _script_json({"parent_origin": parent_origin})
+        page = f"""<!doctype html><html><body><script>
+(function () {{
+  "use strict";
+  var config = {config};
+  var tools = [];
+  window.addEventListener("message", function (event) {{
+    var message = event.data;
+    if (!message || typeof message !== "object") {{ return; }}
+    if (event.source === window.parent && event.origin === config.parent_origin) {{
+      var info = message.sourceToolInfo;
+      var target = info ? tools[info.windowId] : null;
+      if (!target) {{ return; }}
+      var reply = Object.assign({{}}, message);
+      delete reply.sourceToolInfo;
+      target.postMessage(reply, info.origin);
+      return;
+    }}
+    var windowId = tools.indexOf(event.source);
+    if (windowId === -1) {{ tools.push(event.source); windowId = tools.length - 1; }}
+    var forwarded = Object.assign({{}}, message, {{sourceToolInfo: {{origin: event.origin, windowId: windowId}}}});
+    window.parent.postMessage(forwarded, config.parent_origin);
+  }});
+}}());
+</script></body></html>"""
+        return HTMLResponse(page)
+
+    async def record_storage(self, request: Request) -> Response:
+        """POST /storage-log: the course page reports each put/get it answers (before answering)."""
+        self.storage_log.append(await request.json())
+        return Response(status_code=204)
+
     def app(self) -> Starlette:
-        return Starlette(routes=[Route("/jwks", self.jwks), Route("/auth", self.auth)])
+        return Starlette(routes=[Route("/jwks", self.jwks), Route("/auth", self.auth), Route("/course", self.course),
+                                 Route("/forwarding", self.forwarding),
+                                 Route("/storage-log", self.record_storage, methods=["POST"])])
+
+
+def _script_json(value: Any) -> str:
+    """JSON safe to put inside an inline <script>."""
+    return json.dumps(value).replace("<", "\\u003c")
 
 
 def form_fields(page: str) -> tuple[str, dict[str, str]]:

@@ -47,10 +47,11 @@ def write_extra_resources(content_dir: Path) -> None:
 @pytest.fixture
 def receiver(lti: LtiEnvironment) -> Iterator[DeepLinkReceiver]:
     write_extra_resources(lti.settings.content_dir)
-    with lti.sessions() as session:
+    with lti.sessions() as session:  # the fixture indexed the small catalog; add the extra resources
         load_content(session, lti.settings.content_dir)
         session.commit()
         sync_index(session, lti.settings.index_dir, workers=1)
+    lti.app.state.catalog.refresh()  # type: ignore[attr-defined]  # don't wait for the background refresh
     port = free_port()
     found = DeepLinkReceiver(issuer=lti.peer.issuer, client_id=lti.peer.client_id,
                              tool_jwks_url=lti.tool_url + "/lti/jwks")
