@@ -211,15 +211,18 @@ def platform() -> None:
 @click.option("--key-set-url", required=True, help="The platform's public JWKS URL.")
 @click.option("--auth-audience", default=None, help="The audience for token requests, if not the token URL.")
 @click.option("--name", default=None, help="A label for people (default: the issuer).")
+@click.option("--frame-origin", "frame_origins", multiple=True,
+              help="An origin whose pages embed the tool, when not the issuer's (repeatable), "
+                   "e.g. https://school.example.edu")
 def platform_add(issuer: str, client_id: str, auth_login_url: str, auth_token_url: str, key_set_url: str,
-                 auth_audience: str | None, name: str | None) -> None:
+                 auth_audience: str | None, name: str | None, frame_origins: tuple[str, ...]) -> None:
     """Register a platform; an issuer may have several client_ids."""
     from marketplace.store.registrations import add_platform
 
     with _session(_settings()) as session:
         row = add_platform(session, issuer=issuer, client_id=client_id, auth_login_url=auth_login_url,
                            auth_token_url=auth_token_url, key_set_url=key_set_url, auth_audience=auth_audience,
-                           name=name)
+                           name=name, frame_origins=list(frame_origins))
         label = row.name
     click.echo(f"Registered platform {label} (issuer {issuer}, client_id {client_id}). "
                "Add its deployments with `marketplace deployment add`.")

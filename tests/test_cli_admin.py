@@ -9,9 +9,12 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from starlette.testclient import TestClient
 
+from marketplace.app import create_app
 from marketplace.cli import main
 from marketplace.lti.keys import published_jwks
+from marketplace.settings import Settings
 from marketplace.store.database import make_engine, make_session_factory
 from marketplace.store.registrations import add_deployment, find_platform
 
@@ -232,3 +235,22 @@ def test_an_unusable_database_is_a_one_line_error(tmp_path: Path, monkeypatch: p
     cli = Cli(CliRunner(), url)
     assert message in cli("platform", "list", code=1).output
     assert message in cli("keys", "rotate", code=1).output
+
+
+def test_platform_frame_origins_reach_the_content_security_policy(database_url: str, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = CliRunner()
+    monkeypatch.setenv("MARKETPLACE_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("MARKETPLACE_DATABASE_URL", database_url)
+    assert runner.invoke(main, ["db", "upgrade"]).exit_code == 0
+    base = ["platform", "add", "--issuer", "https://lms.example", "--client-id", "c1",
+            "--auth-login-url", "https://lms.example/auth", "--auth-token-url", "https://lms.example/token",
+            "--key-set-url", "https://lms.example/jwks"]
+    bad = runner.invoke(main, [*base, "--frame-origin", "https://school.example/path"])
+    assert bad.exit_code == 1 and "frame origin" in bad.output
+    added = runner.invoke(main, [*base, "--frame-origin", "https://school.example.edu",
+                                 "--frame-origin", "https://other.example"])
+    assert added.exit_code == 0, added.output
+    with TestClient(create_app(Settings.from_environment())) as client:
+        policy = client.get("/healthz").headers["content-security-policy"]
+    assert "https://school.example.edu" in policy and "https://other.example" in policy

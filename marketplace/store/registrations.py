@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -25,6 +27,7 @@ def add_platform(
     key_set_url: str,
     auth_audience: str | None = None,
     name: str | None = None,
+    frame_origins: list[str] | None = None,
 ) -> PlatformRow:
     """Register a platform (issuer + client_id); several client_ids per issuer are allowed."""
     for label, url in (("auth login URL", auth_login_url), ("auth token URL", auth_token_url),
@@ -33,6 +36,14 @@ def add_platform(
             raise RegistrationError(f"The {label} must be an http(s) URL, not {url!r}.")
     if not client_id.strip():
         raise RegistrationError("The client_id must not be empty.")
+    for origin in frame_origins or []:
+        parts = urlsplit(origin)
+        if parts.scheme not in {"http", "https"} or not parts.netloc or parts.path not in {"", "/"}:
+            raise RegistrationError(f"A frame origin is a scheme and host such as https://school.example.edu, "
+                                    f"not {origin!r}.")
+    for label, value, limit in (("issuer", issuer, 500), ("client_id", client_id, 255), ("name", name or "", 200)):
+        if len(value) > limit:
+            raise RegistrationError(f"The {label} is longer than {limit} characters.")
     if find_platform(session, issuer, client_id) is not None:
         raise RegistrationError(f"A platform with issuer {issuer} and client_id {client_id} is already registered.")
     row = PlatformRow(
@@ -43,7 +54,7 @@ def add_platform(
         auth_token_url=auth_token_url,
         auth_audience=auth_audience,
         key_set_url=key_set_url,
-        frame_origins=[],
+        frame_origins=[origin.rstrip("/") for origin in frame_origins or []],
     )
     session.add(row)
     session.flush()
