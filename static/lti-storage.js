@@ -68,9 +68,12 @@
       var form = document.getElementById("lti-confirm");
       form.elements.nonce.value = replies[1].value;
       form.submit();
-    }).catch(function () {
-      show("This launch could not be confirmed: the browser blocked the tool's cookie and the platform " +
-           "storage did not answer. Open the tool again from your course, or open it in a new window.");
+    }).catch(function (error) {
+      var why = error && error.message === "mismatch"
+        ? "the platform storage did not hold this login"
+        : "the platform storage did not answer";
+      show("This launch could not be confirmed: the browser blocked the tool's cookie and " + why +
+           ". Open the tool again from your course, or open it in a new window.");
     });
   }
 }());
