@@ -24,7 +24,7 @@ from marketplace.lti.keys import SigningKeys, ensure_keys
 from marketplace.lti.platform_keys import PlatformKeySets
 from marketplace.settings import Settings
 from marketplace.store.database import check_schema, make_engine, make_session_factory
-from marketplace.web import lti_views, picker_views, registration_views
+from marketplace.web import lti_views, picker_views, registration_views, resource_views
 from marketplace.web.catalog_views import browse_page, resource_api, search_api
 from marketplace.web.errors import (
     AppError,
@@ -88,6 +88,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/healthz", healthz, name="healthz"),
         Route("/api/catalog/search", search_api, name="api_search"),
         Route("/api/catalog/resources/{resource_id:str}", resource_api, name="api_resource"),
+        Route("/resources/{resource_id:str}", resource_views.public_resource_page, name="resource_page"),
         Route("/lti/login", lti_views.login, methods=["GET", "POST"], name="lti_login"),
         Route("/lti/launch", lti_views.launch, methods=["POST"], name="lti_launch"),
         Route("/lti/launch/confirm", lti_views.confirm_launch, methods=["POST"], name="lti_confirm"),

@@ -24,6 +24,7 @@ from marketplace.lti.login import LOGIN_TTL, STATE_COOKIE_PREFIX, LoginStart, st
 from marketplace.store.models import LaunchRow, PlatformRow, utc_now
 from marketplace.web.launch_session import launch_context
 from marketplace.web.picker_views import initial_results, picker_context, require_role
+from marketplace.web.resource_views import resource_for_launch, resource_page_context
 
 logger = logging.getLogger("marketplace.lti")
 MAX_FORM_BYTES = MAX_ID_TOKEN_BYTES + 64 * 1024
@@ -218,6 +219,10 @@ async def app_page(request: Request) -> Response:
         template = "lti_picker.html"
         page.update(picker_context(context))
         page.update(await initial_results(request, str(page["prefill"])))
+    elif context.custom.get("resource_id"):
+        resource = await run_in_threadpool(resource_for_launch, request, context)
+        template = "lti_resource.html"
+        page.update(resource_page_context(resource), in_launch=True)
     response: Response = request.app.state.templates.TemplateResponse(request, template, page)
     response.headers["Cache-Control"] = "no-store"
     return response

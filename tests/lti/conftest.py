@@ -18,6 +18,7 @@ from marketplace.lti.platform_keys import PlatformKeySets
 from marketplace.settings import Settings
 from marketplace.store.database import make_engine, make_session_factory, upgrade_database
 from marketplace.store.registrations import add_deployment, add_platform
+from tests.lti.catalog_extras import write_extra_resources
 from tests.lti.peer import PlatformPeer, form_fields
 from tests.lti.servers import free_port, serving
 
@@ -73,3 +74,15 @@ def lti(database_url: str, settings: Settings, tmp_path: Path) -> Iterator[LtiEn
         browser = stack.enter_context(httpx.Client(timeout=20))
         yield LtiEnvironment(tool_url, peer, browser, sessions, configured, app)
     engine.dispose()
+
+
+@pytest.fixture
+def extras(lti: LtiEnvironment) -> LtiEnvironment:
+    """The launch environment with a resource of every type in its catalog (indexed and visible)."""
+    write_extra_resources(lti.settings.content_dir)
+    with lti.sessions() as session:
+        load_content(session, lti.settings.content_dir)
+        session.commit()
+        sync_index(session, lti.settings.index_dir, workers=1)
+    lti.app.state.catalog.refresh()  # type: ignore[attr-defined]  # don't wait for the background refresh
+    return lti

@@ -13,7 +13,6 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from marketplace.catalog.sync import load_content, sync_index
 from tests.lti.conftest import LtiEnvironment
 from tests.lti.dl_receiver import DeepLinkReceiver, Expectation
 from tests.lti.peer import DL_SETTINGS, LEARNER
@@ -22,36 +21,9 @@ from tests.lti.servers import free_port, serving
 FIXTURE = json.loads((Path(__file__).parent.parent / "fixtures" / "canvas-deep-linking.json").read_text())
 PLACEMENT = "https://www.instructure.com/placement"
 
-EXTRA_RESOURCES = {
-    "embed-snippet": ("html", 'html = "<p>Light makes <strong>sugar</strong>.</p>"'),
-    "leaf-image": ("image", 'url = "https://upload.example/leaf.png"\nwidth = 640\nheight = 480\n'
-                            'alt = "A green leaf"'),
-    "leaf-worksheet": ("file", 'path = "leaf.pdf"\nmedia_type = "application/pdf"'),
-    "leaf-quiz": ("quiz", 'max_score = 2\n[[payload.questions]]\nprompt = "Green?"\noptions = ["yes", "no"]\n'
-                          'answer = 0\npoints = 2'),
-}
-
-
-def write_extra_resources(content_dir: Path) -> None:
-    (content_dir / "files" / "leaf.pdf").write_bytes(b"%PDF-1.4 test")
-    folder = content_dir / "resources" / "biology"
-    for resource_id, (kind, payload) in EXTRA_RESOURCES.items():
-        (folder / f"{resource_id}.toml").write_text(
-            f'id = "{resource_id}"\ntitle = "Leaf {kind} resource"\n'
-            'description = "A resource about leaves, long enough for the loader."\nsubject = "biology"\n'
-            f'grade_levels = ["6-8"]\ntype = "{kind}"\nlanguage = "en"\nkeywords = ["leaf"]\n'
-            'thumbnail = "thumbnails/biology.svg"\n[author]\nname = "Editors"\n[license]\nid = "CC-BY-4.0"\n'
-            f'attribution = "By the Editors"\n[payload]\n{payload}\n', encoding="utf-8")
-
-
 @pytest.fixture
-def receiver(lti: LtiEnvironment) -> Iterator[DeepLinkReceiver]:
-    write_extra_resources(lti.settings.content_dir)
-    with lti.sessions() as session:  # the fixture indexed the small catalog; add the extra resources
-        load_content(session, lti.settings.content_dir)
-        session.commit()
-        sync_index(session, lti.settings.index_dir, workers=1)
-    lti.app.state.catalog.refresh()  # type: ignore[attr-defined]  # don't wait for the background refresh
+def receiver(extras: LtiEnvironment) -> Iterator[DeepLinkReceiver]:
+    lti = extras
     port = free_port()
     found = DeepLinkReceiver(issuer=lti.peer.issuer, client_id=lti.peer.client_id,
                              tool_jwks_url=lti.tool_url + "/lti/jwks")
