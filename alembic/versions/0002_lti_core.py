@@ -1,4 +1,4 @@
-"""LTI 1.3 core: platforms, deployments, tool keys, login states and launches.
+"""LTI 1.3 core: platforms, deployments, tool keys, login states, launches, favourites and recent uses.
 
 Revision ID: 0002_lti_core
 Revises: 0001_catalog
@@ -79,12 +79,25 @@ def upgrade() -> None:
         sa.Column("confirmed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("handoff_hash", sa.String(64), nullable=True, unique=True),
         sa.Column("responded_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("selection", sa.JSON(), nullable=False),
     )
     op.create_index("ix_launches_platform_id", "launches", ["platform_id"])
     op.create_index("ix_launches_user_sub", "launches", ["user_sub"])
+    for table, moment in (("favourites", "created_at"), ("recent_uses", "used_at")):
+        op.create_table(
+            table,
+            sa.Column("platform_id", sa.Integer(), sa.ForeignKey("platforms.id", ondelete="CASCADE"),
+                      primary_key=True),
+            sa.Column("user_sub", sa.String(255), primary_key=True),
+            sa.Column("resource_id", sa.String(80), primary_key=True),
+            sa.Column(moment, sa.DateTime(timezone=True), nullable=False),
+        )
+    op.create_index("ix_recent_uses_used_at", "recent_uses", ["used_at"])
 
 
 def downgrade() -> None:
+    op.drop_table("recent_uses")
+    op.drop_table("favourites")
     op.drop_table("launches")
     op.drop_table("login_states")
     op.drop_table("tool_keys")

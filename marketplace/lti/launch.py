@@ -295,6 +295,7 @@ class StrictMessageLaunch(MessageLaunch[FormRequest, DatabaseToolConf, Any, Any]
                 created_at=now,
                 expires_at=now + LAUNCH_LIFETIME,
                 confirmed_at=now if confirmed else None,
+                selection=[],
             )
         )
         self._session.flush()

@@ -139,3 +139,53 @@ class LaunchRow(Base):
     handoff_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     # A deep-linking launch is answered once (Canvas refuses a second response anyway).
     responded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The picker's tray: resource ids selected so far, in order (kept server-side across searches).
+    selection: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class FavouriteRow(Base):
+    """A resource an instructor starred (per platform user)."""
+
+    __tablename__ = "favourites"
+
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id", ondelete="CASCADE"), primary_key=True)
+    user_sub: Mapped[str] = mapped_column(String(255), primary_key=True)
+    resource_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+
+class RecentUseRow(Base):
+    """When an instructor last sent a resource to a course (per platform user)."""
+
+    __tablename__ = "recent_uses"
+
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id", ondelete="CASCADE"), primary_key=True)
+    user_sub: Mapped[str] = mapped_column(String(255), primary_key=True)
+    resource_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now, index=True)
+
+
+class PortfolioItemRow(Base):
+    """One item of a student's portfolio: an uploaded file, a link or a note, owned by a platform user."""
+
+    __tablename__ = "portfolio_items"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    # The owner is the platform plus the user's `sub`: a `sub` is only unique within its platform.
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id", ondelete="CASCADE"))
+    owner_sub: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(10))  # file | link | note
+    title: Mapped[str] = mapped_column(String(200))
+    url: Mapped[str | None] = mapped_column(String(2000))
+    note: Mapped[str | None] = mapped_column(Text)
+    # Files live in <data_dir>/uploads/<file_sha256>; identical uploads share one stored file.
+    file_sha256: Mapped[str | None] = mapped_column(String(64))
+    file_name: Mapped[str | None] = mapped_column(String(255))
+    media_type: Mapped[str | None] = mapped_column(String(127))
+    file_size: Mapped[int | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+    __table_args__ = (
+        Index("ix_portfolio_items_owner", "platform_id", "owner_sub"),
+        Index("ix_portfolio_items_file_sha256", "file_sha256"),
+    )

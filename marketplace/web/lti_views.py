@@ -218,7 +218,7 @@ async def app_page(request: Request) -> Response:
         require_role(context)
         template = "lti_picker.html"
         page.update(picker_context(context))
-        page.update(await initial_results(request, str(page["prefill"])))
+        page.update(await initial_results(request, context, str(page["prefill"])))
     elif context.custom.get("resource_id"):
         resource = await run_in_threadpool(resource_for_launch, request, context)
         template = "lti_resource.html"

@@ -1,10 +1,13 @@
-"""The picker of a deep-linking launch: search results with selection controls, and the signed response.
+"""The picker of a deep-linking launch: search with facets, a server-side tray, favourites, recently used,
+a preview, and the signed response.
 
-Every request carries the launch token (htmx header, or a form field for the final full-page POST).
+Every request carries the launch token (htmx header, or a form field for the final full-page POST). The
+tray lives on the launch row, so a selection survives new searches and several workers.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import update
@@ -13,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from marketplace.catalog.search import CatalogIndex, SearchRequest, SearchResult
+from marketplace.catalog.vocabulary import FACETS
 from marketplace.lti import launch_token
 from marketplace.lti.context import LaunchContext
 from marketplace.lti.deep_linking import (
@@ -28,12 +32,15 @@ from marketplace.lti.deep_linking import (
 from marketplace.lti.errors import LtiRefusal, refused
 from marketplace.lti.keys import SigningKeys
 from marketplace.store.models import LaunchRow, utc_now
+from marketplace.store.picker import favourite_ids, recent_ids, record_uses, set_favourite, set_selected
 from marketplace.store.resources import get_resources
 from marketplace.web.launch_session import launch_context
 from marketplace.web.params import search_request
+from marketplace.web.resource_views import load_resource, resource_page_context
 from marketplace.web.serialize import hit_to_json
 
 MAX_SELECTION = 50
+FACET_LEGENDS = {"subject": "Subject", "grade": "Grade level", "type": "Type", "license": "Licence"}
 
 
 def require_role(context: LaunchContext) -> None:
@@ -49,46 +56,149 @@ def require_role(context: LaunchContext) -> None:
 
 
 def picker_context(context: LaunchContext) -> dict[str, Any]:
-    """What the picker template needs besides the search results."""
+    """What the picker templates need besides the search results."""
     assert context.deep_linking_settings is not None  # noqa: S101 - deep-linking launches only
     settings = DeepLinkingSettings.from_claim(context.deep_linking_settings)
     placement = placement_of(context)
-    single = not settings.accept_multiple or placement in {ASSIGNMENT, HOMEWORK}
-    presentation = context.launch_presentation
-    height = presentation.get("height") if isinstance(presentation.get("height"), int) else None
+    selection = context.custom.get("selection", "")
     return {
         "placement": placement,
-        "single": single,
+        "single": not settings.accept_multiple or placement in {ASSIGNMENT, HOMEWORK},
         "submit_label": "Submit selected" if placement == HOMEWORK else "Add selected",
         "ask_points": placement == ASSIGNMENT,
-        "prefill": context.custom.get("selection", "") if not context.custom.get("selection", "").startswith("$")
-        else "",
-        "frame_height": max(450, height or 600),
+        # Canvas expands $com.instructure.Editor.selection; an unexpanded variable means nothing was selected.
+        "prefill": "" if selection.startswith("$") else selection,
+        "facet_labels": FACETS,
+        "facet_legends": FACET_LEGENDS,
     }
 
 
-async def initial_results(request: Request, text: str) -> dict[str, Any]:
-    """The first page of results, for the full picker page."""
+def _launch_row(session: Any, context: LaunchContext) -> LaunchRow:
+    row = session.get(LaunchRow, context.launch_id)
+    assert row is not None  # noqa: S101 - launch_context found it
+    return row  # type: ignore[no-any-return]
+
+
+def _personal(request: Request, context: LaunchContext) -> dict[str, Any]:
+    """Tray, favourites and recently used, with their resources' titles (blocking)."""
+    with request.app.state.sessions() as session:
+        row = _launch_row(session, context)
+        tray_ids = list(row.selection or [])
+        favourites = favourite_ids(session, row.platform_id, context.user_sub)
+        recent = recent_ids(session, row.platform_id, context.user_sub)
+        known = {resource.id: resource for resource in get_resources(session, [*tray_ids, *favourites, *recent])}
+    return {
+        "tray": [known[item] for item in tray_ids if item in known],
+        "tray_ids": set(tray_ids),
+        "favourite_ids": set(favourites),
+        "favourites": [known[item] for item in favourites if item in known],
+        "recent": [known[item] for item in recent if item in known],
+    }
+
+
+async def _search(request: Request, search: SearchRequest) -> SearchResult:
     catalog: CatalogIndex = request.app.state.catalog
     try:
-        result: SearchResult = await run_in_threadpool(catalog.search, SearchRequest(text=text))
+        result: SearchResult = await run_in_threadpool(catalog.search, search)
     except FileNotFoundError:
         raise refused("catalog_missing", "The catalog has not been indexed yet.",
                       advice="An administrator must run `marketplace index`.", status=503) from None
-    return {"result": result, "hits": [hit_to_json(hit) for hit in result.hits]}
+    return result
+
+
+async def initial_results(request: Request, context: LaunchContext, text: str) -> dict[str, Any]:
+    """The first page of results and the personal lists, for the full picker page."""
+    search = SearchRequest(text=text, per_page=10)
+    result = await _search(request, search)
+    personal = await run_in_threadpool(_personal, request, context)
+    return {"search": search, "result": result, "hits": [hit_to_json(hit) for hit in result.hits], **personal}
+
+
+async def _context(request: Request, token: str | None = None) -> LaunchContext:
+    context = await run_in_threadpool(launch_context, request, token or request.headers.get(launch_token.HEADER))
+    require_role(context)
+    if context.deep_linking_settings is None:
+        raise refused("not_deep_linking", "This launch cannot return content to the course.", advice="")
+    return context
 
 
 async def picker_results(request: Request) -> Response:
     """GET /lti/picker/results: the results partial (htmx, token in the header)."""
-    token = request.headers.get(launch_token.HEADER)
-    context = await run_in_threadpool(launch_context, request, token)
-    require_role(context)
+    context = await _context(request)
     search = search_request(request.query_params, as_you_type=bool(request.headers.get("HX-Request")))
-    catalog: CatalogIndex = request.app.state.catalog
-    result: SearchResult = await run_in_threadpool(catalog.search, search)
+    if "per_page" not in request.query_params:
+        search = SearchRequest(**{**_fields(search), "per_page": 10})
+    result = await _search(request, search)
+    personal = await run_in_threadpool(_personal, request, context)
     response: Response = request.app.state.templates.TemplateResponse(
         request, "_picker_results.html",
-        {"result": result, "hits": [hit_to_json(hit) for hit in result.hits], **picker_context(context)},
+        {"search": search, "result": result, "hits": [hit_to_json(hit) for hit in result.hits],
+         **personal, **picker_context(context)},
+    )
+    return response
+
+
+def _fields(search: SearchRequest) -> dict[str, Any]:
+    return {name: getattr(search, name) for name in SearchRequest.__dataclass_fields__}
+
+
+async def select(request: Request) -> Response:
+    """POST /lti/picker/select: put a resource in the tray or take it out; returns the tray partial."""
+    context = await _context(request)
+    form = await request.form(max_files=0, max_fields=4)
+    # The control posts `toggle` always and its own `resource` value only while checked.
+    resource_id = str(form.get("toggle", ""))
+    selected = str(form.get("resource", "")) == resource_id
+    single = bool(picker_context(context)["single"])
+
+    def run() -> None:
+        with request.app.state.sessions() as session:
+            if selected and not get_resources(session, [resource_id]):
+                raise refused("dl_unknown_resource", "That resource is no longer in the catalog.", advice="")
+            set_selected(session, _launch_row(session, context), resource_id, selected, single=single)
+            session.commit()
+
+    await run_in_threadpool(run)
+    return await _tray(request, context)
+
+
+async def _tray(request: Request, context: LaunchContext) -> Response:
+    personal = await run_in_threadpool(_personal, request, context)
+    response: Response = request.app.state.templates.TemplateResponse(
+        request, "_picker_tray.html", {**personal, **picker_context(context)}
+    )
+    return response
+
+
+async def favourite(request: Request) -> Response:
+    """POST /lti/picker/favourite: star or unstar a resource for this instructor; returns the star button."""
+    context = await _context(request)
+    form = await request.form(max_files=0, max_fields=4)
+    resource_id = str(form.get("resource", ""))
+    starred = str(form.get("favourite", "true")) == "true"
+
+    def run() -> str:
+        with request.app.state.sessions() as session:
+            resources = get_resources(session, [resource_id])
+            if not resources:
+                raise refused("dl_unknown_resource", "That resource is no longer in the catalog.", advice="")
+            set_favourite(session, _launch_row(session, context).platform_id, context.user_sub, resource_id, starred)
+            session.commit()
+            return resources[0].title
+
+    title = await run_in_threadpool(run)
+    response: Response = request.app.state.templates.TemplateResponse(
+        request, "_picker_star.html", {"resource_id": resource_id, "title": title, "starred": starred}
+    )
+    return response
+
+
+async def preview(request: Request) -> Response:
+    """GET /lti/picker/preview/{id}: the resource as the course will show it."""
+    await _context(request)
+    resource = await run_in_threadpool(load_resource, request, request.path_params["resource_id"])
+    response: Response = request.app.state.templates.TemplateResponse(
+        request, "_picker_preview.html", {**resource_page_context(resource), "in_launch": True}
     )
     return response
 
@@ -96,23 +206,24 @@ async def picker_results(request: Request) -> Response:
 async def respond(request: Request) -> Response:
     """POST /lti/deep-linking/respond: build the content items, sign them now, auto-post to the platform."""
     form = await request.form(max_files=0, max_fields=MAX_SELECTION + 16)
-    token = str(form.get("launch_token", "")) or request.headers.get(launch_token.HEADER)
-    context = await run_in_threadpool(launch_context, request, token)
-    require_role(context)
-    if context.deep_linking_settings is None:
-        raise refused("not_deep_linking", "This launch cannot return content to the course.", advice="")
-    selected = [str(value) for value in form.getlist("resource")][: MAX_SELECTION + 1]
-    if len(selected) > MAX_SELECTION:
-        raise refused("dl_too_many", f"Select at most {MAX_SELECTION} resources at once.", advice="")
-    options = ItemOptions(points=_points(str(form.get("points", ""))))
+    context = await _context(request, str(form.get("launch_token", "")) or None)
+    assert context.deep_linking_settings is not None  # noqa: S101 - checked by _context
+    posted = [str(value) for value in form.getlist("resource")][: MAX_SELECTION + 1]
+    options = ItemOptions(points=_points(str(form.get("points", ""))), available_start=_date(form, "available_from"),
+                          available_end=_date(form, "available_until"), due=_date(form, "due"))
     settings = DeepLinkingSettings.from_claim(context.deep_linking_settings)
     base_url = request.app.state.settings.base_url
     signing: SigningKeys = request.app.state.signing_keys
 
     def run() -> str:
         with request.app.state.sessions() as session:
-            resources = get_resources(session, selected)
-            if len(resources) != len(set(selected)):
+            row = _launch_row(session, context)
+            # The tray (kept across searches) plus anything ticked on the page without htmx.
+            chosen = list(dict.fromkeys([*(row.selection or []), *posted]))
+            if len(chosen) > MAX_SELECTION:
+                raise refused("dl_too_many", f"Select at most {MAX_SELECTION} resources at once.", advice="")
+            resources = get_resources(session, chosen)
+            if len(resources) != len(chosen):
                 raise refused("dl_unknown_resource", "A selected resource is no longer in the catalog; search again.",
                               advice="")
             items = ContentItemBuilder(settings, placement_of(context), base_url).build(resources, options)
@@ -124,6 +235,7 @@ async def respond(request: Request) -> Response:
             if answered.rowcount != 1:
                 raise LtiRefusal("dl_already_answered", "This selection was already sent to the course. Open the "
                                  "tool again from your course to add more.", 409)
+            record_uses(session, row.platform_id, context.user_sub, [resource.id for resource in resources])
             kid, key = signing.active(session)
             session.commit()
         return sign_response(response_claims(context, settings, items), kid, key)
@@ -146,3 +258,15 @@ def _points(raw: str) -> float | None:
     if not 0 < value <= 10_000:
         raise refused("dl_bad_points", "Points must be between 0 and 10,000.", advice="")
     return value
+
+
+def _date(form: Any, name: str) -> str | None:
+    """A datetime-local field as an ISO 8601 string (the platform's time zone is the course's: no offset)."""
+    raw = str(form.get(name, "")).strip()
+    if not raw:
+        return None
+    try:
+        return datetime.fromisoformat(raw).isoformat(timespec="seconds")
+    except ValueError:
+        raise refused("dl_bad_date", f"The date “{raw[:40]}” is not a date and time like 2026-12-01T09:00.",
+                      advice="") from None
