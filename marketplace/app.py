@@ -22,6 +22,7 @@ from marketplace.catalog.search import CatalogIndex
 from marketplace.lti.errors import LtiRefusal
 from marketplace.lti.keys import SigningKeys, ensure_keys
 from marketplace.lti.platform_keys import PlatformKeySets
+from marketplace.sandbox import sandbox_enabled
 from marketplace.settings import Settings
 from marketplace.store.database import check_schema, make_engine, make_session_factory
 from marketplace.web import lti_views, picker_views, registration_views, resource_views
@@ -109,6 +110,11 @@ def create_app(settings: Settings) -> Starlette:
         Mount("/content/files", StaticFiles(directory=settings.content_dir / "files", check_dir=False),
               name="files"),
     ]
+    if sandbox_enabled(settings):
+        # Development only; imported here because it needs lti1p3platform, which production need not load.
+        from marketplace.sandbox.views import sandbox_routes
+
+        routes += sandbox_routes()
     app = Starlette(
         routes=routes,
         lifespan=lifespan,

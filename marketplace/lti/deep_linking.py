@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 import jwt
+from markupsafe import Markup
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from marketplace.catalog.resource import Resource
@@ -165,12 +166,17 @@ class ContentItemBuilder:
     def _item(self, resource: Resource, item_type: str, options: ItemOptions) -> dict[str, Any]:
         attribution = f"{resource.license_attribution} ({resource.license_label})"
         if item_type == "html":
-            return {"type": "html", "html": resource.payload["html"], "title": resource.title,
-                    "text": attribution}
+            # Canvas's editor ignores an html item's `text`, so the credit line goes into the fragment itself
+            # (the snippet is the catalog's own validated HTML; Markup escapes the credit).
+            fragment = Markup('{}<p class="attribution"><small>{}</small></p>').format(
+                Markup(resource.payload["html"]), attribution
+            )
+            return {"type": "html", "html": str(fragment), "title": resource.title, "text": attribution}
         if item_type == "image":
+            # No thumbnail: with one, Canvas inserts the thumbnail linking to the image instead of the image.
             return {"type": "image", "url": resource.payload["url"], "title": resource.title,
                     "text": resource.payload["alt"], "width": resource.payload["width"],
-                    "height": resource.payload["height"], "thumbnail": self._thumbnail(resource)}
+                    "height": resource.payload["height"]}
         if item_type == "file":
             return {"type": "file", "url": _absolute(self.base_url, f"files/{resource.payload['path']}"),
                     "title": resource.payload["filename"], "text": resource.payload["filename"],

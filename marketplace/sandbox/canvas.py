@@ -38,8 +38,8 @@ _DEEP_LINKING_SETTINGS: dict[str, dict[str, Any]] = {
 
 LABELS: Final = {EDITOR: "Editor button", MODULES: "Module link", ASSIGNMENT: "Assignment",
                  HOMEWORK: "Homework submission"}
-# Canvas's selection_width/selection_height defaults, sent as launch_presentation width/height.
-FRAME_SIZE: Final = {EDITOR: (800, 600), MODULES: (800, 600), ASSIGNMENT: (800, 600), HOMEWORK: (800, 600)}
+# Canvas sends the placement's selection_width/selection_height as launch_presentation width/height.
+FRAME_SIZE: Final = (800, 600)
 
 
 def deep_linking_settings(placement: str, return_url: str) -> dict[str, Any]:

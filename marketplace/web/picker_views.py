@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import update
 from starlette.concurrency import run_in_threadpool
@@ -37,6 +38,7 @@ from marketplace.store.resources import get_resources
 from marketplace.web.launch_session import launch_context
 from marketplace.web.params import search_request
 from marketplace.web.resource_views import load_resource, resource_page_context
+from marketplace.web.security import content_security_policy
 from marketplace.web.serialize import hit_to_json
 
 MAX_SELECTION = 50
@@ -145,7 +147,7 @@ def _fields(search: SearchRequest) -> dict[str, Any]:
 async def select(request: Request) -> Response:
     """POST /lti/picker/select: put a resource in the tray or take it out; returns the tray partial."""
     context = await _context(request)
-    form = await request.form(max_files=0, max_fields=4)
+    form = await request.form(max_files=0, max_fields=MAX_SELECTION + 16)
     # The control posts `toggle` always and its own `resource` value only while checked.
     resource_id = str(form.get("toggle", ""))
     selected = str(form.get("resource", "")) == resource_id
@@ -173,7 +175,7 @@ async def _tray(request: Request, context: LaunchContext) -> Response:
 async def favourite(request: Request) -> Response:
     """POST /lti/picker/favourite: star or unstar a resource for this instructor; returns the star button."""
     context = await _context(request)
-    form = await request.form(max_files=0, max_fields=4)
+    form = await request.form(max_files=0, max_fields=MAX_SELECTION + 16)
     resource_id = str(form.get("resource", ""))
     starred = str(form.get("favourite", "true")) == "true"
 
@@ -245,6 +247,12 @@ async def respond(request: Request) -> Response:
         request, "lti_deep_link_return.html", {"return_url": settings.return_url, "jwt": jwt_value}
     )
     response.headers["Cache-Control"] = "no-store"
+    # This page must post to the platform's return URL, whatever its origin (a Canvas school's own domain).
+    parts = urlsplit(settings.return_url)
+    platforms = request.app.state.frame_ancestors.value
+    response.headers["Content-Security-Policy"] = content_security_policy(
+        request.state.csp_nonce, platforms, form_targets=f"{parts.scheme}://{parts.netloc}"
+    )
     return response
 
 

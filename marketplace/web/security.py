@@ -15,13 +15,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from marketplace.web.frame_ancestors import FrameAncestors
 
 
-def content_security_policy(nonce: str, platform_origins: str) -> str:
-    """The policy; `platform_origins` (space-separated) may frame us and receive our form posts."""
+def content_security_policy(nonce: str, platform_origins: str, *, form_targets: str = "") -> str:
+    """The policy; `platform_origins` (space-separated) may frame us and receive our form posts, and so may
+    `form_targets` (e.g. the return URL of one deep-linking response)."""
     platforms = f" {platform_origins}" if platform_origins else ""
+    targets = f" {form_targets}" if form_targets else ""
     return (
         "default-src 'self'; img-src 'self' https: data:; frame-src https:; style-src 'self'; "
         f"script-src 'self' 'nonce-{nonce}'; object-src 'none'; base-uri 'none'; "
-        f"form-action 'self'{platforms}; frame-ancestors 'self'{platforms}"
+        f"form-action 'self'{platforms}{targets}; frame-ancestors 'self'{platforms}"
     )
 
 

@@ -87,8 +87,9 @@ def test_editor_button_round_trip(lti: LtiEnvironment, receiver: DeepLinkReceive
     items = items_of(send_back(lti, choose(lti, page, ids)))
     assert [item["type"] for item in items] == ["html", "image", "link", "ltiResourceLink", "link"]
     html_item, image, worksheet, quiz, page_link = items
-    assert "sugar" in html_item["html"] and "CC BY 4.0" in html_item["text"]
+    assert "sugar" in html_item["html"] and "By the Editors (CC BY 4.0)" in html_item["html"]  # Canvas drops text
     assert image["text"] == "A green leaf" and (image["width"], image["height"]) == (640, 480)
+    assert "thumbnail" not in image  # else Canvas inserts the thumbnail instead of the image
     assert worksheet["url"].endswith("/content/files/leaf.pdf")  # a link to the file, never a file item
     assert quiz["custom"] == {"resource_id": "leaf-quiz"} and "iframe" in quiz and "lineItem" not in quiz
     assert page_link["url"] == "https://example.org/french-revolution"

@@ -1,0 +1,268 @@
+"""The LMS side of LTI 1.3, built on `lti1p3platform`: login initiation, the OIDC auth endpoint's checks,
+Canvas-shaped id_tokens, and verification of the tool's deep-linking response.
+
+The library checks little, so, like the test peer (tests/lti/peer.py), the auth request and the response are
+checked strictly here; a sandbox that accepted sloppy requests would teach newcomers nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from lti1p3platform.ltiplatform import LTI1P3PlatformConfAbstract  # type: ignore[import-untyped]
+from lti1p3platform.message_launch import MessageLaunchAbstract  # type: ignore[import-untyped]
+from lti1p3platform.oidc_login import OIDCLoginAbstract  # type: ignore[import-untyped]
+from lti1p3platform.registration import Registration  # type: ignore[import-untyped]
+from lti1p3platform.request import Request as PlatformRequest  # type: ignore[import-untyped]
+
+from marketplace.sandbox import canvas
+from marketplace.sandbox.keys import PlatformKey
+from marketplace.sandbox.registration import CLIENT_ID, DEPLOYMENT_ID, PLATFORM_NAME, SandboxUrls
+
+HINT_SECONDS = 600
+ID_TOKEN_SECONDS = 3600  # Canvas's id_token lifetime
+RESPONSE_MAX_AGE = 300  # Canvas: a response's iat at most 5 minutes old ...
+RESPONSE_MAX_AHEAD = 30  # ... and at most 30 seconds ahead
+DEEP_LINK, RESOURCE = "deep_link", "resource"
+COURSE_ID = "sandbox-course"
+
+
+class _Registration(Registration):  # type: ignore[misc]
+    """The library's registration, naming our key id (it cannot derive one, and the tool refuses a token without)."""
+
+    def __init__(self, kid: str) -> None:
+        self._kid = kid
+
+    def get_kid(self) -> str:
+        return self._kid
+
+
+class _Conf(LTI1P3PlatformConfAbstract):  # type: ignore[misc]
+    def init_platform_config(self, **kwargs: Any) -> None:
+        self._registration = kwargs["registration"]
+
+    def get_registration_by_params(self, **kwargs: Any) -> Any:
+        return self._registration
+
+
+class _Login(OIDCLoginAbstract):  # type: ignore[misc]
+    def set_lti_message_hint(self, **kwargs: Any) -> None:
+        self._lti_message_hint = kwargs["hint"]
+
+    def get_redirect(self, url: str) -> str:
+        return url
+
+
+class _AuthRequest(PlatformRequest):  # type: ignore[misc]
+    def build_metadata(self, request: Any) -> dict[str, Any]:
+        return {"method": "GET", "form_data": {}, "get_data": request, "headers": {}, "content_type": None,
+                "path": "/sandbox/auth", "json": None}
+
+
+class _Launch(MessageLaunchAbstract):  # type: ignore[misc]
+    def render_launch_form(self, launch_data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return launch_data
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchHint:
+    """What a launch is for, carried signed in lti_message_hint from the start page to the auth endpoint."""
+
+    kind: str  # DEEP_LINK or RESOURCE
+    placement: str
+    user: str  # a key of canvas.USERS
+    item: str | None = None  # RESOURCE: "<delivery id>/<item index>"
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceTarget:
+    """The ltiResourceLink a resource launch opens, as the course stored it."""
+
+    link_id: str
+    title: str
+    url: str
+    custom: dict[str, str]
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchForm:
+    """The auto-submitted form that carries the id_token to the tool."""
+
+    action: str
+    fields: dict[str, str]
+
+
+class SandboxRejection(Exception):
+    """The tool sent something a strict platform refuses; `problems` are sentences for the page."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def _hint_key(secret_key: str) -> bytes:
+    return hashlib.sha256(b"marketplace sandbox lti_message_hint\0" + secret_key.encode("utf-8")).digest()
+
+
+class SandboxPlatform:
+    """The sandbox LMS as an LTI platform: its identity, key and the messages it exchanges with the tool."""
+
+    def __init__(self, urls: SandboxUrls, key: PlatformKey, secret_key: str) -> None:
+        self.urls = urls
+        self.key = key
+        self._hint_key = _hint_key(secret_key)
+
+    def jwks(self) -> dict[str, list[dict[str, Any]]]:
+        return {"keys": [dict(self.key.public_jwk)]}
+
+    def _registration(self, launch_url: str) -> _Registration:
+        registration = _Registration(self.key.kid)
+        registration.set_iss(self.urls.issuer)
+        registration.set_client_id(CLIENT_ID)
+        registration.set_deployment_id(DEPLOYMENT_ID)
+        registration.set_oidc_login_url(self.urls.tool_login)
+        registration.set_launch_url(launch_url)
+        registration.set_platform_public_key(self.key.public_pem)
+        registration.set_platform_private_key(self.key.private_pem)
+        return registration
+
+    # -- the message hint ------------------------------------------------------------------------------
+    def sign_hint(self, hint: LaunchHint) -> str:
+        body: dict[str, Any] = {"k": hint.kind, "p": hint.placement, "u": hint.user,
+                                "exp": int(time.time()) + HINT_SECONDS}
+        if hint.item is not None:
+            body["i"] = hint.item
+        return jwt.encode(body, self._hint_key, algorithm="HS256")
+
+    def read_hint(self, value: str) -> LaunchHint | None:
+        """The hint this sandbox signed in the last few minutes, or None."""
+        try:
+            body = jwt.decode(value, self._hint_key, algorithms=["HS256"], options={"require": ["exp"]})
+        except jwt.PyJWTError:
+            return None
+        kind, placement, user, item = body.get("k"), body.get("p"), body.get("u"), body.get("i")
+        if kind not in {DEEP_LINK, RESOURCE} or placement not in canvas.PLACEMENTS or user not in canvas.USERS:
+            return None
+        if kind == RESOURCE and not isinstance(item, str):
+            return None
+        return LaunchHint(str(kind), str(placement), str(user), item if isinstance(item, str) else None)
+
+    # -- login initiation --------------------------------------------------------------------------------
+    def login_url(self, hint: LaunchHint, target_link_uri: str | None = None) -> str:
+        """The tool's OIDC login initiation URL, as the library builds it."""
+        conf = _Conf(registration=self._registration(target_link_uri or self.urls.tool_launch))
+        login = _Login(None, conf)
+        login.set_lti_message_hint(hint=self.sign_hint(hint))
+        url: str = login.prepare_preflight_url(canvas.USERS[hint.user].sub)
+        return url
+
+    # -- the OIDC authorization endpoint ---------------------------------------------------------------
+    def check_auth_request(self, params: dict[str, str]) -> LaunchHint:
+        """The hint of a valid auth request; raises SandboxRejection listing every deviation from the spec."""
+        hint = self.read_hint(params.get("lti_message_hint", ""))
+        problems = [] if hint is not None else ["lti_message_hint is not one this sandbox issued in the last "
+                                                f"{HINT_SECONDS // 60} minutes"]
+        expected = {"scope": "openid", "response_type": "id_token", "response_mode": "form_post", "prompt": "none",
+                    "client_id": CLIENT_ID, "redirect_uri": self.urls.tool_launch}
+        if hint is not None:
+            expected["login_hint"] = canvas.USERS[hint.user].sub
+        problems += [f"{key} is {params.get(key)!r}, expected {value!r}" for key, value in expected.items()
+                     if params.get(key) != value]
+        problems += [f"{key} is missing" for key in ("nonce", "state") if not params.get(key)]
+        if problems or hint is None:
+            raise SandboxRejection(problems)
+        return hint
+
+    def launch_form(self, params: dict[str, str], hint: LaunchHint, target: ResourceTarget | None = None) -> LaunchForm:
+        """The id_token for a checked auth request, built and signed by the library, in a form for the tool."""
+        launch_url = target.url if target is not None else self.urls.tool_launch
+        conf = _Conf(registration=self._registration(launch_url))
+        launch = _Launch(_AuthRequest(dict(params)), conf)
+        launch.set_id_token_expiration(ID_TOKEN_SECONDS)
+        user = canvas.USERS[hint.user]
+        launch.set_user_data(user.sub, list(user.roles), full_name=user.name, email_address=user.email)
+        launch.set_launch_context_claim(COURSE_ID, context_types=[
+            "http://purl.imsglobal.org/vocab/lis/v2/course#CourseOffering"], context_title="Sandbox course",
+            context_label="SANDBOX")
+        width, height = canvas.FRAME_SIZE
+        extra: dict[str, Any] = {
+            "given_name": user.given_name,
+            "family_name": user.family_name,
+            "locale": "en",
+            canvas.LTI + "tool_platform": {"guid": "lti-marketplace-sandbox", "name": PLATFORM_NAME,
+                                           # Canvas's family code, so the tool takes the paths it takes for Canvas.
+                                           "version": "sandbox", "product_family_code": "canvas"},
+            canvas.LTI + "lti11_legacy_user_id": "",
+        }
+        if target is None:
+            extra[canvas.LTI + "message_type"] = "LtiDeepLinkingRequest"
+            extra[canvas.PLACEMENT_CLAIM] = hint.placement
+            extra[canvas.DL_SETTINGS] = canvas.deep_linking_settings(
+                hint.placement, self.urls.deep_link_return(hint.placement))
+            launch.set_custom_parameters_claim({})
+        else:
+            extra[canvas.LTI + "message_type"] = "LtiResourceLinkRequest"
+            launch.set_resource_link_claim(target.link_id, title=target.title)
+            launch.set_custom_parameters_claim(dict(target.custom))
+            width, height = target.width, target.height
+        extra[canvas.LTI + "launch_presentation"] = {"document_target": "iframe", "return_url": self.urls.course,
+                                                    "locale": "en", "width": width, "height": height}
+        launch.set_extra_claims(extra)
+        data: dict[str, Any] = launch.lti_launch()
+        return LaunchForm(str(data["launch_url"]), {"id_token": str(data["id_token"]), "state": str(data["state"])})
+
+    # -- the deep-linking return -------------------------------------------------------------------------
+    def verify_response(self, token: str, placement: str, tool_jwks: dict[str, Any]) -> dict[str, Any]:
+        """The verified LtiDeepLinkingResponse body; raises SandboxRejection with every problem found."""
+        registration = self._registration(self.urls.tool_launch)
+        registration.set_tool_key_set(tool_jwks)
+        conf = _Conf(registration=registration)
+        conf.set_accepted_deeplinking_types(canvas.deep_linking_settings(placement, "")["accept_types"])
+        try:
+            conf.validate_deeplinking_resp({"JWT": token})
+        except Exception as error:  # the library raises several unrelated types; each one is a refusal
+            raise SandboxRejection([f"lti1p3platform refused the response: {error or type(error).__name__}"]) from None
+        header = jwt.get_unverified_header(token)
+        body: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+        problems = self._response_problems(header, body, placement)
+        if problems:
+            raise SandboxRejection(problems)
+        return body
+
+    def _response_problems(self, header: dict[str, Any], body: dict[str, Any], placement: str) -> list[str]:
+        problems: list[str] = []
+        now = time.time()
+        if header.get("alg") != "RS256" or not header.get("kid"):
+            problems.append(f"the header must name RS256 and a kid, not {header}")
+        if body.get("iss") != CLIENT_ID:
+            problems.append(f"iss is {body.get('iss')!r}, expected the client_id {CLIENT_ID!r}")
+        audience = body.get("aud")
+        if self.urls.issuer not in (audience if isinstance(audience, list) else [audience]):
+            problems.append(f"aud is {audience!r}, expected {self.urls.issuer!r}")
+        if not body.get("nonce"):
+            problems.append("nonce is missing")
+        iat = body.get("iat")
+        if not isinstance(iat, int | float) or not now - RESPONSE_MAX_AGE <= iat <= now + RESPONSE_MAX_AHEAD:
+            problems.append(f"iat {iat!r} is not within the last {RESPONSE_MAX_AGE // 60} minutes")
+        if not isinstance(body.get("exp"), int | float) or body["exp"] <= now:
+            problems.append(f"exp {body.get('exp')!r} is missing or past")
+        if body.get(canvas.LTI + "deployment_id") != DEPLOYMENT_ID:
+            problems.append(f"deployment_id is {body.get(canvas.LTI + 'deployment_id')!r}, expected {DEPLOYMENT_ID!r}")
+        if body.get(canvas.LTI + "version") != "1.3.0":
+            problems.append("version is not 1.3.0")
+        if body.get(canvas.LTI + "message_type") != "LtiDeepLinkingResponse":
+            problems.append("message_type is not LtiDeepLinkingResponse")
+        if canvas.DL + "data" in body:
+            problems.append("data is echoed although the request sent none")
+        items = body.get(canvas.CONTENT_ITEMS, [])
+        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+            problems.append("content_items is not a list of objects")
+        elif len(items) > 1 and not canvas.deep_linking_settings(placement, "")["accept_multiple"]:
+            problems.append(f"{len(items)} items came back where the request accepted one")
+        return problems

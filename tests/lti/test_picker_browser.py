@@ -1,0 +1,131 @@
+"""The picker in a real Chromium: the four placements by their accessible names, multi-select, keyboard only,
+200% zoom, and an axe-core scan with no violations. Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Page, expect
+
+from tests.lti.conftest import LtiEnvironment
+from tests.lti.dl_receiver import DeepLinkReceiver, Expectation
+from tests.lti.peer import DL_SETTINGS, LEARNER
+from tests.lti.servers import free_port, serving
+from tests.lti.test_browser_launch import ARTIFACTS, TIMEOUT_MS, chromium
+
+FIXTURE = json.loads((Path(__file__).parent.parent / "fixtures" / "canvas-deep-linking.json").read_text())
+PLACEMENT = "https://www.instructure.com/placement"
+
+
+@pytest.fixture
+def receiver(extras: LtiEnvironment) -> Iterator[DeepLinkReceiver]:
+    port = free_port()
+    found = DeepLinkReceiver(issuer=extras.peer.issuer, client_id=extras.peer.client_id,
+                             tool_jwks_url=extras.tool_url + "/lti/jwks")
+    with serving(found.app(), port):
+        found.return_url = f"http://127.0.0.1:{port}/return"  # type: ignore[attr-defined]
+        yield found
+
+
+@pytest.fixture
+def page(tmp_path: Path) -> Iterator[Page]:
+    with chromium(tmp_path / "profile", block_third_party_cookies=False) as context:
+        found = context.pages[0] if context.pages else context.new_page()
+        found.set_default_timeout(TIMEOUT_MS)
+        yield found
+
+
+def open_picker(lti: LtiEnvironment, receiver: DeepLinkReceiver, page: Page, placement: str) -> None:
+    claim: dict[str, Any] = dict(FIXTURE["deep_linking_settings_by_placement"][placement])
+    claim["deep_link_return_url"] = receiver.return_url  # type: ignore[attr-defined]
+    lti.peer.message_type = "LtiDeepLinkingRequest"
+    lti.peer.extra_claims = {DL_SETTINGS: claim, PLACEMENT: placement}
+    receiver.expectation = Expectation(placement, claim["accept_types"], claim["accept_multiple"],
+                                       lti.peer.deployment_id)
+    page.goto(lti.peer.login_url())  # login → platform auth → auto-posted launch → the picker
+    expect(page.get_by_label("Search")).to_be_visible()
+
+
+def returned_items(receiver: DeepLinkReceiver, page: Page) -> list[dict[str, Any]]:
+    expect(page.locator("body")).to_contain_text("content_items")
+    assert receiver.problems == [], receiver.problems
+    items: list[dict[str, Any]] = receiver.received[-1]["https://purl.imsglobal.org/spec/lti-dl/claim/content_items"]
+    return items
+
+
+def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def test_editor_button_multi_select_with_search(extras: LtiEnvironment, receiver: DeepLinkReceiver,
+                                               page: Page) -> None:
+    open_picker(extras, receiver, page, "editor_button")
+    page.get_by_label("Search").fill("leaf")
+    expect(page.get_by_label("Leaf image resource")).to_be_visible()
+    page.get_by_label("Leaf image resource").check()
+    expect(page.locator("#picker-tray")).to_contain_text("Selected (1)")
+    page.get_by_label("Search").fill("revolution")
+    expect(page.get_by_label("The French Revolution")).to_be_visible()
+    page.get_by_label("The French Revolution").check()
+    expect(page.locator("#picker-tray")).to_contain_text("Selected (2)")
+    page.get_by_role("button", name="Preview The French Revolution").click()
+    expect(page.locator("#picker-preview")).to_contain_text("Open “The French Revolution” in a new tab")
+    shot(page, "picker-editor_button")
+    page.get_by_role("button", name="Add selected").click()
+    items = returned_items(receiver, page)
+    assert [item["type"] for item in items] == ["image", "link"]
+
+
+def test_link_selection_keyboard_only(extras: LtiEnvironment, receiver: DeepLinkReceiver, page: Page) -> None:
+    open_picker(extras, receiver, page, "link_selection")
+    page.get_by_label("Search").focus()
+    page.keyboard.type("quiz")
+    quiz = page.get_by_label("Leaf quiz resource")
+    expect(quiz).to_be_visible()
+    quiz.focus()
+    page.keyboard.press("Space")
+    expect(page.locator("#picker-tray")).to_contain_text("Selected (1)")
+    page.get_by_role("button", name="Add selected").focus()
+    page.keyboard.press("Enter")
+    (item,) = returned_items(receiver, page)
+    assert item["type"] == "ltiResourceLink" and item["lineItem"]["scoreMaximum"] == 2
+
+
+def test_assignment_selection_with_points(extras: LtiEnvironment, receiver: DeepLinkReceiver, page: Page) -> None:
+    open_picker(extras, receiver, page, "assignment_selection")
+    page.get_by_label("Plant cells under the microscope").check()  # a radio: one item only
+    expect(page.locator("#picker-tray")).to_contain_text("Selected (1)")
+    page.get_by_label("Points").fill("12")
+    shot(page, "picker-assignment_selection")
+    page.get_by_role("button", name="Add selected").click()
+    (item,) = returned_items(receiver, page)
+    assert item["lineItem"]["scoreMaximum"] == 12.0
+
+
+def test_homework_submission_as_a_student(extras: LtiEnvironment, receiver: DeepLinkReceiver, page: Page) -> None:
+    extras.peer.roles = [LEARNER]
+    open_picker(extras, receiver, page, "homework_submission")
+    page.get_by_label("Search").fill("worksheet")
+    page.get_by_label("Leaf file resource").check()
+    expect(page.locator("#picker-tray")).to_contain_text("Selected (1)")
+    shot(page, "picker-homework_submission")
+    page.get_by_role("button", name="Submit selected").click()
+    (item,) = returned_items(receiver, page)
+    assert item["type"] == "file"
+
+
+def test_accessibility_and_200_percent_zoom(extras: LtiEnvironment, receiver: DeepLinkReceiver, page: Page) -> None:
+    open_picker(extras, receiver, page, "editor_button")
+    results = Axe().run(page)
+    assert results.violations_count == 0, results.generate_report()
+    # 200% zoom of a 1280x900 window: the page must fit a 640x450 viewport without sideways scrolling.
+    page.set_viewport_size({"width": 640, "height": 450})
+    shot(page, "picker-zoom-200")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    expect(page.get_by_role("button", name="Add selected")).to_be_visible()

@@ -1,0 +1,123 @@
+"""The tool with the sandbox LMS routes added, served by uvicorn on loopback, and a browser-like client."""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import jwt
+import pytest
+from starlette.applications import Starlette
+
+from marketplace.app import create_app
+from marketplace.catalog.sync import load_content, sync_index
+from marketplace.sandbox.views import sandbox_routes
+from marketplace.settings import Settings
+from marketplace.store.database import make_engine, make_session_factory, upgrade_database
+from tests.lti.peer import form_fields
+from tests.lti.servers import free_port, serving
+
+# A few resources of other types than the shared catalog's links (html, image, file, quiz).
+EXTRA_RESOURCES = {
+    "embed-snippet": ("html", 'html = "<p>Light makes <strong>sugar</strong>.</p>"'),
+    "leaf-image": ("image", 'url = "https://upload.example/leaf.png"\nwidth = 640\nheight = 480\nalt = "A green leaf"'),
+    "leaf-worksheet": ("file", 'path = "leaf.pdf"\nmedia_type = "application/pdf"'),
+    "leaf-quiz": ("quiz", 'max_score = 2\n[[payload.questions]]\nprompt = "Green?"\noptions = ["yes", "no"]\n'
+                          'answer = 0\npoints = 2'),
+}
+
+
+def write_extra_resources(content_dir: Path) -> None:
+    (content_dir / "files" / "leaf.pdf").write_bytes(b"%PDF-1.4 test")
+    folder = content_dir / "resources" / "biology"
+    for resource_id, (kind, payload) in EXTRA_RESOURCES.items():
+        (folder / f"{resource_id}.toml").write_text(
+            f'id = "{resource_id}"\ntitle = "Leaf {kind} resource"\n'
+            'description = "A resource about leaves, long enough for the loader."\nsubject = "biology"\n'
+            f'grade_levels = ["6-8"]\ntype = "{kind}"\nlanguage = "en"\nkeywords = ["leaf"]\n'
+            'thumbnail = "thumbnails/biology.svg"\n[author]\nname = "Editors"\n[license]\nid = "CC-BY-4.0"\n'
+            f'attribution = "By the Editors"\n[payload]\n{payload}\n', encoding="utf-8")
+
+
+@dataclass
+class Walk:
+    """One click through a placement: every page on the way, for the test to look at."""
+
+    auth_claims: dict[str, Any]
+    picker: httpx.Response
+    response_page: httpx.Response | None = None
+    returned: httpx.Response | None = None
+    course: httpx.Response | None = None
+
+
+@dataclass
+class SandboxEnvironment:
+    url: str
+    browser: httpx.Client
+    app: Starlette
+    settings: Settings
+
+    def launch(self, start_path: str) -> tuple[dict[str, Any], httpx.Response]:
+        """Start → tool login → sandbox auth → tool launch → the tool's page; returns the id_token claims too."""
+        start = self.browser.get(self.url + start_path)
+        assert start.status_code == 302, start.text[:500]
+        assert start.headers["location"].startswith(self.url + "/lti/login?")
+        login = self.browser.get(start.headers["location"])
+        assert login.status_code == 302, login.text[:500]
+        assert login.headers["location"].startswith(self.url + "/sandbox/auth?")
+        authorized = self.browser.get(login.headers["location"])
+        assert authorized.status_code == 200, authorized.text[:500]
+        assert '/static/autosubmit.js"></script>' in authorized.text and 'class="autosubmit"' in authorized.text
+        action, fields = form_fields(authorized.text)
+        assert action == self.url + "/lti/launch" and set(fields) == {"id_token", "state"}
+        claims = jwt.decode(fields["id_token"], options={"verify_signature": False})
+        launched = self.browser.post(action, data=fields)
+        assert launched.status_code == 303, launched.text[:500]
+        return claims, self.browser.get(launched.headers["location"])
+
+    def walk(self, placement: str, resource_ids: list[str], **extra: str) -> Walk:
+        """Click a placement button and go all the way back to the course page."""
+        claims, picker = self.launch(f"/sandbox/start/{placement}")
+        walk = Walk(claims, picker)
+        assert picker.status_code == 200, picker.text[:500]
+        token = re.search(r'name="launch_token" value="([^"]+)"', picker.text)
+        assert token, picker.text[:500]
+        data = [("launch_token", html.unescape(token.group(1)))] + [("resource", rid) for rid in resource_ids]
+        walk.response_page = self.browser.post(
+            self.url + "/lti/deep-linking/respond", content=urlencode(data + list(extra.items())),
+            headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert walk.response_page.status_code == 200, walk.response_page.text[:500]
+        action, fields = form_fields(walk.response_page.text)
+        assert action == f"{self.url}/sandbox/return/{placement}" and set(fields) == {"JWT"}
+        walk.returned = self.browser.post(action, data=fields)
+        assert walk.returned.status_code == 303, walk.returned.text[:800]
+        walk.course = self.browser.get(walk.returned.headers["location"])
+        assert walk.course.status_code == 200
+        return walk
+
+
+@pytest.fixture
+def sandbox(settings: Settings) -> Iterator[SandboxEnvironment]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    configured = dataclasses.replace(settings, base_url=url, environment="development")
+    write_extra_resources(configured.content_dir)
+    upgrade_database(configured.database_url)
+    engine = make_engine(configured.database_url)
+    with make_session_factory(engine)() as session:
+        load_content(session, configured.content_dir)
+        session.commit()
+        sync_index(session, configured.index_dir, workers=1)
+    engine.dispose()
+    app = create_app(configured)
+    # The lead wires the routes into create_app; the test adds them itself so it does not depend on that.
+    app.router.routes.extend(sandbox_routes())
+    with serving(app, port), httpx.Client(timeout=20) as browser:
+        yield SandboxEnvironment(url, browser, app, configured)

@@ -1,0 +1,79 @@
+"""The sandbox in a real Chromium: the auto-submitted forms run under the tool's CSP, and the course page renders.
+
+Also leaves test-artifacts/sandbox-course.png, the screenshot for the README.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
+
+from tests.conftest import PROJECT_DIR, skip_or_fail
+from tests.sandbox.conftest import SandboxEnvironment
+
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's, as tests/lti/test_browser_launch.py uses (never a downloaded one)
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+TIMEOUT_MS = 20_000
+ARTIFACTS = PROJECT_DIR / "test-artifacts"
+
+
+@contextmanager
+def browser_page() -> Iterator[tuple[Page, list[str]]]:
+    """A headless Debian Chromium page, and the console errors it logs (CSP violations among them)."""
+    if not CHROMIUM.exists():
+        skip_or_fail(f"Chromium not installed at {CHROMIUM}")
+    errors: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 900})
+
+            def record(message: ConsoleMessage) -> None:
+                if message.type == "error":
+                    errors.append(message.text)
+
+            page.on("console", record)
+            yield page, errors
+        finally:
+            browser.close()
+
+
+def test_clicking_through_the_sandbox_in_a_browser(sandbox: SandboxEnvironment) -> None:
+    with browser_page() as (page, errors):
+        page.goto(sandbox.url + "/sandbox")
+        expect(page.get_by_role("heading", name="Sandbox course", level=1)).to_be_visible()
+
+        page.get_by_role("link", name="Assignment", exact=True).click()
+        expect(page.get_by_role("heading", name="Add open resources")).to_be_visible(timeout=TIMEOUT_MS)
+        page.get_by_label("Plant cells under the microscope").check()
+        page.get_by_label("Points").fill("15")
+        page.get_by_role("button", name="Add selected").click()
+        expect(page.get_by_text("Points: 15")).to_be_visible(timeout=TIMEOUT_MS)
+        expect(page.get_by_role("status")).to_contain_text("from the Assignment launch")
+
+        page.get_by_role("link", name="Editor button", exact=True).click()
+        expect(page.get_by_role("heading", name="Add open resources")).to_be_visible(timeout=TIMEOUT_MS)
+        for title in ("Leaf html resource", "Leaf image resource", "Leaf quiz resource"):
+            page.get_by_label(title).check()
+        page.get_by_role("button", name="Add selected").click()
+        snippet = page.frame_locator("iframe.sandbox-html")
+        expect(snippet.get_by_text("Light makes")).to_be_visible(timeout=TIMEOUT_MS)
+        expect(page.get_by_role("link", name="Open “Leaf quiz resource” as Sam Student")).to_be_visible()
+
+        page.get_by_role("link", name="Homework submission", exact=True).click()
+        expect(page.get_by_role("heading", name="Submit your work")).to_be_visible(timeout=TIMEOUT_MS)
+        page.get_by_label("Leaf file resource").check()
+        page.get_by_role("button", name="Submit selected").click()
+        expect(page.get_by_role("heading", name="Submission by Sam Student")).to_be_visible(timeout=TIMEOUT_MS)
+
+        page.get_by_role("link", name="Open “Leaf quiz resource” as Sam Student").click()
+        expect(page.get_by_text("Green?")).to_be_visible(timeout=TIMEOUT_MS)
+        page.go_back()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.goto(sandbox.url + "/sandbox")
+        page.screenshot(path=str(ARTIFACTS / "sandbox-course.png"), full_page=True)
+        assert not [error for error in errors if "Content Security Policy" in error], errors
