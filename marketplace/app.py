@@ -25,7 +25,7 @@ from marketplace.lti.platform_keys import PlatformKeySets
 from marketplace.sandbox import sandbox_enabled
 from marketplace.settings import Settings
 from marketplace.store.database import check_schema, make_engine, make_session_factory
-from marketplace.web import lti_views, picker_views, registration_views, resource_views
+from marketplace.web import lti_views, picker_views, portfolio_views, registration_views, resource_views
 from marketplace.web.catalog_views import browse_page, resource_api, search_api
 from marketplace.web.errors import (
     AppError,
@@ -103,6 +103,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/lti/picker/select", picker_views.select, methods=["POST"], name="lti_picker_select"),
         Route("/lti/picker/favourite", picker_views.favourite, methods=["POST"], name="lti_picker_favourite"),
         Route("/lti/picker/preview/{resource_id:str}", picker_views.preview, name="lti_picker_preview"),
+        *portfolio_views.routes(),
         Route("/lti/deep-linking/respond", picker_views.respond, methods=["POST"], name="lti_deep_link_respond"),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         Mount("/content/thumbnails", StaticFiles(directory=settings.content_dir / "thumbnails", check_dir=False),

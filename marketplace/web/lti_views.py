@@ -22,6 +22,7 @@ from marketplace.lti.keys import ensure_keys, published_jwks
 from marketplace.lti.launch import MAX_ID_TOKEN_BYTES, FormRequest, StrictMessageLaunch, VerifiedLaunch
 from marketplace.lti.login import LOGIN_TTL, STATE_COOKIE_PREFIX, LoginStart, start_login
 from marketplace.store.models import LaunchRow, PlatformRow, utc_now
+from marketplace.web import portfolio_views
 from marketplace.web.launch_session import launch_context
 from marketplace.web.picker_views import initial_results, picker_context, require_role
 from marketplace.web.resource_views import resource_for_launch, resource_page_context
@@ -219,6 +220,7 @@ async def app_page(request: Request) -> Response:
         template = "lti_picker.html"
         page.update(picker_context(context))
         page.update(await initial_results(request, context, str(page["prefill"])))
+        page.update(await portfolio_views.picker_portfolio(request, context, token))  # homework only
     elif context.custom.get("resource_id"):
         resource = await run_in_threadpool(resource_for_launch, request, context)
         template = "lti_resource.html"

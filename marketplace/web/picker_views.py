@@ -32,6 +32,7 @@ from marketplace.lti.deep_linking import (
 )
 from marketplace.lti.errors import LtiRefusal, refused
 from marketplace.lti.keys import SigningKeys
+from marketplace.portfolio.content_items import submission_item
 from marketplace.store.models import LaunchRow, utc_now
 from marketplace.store.picker import favourite_ids, recent_ids, record_uses, set_favourite, set_selected
 from marketplace.store.resources import get_resources
@@ -211,6 +212,7 @@ async def respond(request: Request) -> Response:
     context = await _context(request, str(form.get("launch_token", "")) or None)
     assert context.deep_linking_settings is not None  # noqa: S101 - checked by _context
     posted = [str(value) for value in form.getlist("resource")][: MAX_SELECTION + 1]
+    portfolio_item = str(form.get("portfolio_item", ""))
     options = ItemOptions(points=_points(str(form.get("points", ""))), available_start=_date(form, "available_from"),
                           available_end=_date(form, "available_until"), due=_date(form, "due"))
     settings = DeepLinkingSettings.from_claim(context.deep_linking_settings)
@@ -228,7 +230,14 @@ async def respond(request: Request) -> Response:
             if len(resources) != len(chosen):
                 raise refused("dl_unknown_resource", "A selected resource is no longer in the catalog; search again.",
                               advice="")
-            items = ContentItemBuilder(settings, placement_of(context), base_url).build(resources, options)
+            if portfolio_item and placement_of(context) == HOMEWORK:
+                if resources:
+                    raise refused("dl_single_only", "Choose one item: a resource or one of your portfolio items.",
+                                  advice="")
+                items = [submission_item(session, context, portfolio_item, base_url,
+                                         request.app.state.settings.secret_key, settings.accept_types)]
+            else:
+                items = ContentItemBuilder(settings, placement_of(context), base_url).build(resources, options)
             answered = session.execute(
                 update(LaunchRow)
                 .where(LaunchRow.id == context.launch_id, LaunchRow.responded_at.is_(None))

@@ -152,3 +152,22 @@ def test_one_launch_is_answered_once_and_bad_choices_get_sentences(lti: LtiEnvir
     assert choose(lti, page, ["plant-cells"], points="10").status_code == 200
     again = choose(lti, page, ["plant-cells"], points="10")
     assert again.status_code == 409 and "already sent" in again.text
+
+
+def test_homework_submission_of_a_portfolio_file(lti: LtiEnvironment, receiver: DeepLinkReceiver) -> None:
+    lti.peer.roles = [LEARNER]
+    page = open_picker(lti, receiver, "homework_submission")
+    assert page.status_code == 200 and ">Add to portfolio</button>" in page.text
+    token = html.unescape(re.search(r'name="launch_token" value="([^"]+)"', page.text)[1])
+    added = lti.browser.post(lti.tool_url + "/lti/portfolio/items", headers={"X-Launch-Token": token,
+                             "HX-Request": "true"}, data={"title": "My essay"},
+                             files={"file": ("essay.txt", b"Leaves are green because of chlorophyll.\n", "text/plain")})
+    assert added.status_code == 200, added.text[:300]
+    item_id = re.search(r'name="portfolio_item" value="([^"]+)"', added.text)[1]
+    (item,) = items_of(send_back(lti, choose(lti, page, [], portfolio_item=item_id)))
+    assert item["type"] == "file" and item["text"] == "essay.txt" and item["title"] == "essay.txt"
+    # Canvas's servers fetch the file with no cookie or session; the signed link is all they need.
+    with httpx.Client() as canvas:
+        fetched = canvas.get(item["url"])
+        assert fetched.status_code == 200 and fetched.content.startswith(b"Leaves are green")
+        assert canvas.get(item["url"].replace("signature=", "signature=0")).status_code == 403

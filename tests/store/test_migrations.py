@@ -24,7 +24,7 @@ def test_upgrade_on_an_empty_database(database_url: str) -> None:
     engine = make_engine(database_url)
     tables = set(inspect(engine).get_table_names())
     assert {"subjects", "resources", "alembic_version", "platforms", "deployments", "tool_keys", "login_states",
-            "launches"} <= tables
+            "launches", "portfolio_items"} <= tables
     columns = {column["name"] for column in inspect(engine).get_columns("resources")}
     assert {"content_hash", "created_at", "updated_at", "payload", "grade_levels", "source_path"} <= columns
     with engine.connect() as connection:
@@ -38,4 +38,4 @@ def test_app_refuses_to_start_on_an_old_schema(database_url: str, settings: Sett
     configured = dataclasses.replace(settings, database_url=database_url)
     with pytest.raises(SchemaOutOfDateError, match="marketplace db upgrade"):
         create_app(configured)
-    assert head_revision(database_url) == "0002_lti_core"
+    assert head_revision(database_url) == "0003_portfolios"

@@ -1,0 +1,1 @@
+"""Student portfolios: files, links and notes a student owns and can submit as homework."""

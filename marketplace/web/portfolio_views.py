@@ -1,0 +1,292 @@
+"""Portfolio pages of a homework_submission launch, and the signed file downloads platforms fetch.
+
+The portfolio partial and the add form carry the launch token like the picker does (htmx header, or a
+form field for a plain form post). Downloads carry no session at all: a signed, expiring URL is the
+permission, because the platform's servers fetch the file without any cookie or header of ours.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.routing import Route
+from starlette.types import Message, Receive
+
+from marketplace.lti import claims, launch_token
+from marketplace.lti.context import LaunchContext
+from marketplace.lti.deep_linking import HOMEWORK, placement_of
+from marketplace.lti.errors import refused
+from marketplace.portfolio import files, signing
+from marketplace.portfolio.errors import PortfolioError
+from marketplace.portfolio.store import (
+    MAX_NOTE,
+    MAX_TITLE,
+    MAX_URL,
+    Owner,
+    add_file,
+    add_link,
+    add_note,
+    get_file_item,
+    list_items,
+    owner_for_launch,
+)
+from marketplace.store.models import PortfolioItemRow
+from marketplace.web.errors import AppError
+from marketplace.web.launch_session import launch_context
+from marketplace.web.picker_views import require_role
+
+# Room for the text fields and multipart framing around the largest allowed file.
+FORM_OVERHEAD = 256 * 1024
+# Text fields are small (a 10,000-character note is at most 40 KB of UTF-8).
+MAX_FIELD_BYTES = 64 * 1024
+# An oversized body is read and dropped up to this much more, so the browser gets our sentence rather than a
+# reset connection; beyond it we stop reading and let the server close the connection.
+DRAIN_LIMIT = 64 * 1024 * 1024
+CHOOSE_FORM = "picker-choose"  # the picker's submit form; portfolio radios join it with the form= attribute
+# The page a plain form post gets: the portfolio, and (outside it, so htmx swaps keep it) the submit form.
+FULL_PAGE = """{% extends "base.html" %}
+{% block title %}Your portfolio · LTI Marketplace{% endblock %}
+{% block main %}{% include "_portfolio.html" %}
+<form id="{{ portfolio_form }}" method="post" action="{{ url_for('lti_deep_link_respond') }}">
+  <input type="hidden" name="launch_token" value="{{ launch_token }}">
+  <button type="submit">Submit selected</button>
+</form>{% endblock %}"""
+
+
+class _BodyTooLarge(Exception):
+    """The request body passed the upload limit."""
+
+
+class _LimitedReceive:
+    """An ASGI receive that counts body bytes and stops the upload once it passes `limit`."""
+
+    def __init__(self, receive: Receive, limit: int) -> None:
+        self.receive = receive
+        self.limit = limit
+        self.received = 0
+        self.done = False
+
+    def _count(self, message: Message) -> None:
+        if message["type"] == "http.request":
+            self.received += len(message.get("body", b""))
+            self.done = not message.get("more_body", False)
+        else:
+            self.done = True  # disconnected
+
+    async def __call__(self) -> Message:
+        message = await self.receive()
+        self._count(message)
+        if self.received > self.limit:
+            raise _BodyTooLarge
+        return message
+
+    async def drain(self) -> None:
+        """Read and drop the rest of the body, up to DRAIN_LIMIT."""
+        while not self.done and self.received <= self.limit + DRAIN_LIMIT:
+            self._count(await self.receive())
+
+
+def max_upload_bytes(request: Request) -> int:
+    """The upload limit: `app.state.portfolio_max_upload_bytes` when set (tests, deployments), else 20 MB."""
+    value = getattr(request.app.state, "portfolio_max_upload_bytes", None)
+    return value if isinstance(value, int) and value > 0 else files.MAX_FILE_BYTES
+
+
+def require_portfolio(context: LaunchContext) -> None:
+    """Portfolios belong to homework submission, and homework submission to learners."""
+    if context.message_type != claims.DEEP_LINKING_REQUEST or placement_of(context) != HOMEWORK:
+        raise refused("portfolio_placement", "Your portfolio opens when you submit an assignment from your course.",
+                      status=403, advice="")
+    require_role(context)
+
+
+async def portfolio_launch(request: Request, token: str | None) -> tuple[LaunchContext, Owner]:
+    """The launch behind a portfolio request and the portfolio's owner; refusals as LtiRefusal or AppError."""
+    context = await run_in_threadpool(launch_context, request, token)
+    require_portfolio(context)
+
+    def run() -> Owner:
+        with request.app.state.sessions() as session:
+            return owner_for_launch(session, context)
+
+    try:
+        return context, await run_in_threadpool(run)
+    except PortfolioError as error:
+        raise AppError(error.status, error.message) from None
+
+
+def _item_view(item: PortfolioItemRow, request: Request) -> dict[str, Any]:
+    view: dict[str, Any] = {"id": item.id, "title": item.title, "kind": item.kind}
+    if item.kind == "file":
+        settings = request.app.state.settings
+        view["download_url"] = signing.signed_file_url(settings.base_url, item, settings.secret_key)
+        view["detail"] = f"{item.file_name} · {files.human_size(item.file_size or 0)}"
+    elif item.kind == "link":
+        view["url"] = item.url
+    else:
+        view["detail"] = item.note or ""
+    return view
+
+
+def portfolio_page_context(request: Request, owner: Owner, token: str, **extra: Any) -> dict[str, Any]:
+    """What `_portfolio.html` needs (blocking: call it in a thread); the picker page can include it too."""
+    with request.app.state.sessions() as session:
+        items = list_items(session, owner)
+    values = {"title": "", "url": "", "note": ""}
+    values.update(extra.pop("portfolio_values", None) or {})
+    return {
+        "launch_token": token,
+        "header": launch_token.HEADER,
+        "portfolio_items": [_item_view(item, request) for item in items],
+        "portfolio_values": values,
+        "portfolio_form": CHOOSE_FORM,
+        "portfolio_accept": ",".join(f".{extension}" for extension in files.ALLOWED),
+        "portfolio_allowed": files.ALLOWED_LIST,
+        "portfolio_max_upload": files.human_size(max_upload_bytes(request)),
+        "portfolio_limits": {"title": MAX_TITLE, "url": MAX_URL, "note": MAX_NOTE},
+        "portfolio_error": None,
+        "portfolio_status": None,
+        "portfolio_selected": None,
+        **extra,
+    }
+
+
+async def picker_portfolio(request: Request, context: LaunchContext, token: str) -> dict[str, Any]:
+    """What `lti_picker.html` needs to include `_portfolio.html`: empty unless this is a homework submission."""
+    if context.message_type != claims.DEEP_LINKING_REQUEST or placement_of(context) != HOMEWORK:
+        return {}
+
+    def run() -> dict[str, Any]:
+        with request.app.state.sessions() as session:
+            owner = owner_for_launch(session, context)
+        return portfolio_page_context(request, owner, token)
+
+    try:
+        return await run_in_threadpool(run)
+    except PortfolioError as error:
+        raise AppError(error.status, error.message) from None
+
+
+async def _render(request: Request, owner: Owner, token: str, status: int = 200, **extra: Any) -> Response:
+    """The partial for htmx; for a plain form post, a whole page that can also submit the chosen item."""
+    full_page = not request.headers.get("HX-Request")
+    page = await run_in_threadpool(portfolio_page_context, request, owner, token, **extra)
+    templates = request.app.state.templates
+    response: Response
+    if full_page:
+        html = templates.env.from_string(FULL_PAGE).render({"request": request, **page})
+        response = HTMLResponse(html, status_code=status)
+    else:
+        response = templates.TemplateResponse(request, "_portfolio.html", page, status_code=status)
+    response.headers["Cache-Control"] = "no-store"  # personal data and the launch token
+    return response
+
+
+async def portfolio(request: Request) -> Response:
+    """GET /lti/portfolio: the student's items as radios, and the add form."""
+    token = request.headers.get(launch_token.HEADER)
+    _, owner = await portfolio_launch(request, token)
+    return await _render(request, owner, str(token))
+
+
+def _field(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def _add(request: Request, owner: Owner, values: dict[str, str], upload: UploadFile | None,
+         max_bytes: int) -> PortfolioItemRow:
+    """Add exactly one item from the form's values (blocking)."""
+    given = [kind for kind, present in (("file", upload is not None), ("link", bool(values["url"].strip())),
+                                        ("note", bool(values["note"].strip()))) if present]
+    if not given:
+        raise PortfolioError("Add a file, a link or a note, and give it a title.")
+    if len(given) > 1:
+        raise PortfolioError(f"Add one thing at a time: you gave a {' and a '.join(given)}.")
+    with request.app.state.sessions() as session:
+        if upload is not None:
+            return add_file(session, owner, title=values["title"], filename=upload.filename or "", stream=upload.file,
+                            data_dir=request.app.state.settings.data_dir, max_bytes=max_bytes)
+        if given == ["link"]:
+            return add_link(session, owner, title=values["title"], url=values["url"])
+        return add_note(session, owner, title=values["title"], note=values["note"])
+
+
+async def add_item(request: Request) -> Response:
+    """POST /lti/portfolio/items: add one file, link or note; the refreshed portfolio, or it with the error."""
+    header_token = request.headers.get(launch_token.HEADER)
+    # With the token in the header, refuse a stranger before reading a possibly large body.
+    launch = await portfolio_launch(request, header_token) if header_token else None
+    max_bytes = max_upload_bytes(request)
+    limited = _LimitedReceive(request.receive, max_bytes + FORM_OVERHEAD)
+    token = header_token or ""
+    values = {"title": "", "url": "", "note": ""}
+    try:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limited.limit:
+            raise _BodyTooLarge
+        async with Request(request.scope, limited).form(max_files=1, max_fields=8,
+                                                        max_part_size=MAX_FIELD_BYTES) as form:
+            if launch is None:
+                token = _field(form, "launch_token")
+                launch = await portfolio_launch(request, token)
+            values = {name: _field(form, name) for name in values}
+            file = form.get("file")
+            upload = file if isinstance(file, UploadFile) and (file.filename or file.size) else None
+            try:
+                item = await run_in_threadpool(_add, request, launch[1], values, upload, max_bytes)
+            except PortfolioError as error:
+                return await _render(request, launch[1], token, error.status, portfolio_error=error.message,
+                                     portfolio_values=values)
+    except _BodyTooLarge:
+        await limited.drain()
+        message = (f"The upload is larger than {files.human_size(max_bytes)}, the largest file a portfolio accepts. "
+                   "Nothing was added.")
+        if launch is None:
+            raise AppError(413, message) from None
+        return await _render(request, launch[1], token, 413, portfolio_error=message)
+    return await _render(request, launch[1], token, portfolio_status=f"Added “{item.title}” to your portfolio.",
+                         portfolio_selected=item.id)
+
+
+async def download(request: Request) -> Response:
+    """GET /portfolio/files/{item_id}?expires=…&signature=…: the file, for whoever holds a valid signed URL."""
+    item_id = str(request.path_params["item_id"])
+    settings = request.app.state.settings
+    try:
+        signing.verify(item_id, request.query_params.get("expires", ""), request.query_params.get("signature", ""),
+                       settings.secret_key)
+    except signing.SignatureRefused as refusal:
+        if refusal.expired:
+            raise AppError(403, "This download link has expired. Open the submission from your course again to get "
+                           "a fresh link.") from None
+        raise AppError(403, "This download link is not valid. Use the link exactly as your course gave it.") from None
+
+    def run() -> PortfolioItemRow | None:
+        with request.app.state.sessions() as session:
+            return get_file_item(session, item_id)
+
+    item = await run_in_threadpool(run)
+    path = files.stored_path(settings.data_dir, item.file_sha256) if item and item.file_sha256 else None
+    if item is None or path is None or not path.is_file():
+        raise AppError(404, "This file is no longer in the portfolio it was submitted from.")
+    response = FileResponse(path, media_type=item.media_type, filename=item.file_name,
+                            content_disposition_type="attachment")
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    # Should a browser render it anyway, it gets no scripts, no origin and nothing to load.
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def routes() -> list[Route]:
+    """The portfolio routes, for `create_app`."""
+    return [
+        Route("/lti/portfolio", portfolio, name="lti_portfolio"),
+        Route("/lti/portfolio/items", add_item, methods=["POST"], name="lti_portfolio_add"),
+        Route("/portfolio/files/{item_id:str}", download, name="portfolio_file"),
+    ]
