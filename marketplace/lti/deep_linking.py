@@ -59,6 +59,7 @@ class DeepLinkingSettings:
     accept_lineitem: bool | None
     auto_create: bool
     has_data: bool
+    accept_media_types: tuple[str, ...] = ()
     data: Any = None
     title: str | None = None
     text: str | None = None
@@ -77,6 +78,8 @@ class DeepLinkingSettings:
             accept_lineitem=lineitem if isinstance(lineitem, bool) else None,
             auto_create=bool(claim.get("auto_create")),
             has_data="data" in claim,
+            accept_media_types=tuple(part.strip().lower() for part in str(claim.get("accept_media_types") or "")
+                                     .split(",") if part.strip()),
             data=claim.get("data"),
             title=claim.get("title") if isinstance(claim.get("title"), str) else None,
             text=claim.get("text") if isinstance(claim.get("text"), str) else None,
@@ -92,6 +95,15 @@ class ItemOptions:
     available_end: str | None = None
     due: str | None = None
     extra_custom: dict[str, str] = field(default_factory=dict)
+
+
+def media_type_accepted(media_type: str, accepted: tuple[str, ...]) -> bool:
+    """Whether `media_type` matches the platform's accept_media_types (none given: anything goes)."""
+    if not accepted:
+        return True
+    kind = media_type.lower().split(";")[0].strip()
+    major = kind.split("/")[0]
+    return any(pattern in {"*/*", kind, f"{major}/*"} for pattern in accepted)
 
 
 def placement_of(context: LaunchContext) -> str:
@@ -123,6 +135,9 @@ class ContentItemBuilder:
         for candidate in PREFERENCES[resource.type]:
             if candidate == "file" and self.placement == EDITOR:
                 continue  # Canvas's editor drops file items; a link to the file works
+            if candidate == "file" and not media_type_accepted(resource.payload["media_type"],
+                                                               self.settings.accept_media_types):
+                continue
             if self.accepts(candidate):
                 return candidate
         return None

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from marketplace.lti.context import LaunchContext
+from marketplace.lti.deep_linking import media_type_accepted
 from marketplace.lti.errors import LtiRefusal, refused
 from marketplace.portfolio import signing
 from marketplace.portfolio.errors import PortfolioError
@@ -43,7 +44,7 @@ def portfolio_content_item(item: PortfolioItemRow, base_url: str, secret_key: st
 
 
 def submission_item(session: Session, context: LaunchContext, item_id: str, base_url: str, secret_key: str,
-                    accept_types: tuple[str, ...] = ()) -> dict[str, Any]:
+                    accept_types: tuple[str, ...] = (), accept_media_types: tuple[str, ...] = ()) -> dict[str, Any]:
     """The content item for the portfolio item a student chose in this launch; LtiRefusal when it is not theirs.
 
     Someone else's item and a missing one get the same answer, so ids cannot be probed for existence.
@@ -60,4 +61,7 @@ def submission_item(session: Session, context: LaunchContext, item_id: str, base
     if accept_types and content["type"] not in accept_types:
         raise refused("dl_type_not_accepted", f"“{item.title}” cannot be submitted here: the course accepts only "
                       f"{', '.join(accept_types)}.", advice="")
+    if content["type"] == "file" and not media_type_accepted(str(content.get("mediaType", "")), accept_media_types):
+        raise refused("dl_media_type_not_accepted", f"“{item.title}” cannot be submitted here: the assignment "
+                      f"accepts only {', '.join(accept_media_types)} files.", advice="")
     return content

@@ -235,7 +235,8 @@ async def respond(request: Request) -> Response:
                     raise refused("dl_single_only", "Choose one item: a resource or one of your portfolio items.",
                                   advice="")
                 items = [submission_item(session, context, portfolio_item, base_url,
-                                         request.app.state.settings.secret_key, settings.accept_types)]
+                                         request.app.state.settings.secret_key, settings.accept_types,
+                                         settings.accept_media_types)]
             else:
                 items = ContentItemBuilder(settings, placement_of(context), base_url).build(resources, options)
             answered = session.execute(
@@ -249,7 +250,10 @@ async def respond(request: Request) -> Response:
             record_uses(session, row.platform_id, context.user_sub, [resource.id for resource in resources])
             kid, key = signing.active(session)
             session.commit()
-        return sign_response(response_claims(context, settings, items), kid, key)
+        verb = "Submitted" if placement_of(context) == HOMEWORK else "Added"
+        count = f"{len(items)} item{'' if len(items) == 1 else 's'}"
+        message = f"{verb} {count} from LTI Marketplace."
+        return sign_response(response_claims(context, settings, items, message), kid, key)
 
     jwt_value = await run_in_threadpool(run)
     response: Response = request.app.state.templates.TemplateResponse(

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
+from marketplace.catalog.sync import load_content, sync_index
 from tests.lti.conftest import LtiEnvironment
 from tests.lti.dl_receiver import DeepLinkReceiver, Expectation
 from tests.lti.peer import DL_SETTINGS, LEARNER
@@ -171,3 +172,39 @@ def test_homework_submission_of_a_portfolio_file(lti: LtiEnvironment, receiver: 
         fetched = canvas.get(item["url"])
         assert fetched.status_code == 200 and fetched.content.startswith(b"Leaves are green")
         assert canvas.get(item["url"].replace("signature=", "signature=0")).status_code == 403
+
+
+def test_media_types_and_the_message_for_the_platform(lti: LtiEnvironment, receiver: DeepLinkReceiver) -> None:
+    lti.peer.roles = [LEARNER]
+    settings = dict(FIXTURE["deep_linking_settings_by_placement"]["homework_submission"])
+    settings["accept_media_types"] = "image/*"
+    page = open_picker(lti, receiver, "homework_submission", settings)
+    # A PDF where only images are accepted goes as a resource link (its launch offers the download).
+    (item,) = items_of(send_back(lti, choose(lti, page, ["leaf-worksheet"])))
+    assert item["type"] == "ltiResourceLink" and item["custom"] == {"resource_id": "leaf-worksheet"}
+    assert receiver.received[-1]["https://purl.imsglobal.org/spec/lti-dl/claim/msg"] == (
+        "Submitted 1 item from LTI Marketplace.")
+
+
+def test_markup_in_resource_titles_and_the_editor_selection_prefill(lti: LtiEnvironment,
+                                                                    receiver: DeepLinkReceiver) -> None:
+    path = lti.settings.content_dir / "resources" / "biology" / "leaf-quiz.toml"
+    path.write_text(path.read_text().replace('title = "Leaf quiz resource"',
+                                             'title = "Leaf <script>alert(1)</script> quiz"'))
+    with lti.sessions() as session:
+        load_content(session, lti.settings.content_dir)
+        session.commit()
+        sync_index(session, lti.settings.index_dir, workers=1)
+    lti.app.state.catalog.refresh()  # type: ignore[attr-defined]
+    claim = dict(FIXTURE["deep_linking_settings_by_placement"]["editor_button"])
+    claim["deep_link_return_url"] = receiver.return_url  # type: ignore[attr-defined]
+    lti.peer.message_type = "LtiDeepLinkingRequest"
+    lti.peer.extra_claims = {DL_SETTINGS: claim, PLACEMENT: "editor_button",
+                             "https://purl.imsglobal.org/spec/lti/claim/custom": {"selection": "leaf quiz"}}
+    page = lti.launch()
+    assert page.status_code == 200
+    assert 'id="q" name="q" type="search" value="leaf quiz"' in page.text  # pre-filled from the editor
+    assert "<script>alert(1)</script>" not in page.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    lti.peer.extra_claims["https://purl.imsglobal.org/spec/lti/claim/custom"] = {
+        "selection": "$com.instructure.Editor.selection"}  # Canvas sends the variable unexpanded when empty
+    assert 'type="search" value=""' in lti.launch().text
