@@ -25,7 +25,11 @@ from marketplace.store.models import LaunchRow, PlatformRow, utc_now
 from marketplace.web import portfolio_views
 from marketplace.web.launch_session import launch_context
 from marketplace.web.picker_views import initial_results, picker_context, require_role
-from marketplace.web.resource_views import resource_for_launch, resource_page_context
+from marketplace.web.resource_views import (
+    portfolio_item_for_launch,
+    resource_for_launch,
+    resource_page_context,
+)
 
 logger = logging.getLogger("marketplace.lti")
 MAX_FORM_BYTES = MAX_ID_TOKEN_BYTES + 64 * 1024
@@ -221,6 +225,9 @@ async def app_page(request: Request) -> Response:
         page.update(picker_context(context))
         page.update(await initial_results(request, context, str(page["prefill"])))
         page.update(await portfolio_views.picker_portfolio(request, context, token))  # homework only
+    elif context.custom.get("portfolio_item_id"):
+        template = "lti_portfolio_item.html"
+        page.update(await run_in_threadpool(portfolio_item_for_launch, request, context))
     elif context.custom.get("resource_id"):
         resource = await run_in_threadpool(resource_for_launch, request, context)
         template = "lti_resource.html"

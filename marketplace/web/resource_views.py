@@ -11,6 +11,8 @@ from starlette.responses import Response
 from marketplace.catalog.reading import reading_blocks
 from marketplace.catalog.resource import Resource
 from marketplace.lti.context import LaunchContext
+from marketplace.portfolio.signing import signed_file_url
+from marketplace.store.models import LaunchRow, PortfolioItemRow
 from marketplace.store.resources import get_resource
 from marketplace.web.errors import AppError
 from marketplace.web.serialize import asset_url
@@ -57,3 +59,22 @@ async def public_resource_page(request: Request) -> Response:
         request, "resource.html", {**resource_page_context(resource), "in_launch": False}
     )
     return response
+
+
+def portfolio_item_for_launch(request: Request, context: LaunchContext) -> dict[str, Any]:
+    """A submitted portfolio item opened from the course (blocking): its owner, or a teacher on the same
+    platform grading it, may see it; anyone else gets the same 404 as for a missing item."""
+    item_id = context.custom.get("portfolio_item_id", "")
+    with request.app.state.sessions() as session:
+        launch = session.get(LaunchRow, context.launch_id)
+        item = session.get(PortfolioItemRow, item_id) if item_id else None
+        allowed = (
+            item is not None and launch is not None and item.platform_id == launch.platform_id
+            and (item.owner_sub == context.user_sub or context.is_instructor)
+        )
+        if not allowed or item is None:
+            raise AppError(404, "This submitted item cannot be shown here. Open it from the course it was "
+                           "submitted to, as its author or a teacher of that course.")
+        settings = request.app.state.settings
+        download = (signed_file_url(settings.base_url, item, settings.secret_key) if item.kind == "file" else None)
+        return {"item": item, "download_url": download}

@@ -16,7 +16,7 @@ import pytest
 from marketplace.catalog.sync import load_content, sync_index
 from tests.lti.conftest import LtiEnvironment
 from tests.lti.dl_receiver import DeepLinkReceiver, Expectation
-from tests.lti.peer import DL_SETTINGS, LEARNER
+from tests.lti.peer import DL_SETTINGS, INSTRUCTOR, LEARNER
 from tests.lti.servers import free_port, serving
 
 FIXTURE = json.loads((Path(__file__).parent.parent / "fixtures" / "canvas-deep-linking.json").read_text())
@@ -208,3 +208,29 @@ def test_markup_in_resource_titles_and_the_editor_selection_prefill(lti: LtiEnvi
     lti.peer.extra_claims["https://purl.imsglobal.org/spec/lti/claim/custom"] = {
         "selection": "$com.instructure.Editor.selection"}  # Canvas sends the variable unexpanded when empty
     assert 'type="search" value=""' in lti.launch().text
+
+
+def test_a_submitted_note_opens_for_its_author_and_teachers_only(lti: LtiEnvironment,
+                                                                 receiver: DeepLinkReceiver) -> None:
+    lti.peer.roles = [LEARNER]
+    page = open_picker(lti, receiver, "homework_submission")
+    token = html.unescape(re.search(r'name="launch_token" value="([^"]+)"', page.text)[1])
+    added = lti.browser.post(lti.tool_url + "/lti/portfolio/items", headers={"X-Launch-Token": token,
+                             "HX-Request": "true"}, data={"title": "Reflection", "note": "Leaves <b>breathe</b>."},
+                             files={"file": ("", b"")})
+    assert added.status_code == 200, added.text[:300]
+    item_id = re.search(r'name="portfolio_item" value="([^"]+)"', added.text)[1]
+    (item,) = items_of(send_back(lti, choose(lti, page, [], portfolio_item=item_id)))
+    assert item["type"] == "ltiResourceLink" and item["custom"] == {"portfolio_item_id": item_id}
+
+    def open_as(sub: str, roles: list[str]) -> httpx.Response:
+        lti.peer.user_id, lti.peer.roles = sub, roles
+        lti.peer.message_type = "LtiResourceLinkRequest"
+        lti.peer.extra_claims = {"https://purl.imsglobal.org/spec/lti/claim/custom": item["custom"]}
+        return lti.launch()
+
+    author = open_as("user-1", [LEARNER])
+    assert author.status_code == 200 and "Leaves &lt;b&gt;breathe&lt;/b&gt;." in author.text
+    assert open_as("the-teacher", [INSTRUCTOR]).status_code == 200
+    stranger = open_as("another-student", [LEARNER])
+    assert stranger.status_code == 404 and "cannot be shown here" in stranger.text
