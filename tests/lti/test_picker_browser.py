@@ -115,6 +115,8 @@ def test_homework_submission_as_a_student(extras: LtiEnvironment, receiver: Deep
     page.get_by_label("Leaf file resource").check()
     expect(page.locator("#picker-tray")).to_contain_text("Selected (1)")
     shot(page, "picker-homework_submission")
+    results = Axe().run(page)  # the student's page, with the portfolio form
+    assert results.violations_count == 0, results.generate_report()
     page.get_by_role("button", name="Submit selected").click()
     (item,) = returned_items(receiver, page)
     assert item["type"] == "file"
