@@ -317,21 +317,27 @@ def deployment_list(as_json: bool) -> None:
     ))
 
 
+def _deployment(session: Any, issuer: str, client_id: str, deployment_id: str, hint: str) -> Any:
+    """The registered deployment, or a one-line error that ends with `hint`."""
+    from marketplace.store.registrations import find_deployment
+
+    row = find_deployment(session, _platform(session, issuer, client_id), deployment_id)
+    if row is None:
+        raise click.ClickException(
+            f"No deployment {deployment_id} of {issuer} (client_id {client_id}) is registered; {hint}."
+        )
+    return row
+
+
 @deployment.command("approve")
 @_platform_options
 @_deployment_option
 def deployment_approve(issuer: str, client_id: str, deployment_id: str) -> None:
     """Approve a pending deployment so its launches are accepted."""
-    from marketplace.store.registrations import ACTIVE, approve_deployment, find_deployment
+    from marketplace.store.registrations import ACTIVE, approve_deployment
 
     with _session(_settings()) as session:
-        owner = _platform(session, issuer, client_id)
-        row = find_deployment(session, owner, deployment_id)
-        if row is None:
-            raise click.ClickException(
-                f"No deployment {deployment_id} of {issuer} (client_id {client_id}) is registered; "
-                "add it with `marketplace deployment add`."
-            )
+        row = _deployment(session, issuer, client_id, deployment_id, "add it with `marketplace deployment add`")
         already = row.status == ACTIVE
         if not already:
             approve_deployment(session, row)
@@ -345,16 +351,10 @@ def deployment_approve(issuer: str, client_id: str, deployment_id: str) -> None:
 @_deployment_option
 def deployment_remove(issuer: str, client_id: str, deployment_id: str) -> None:
     """Remove a deployment; its launches stop being accepted."""
-    from marketplace.store.registrations import find_deployment, remove_deployment
+    from marketplace.store.registrations import remove_deployment
 
     with _session(_settings()) as session:
-        owner = _platform(session, issuer, client_id)
-        row = find_deployment(session, owner, deployment_id)
-        if row is None:
-            raise click.ClickException(
-                f"No deployment {deployment_id} of {issuer} (client_id {client_id}) is registered; "
-                "see `marketplace deployment list`."
-            )
+        row = _deployment(session, issuer, client_id, deployment_id, "see `marketplace deployment list`")
         remove_deployment(session, row)
     click.echo(f"Removed deployment {deployment_id} of {issuer} (client_id {client_id}).")
 

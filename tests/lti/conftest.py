@@ -19,6 +19,7 @@ from marketplace.settings import Settings
 from marketplace.store.database import make_engine, make_session_factory, upgrade_database
 from marketplace.store.registrations import add_deployment, add_platform
 from tests.lti.catalog_extras import write_extra_resources
+from tests.lti.dl_receiver import DeepLinkReceiver
 from tests.lti.peer import PlatformPeer, form_fields
 from tests.lti.servers import free_port, serving
 
@@ -86,3 +87,14 @@ def extras(lti: LtiEnvironment) -> LtiEnvironment:
         sync_index(session, lti.settings.index_dir, workers=1)
     lti.app.state.catalog.refresh()  # type: ignore[attr-defined]  # don't wait for the background refresh
     return lti
+
+
+@pytest.fixture
+def receiver(extras: LtiEnvironment) -> Iterator[DeepLinkReceiver]:
+    """The platform's deep-linking return endpoint on its own loopback port, verifying strictly."""
+    port = free_port()
+    found = DeepLinkReceiver(issuer=extras.peer.issuer, client_id=extras.peer.client_id,
+                             tool_jwks_url=extras.tool_url + "/lti/jwks")
+    with serving(found.app(), port):
+        found.return_url = f"http://127.0.0.1:{port}/return"
+        yield found

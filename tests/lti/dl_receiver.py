@@ -48,6 +48,7 @@ class DeepLinkReceiver:
     client_id: str
     tool_jwks_url: str
     expectation: Expectation | None = None
+    return_url: str = ""
     received: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 

@@ -5,38 +5,26 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-import pytest
 
 from marketplace.catalog.sync import load_content, sync_index
 from tests.lti.conftest import LtiEnvironment
 from tests.lti.dl_receiver import DeepLinkReceiver, Expectation
 from tests.lti.peer import DL_SETTINGS, INSTRUCTOR, LEARNER
-from tests.lti.servers import free_port, serving
 
 FIXTURE = json.loads((Path(__file__).parent.parent / "fixtures" / "canvas-deep-linking.json").read_text())
 PLACEMENT = "https://www.instructure.com/placement"
 
-@pytest.fixture
-def receiver(extras: LtiEnvironment) -> Iterator[DeepLinkReceiver]:
-    lti = extras
-    port = free_port()
-    found = DeepLinkReceiver(issuer=lti.peer.issuer, client_id=lti.peer.client_id,
-                             tool_jwks_url=lti.tool_url + "/lti/jwks")
-    with serving(found.app(), port):
-        found.return_url = f"http://127.0.0.1:{port}/return"  # type: ignore[attr-defined]
-        yield found
 
 
 def open_picker(lti: LtiEnvironment, receiver: DeepLinkReceiver, placement: str,
                 settings: dict[str, Any] | None = None) -> httpx.Response:
     claim = dict(settings or FIXTURE["deep_linking_settings_by_placement"][placement])
-    claim["deep_link_return_url"] = receiver.return_url  # type: ignore[attr-defined]
+    claim["deep_link_return_url"] = receiver.return_url
     lti.peer.message_type = "LtiDeepLinkingRequest"
     lti.peer.extra_claims = {DL_SETTINGS: claim, **({PLACEMENT: placement} if placement != "generic" else {})}
     receiver.expectation = Expectation(placement, list(claim.get("accept_types", [])),
@@ -197,7 +185,7 @@ def test_markup_in_resource_titles_and_the_editor_selection_prefill(lti: LtiEnvi
         sync_index(session, lti.settings.index_dir, workers=1)
     lti.app.state.catalog.refresh()  # type: ignore[attr-defined]
     claim = dict(FIXTURE["deep_linking_settings_by_placement"]["editor_button"])
-    claim["deep_link_return_url"] = receiver.return_url  # type: ignore[attr-defined]
+    claim["deep_link_return_url"] = receiver.return_url
     lti.peer.message_type = "LtiDeepLinkingRequest"
     lti.peer.extra_claims = {DL_SETTINGS: claim, PLACEMENT: "editor_button",
                              "https://purl.imsglobal.org/spec/lti/claim/custom": {"selection": "leaf quiz"}}

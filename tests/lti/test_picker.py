@@ -4,25 +4,12 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
 
 import httpx
-import pytest
 
 from tests.lti.conftest import LtiEnvironment
 from tests.lti.dl_receiver import DeepLinkReceiver
-from tests.lti.servers import free_port, serving
 from tests.lti.test_deep_linking import choose, items_of, open_picker, send_back
-
-
-@pytest.fixture
-def receiver(extras: LtiEnvironment) -> Iterator[DeepLinkReceiver]:
-    port = free_port()
-    found = DeepLinkReceiver(issuer=extras.peer.issuer, client_id=extras.peer.client_id,
-                             tool_jwks_url=extras.tool_url + "/lti/jwks")
-    with serving(found.app(), port):
-        found.return_url = f"http://127.0.0.1:{port}/return"  # type: ignore[attr-defined]
-        yield found
 
 
 def token_of(page: httpx.Response) -> str:

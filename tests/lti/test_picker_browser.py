@@ -15,21 +15,12 @@ from playwright.sync_api import Page, expect
 from tests.lti.conftest import LtiEnvironment
 from tests.lti.dl_receiver import DeepLinkReceiver, Expectation
 from tests.lti.peer import DL_SETTINGS, LEARNER
-from tests.lti.servers import free_port, serving
 from tests.lti.test_browser_launch import ARTIFACTS, TIMEOUT_MS, chromium
 
 FIXTURE = json.loads((Path(__file__).parent.parent / "fixtures" / "canvas-deep-linking.json").read_text())
 PLACEMENT = "https://www.instructure.com/placement"
 
 
-@pytest.fixture
-def receiver(extras: LtiEnvironment) -> Iterator[DeepLinkReceiver]:
-    port = free_port()
-    found = DeepLinkReceiver(issuer=extras.peer.issuer, client_id=extras.peer.client_id,
-                             tool_jwks_url=extras.tool_url + "/lti/jwks")
-    with serving(found.app(), port):
-        found.return_url = f"http://127.0.0.1:{port}/return"  # type: ignore[attr-defined]
-        yield found
 
 
 @pytest.fixture
@@ -42,7 +33,7 @@ def page(tmp_path: Path) -> Iterator[Page]:
 
 def open_picker(lti: LtiEnvironment, receiver: DeepLinkReceiver, page: Page, placement: str) -> None:
     claim: dict[str, Any] = dict(FIXTURE["deep_linking_settings_by_placement"][placement])
-    claim["deep_link_return_url"] = receiver.return_url  # type: ignore[attr-defined]
+    claim["deep_link_return_url"] = receiver.return_url
     lti.peer.message_type = "LtiDeepLinkingRequest"
     lti.peer.extra_claims = {DL_SETTINGS: claim, PLACEMENT: placement}
     receiver.expectation = Expectation(placement, claim["accept_types"], claim["accept_multiple"],

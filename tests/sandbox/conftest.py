@@ -7,7 +7,6 @@ import html
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -21,29 +20,9 @@ from marketplace.catalog.sync import load_content, sync_index
 from marketplace.sandbox.views import sandbox_routes
 from marketplace.settings import Settings
 from marketplace.store.database import make_engine, make_session_factory, upgrade_database
+from tests.lti.catalog_extras import write_extra_resources
 from tests.lti.peer import form_fields
 from tests.lti.servers import free_port, serving
-
-# A few resources of other types than the shared catalog's links (html, image, file, quiz).
-EXTRA_RESOURCES = {
-    "embed-snippet": ("html", 'html = "<p>Light makes <strong>sugar</strong>.</p>"'),
-    "leaf-image": ("image", 'url = "https://upload.example/leaf.png"\nwidth = 640\nheight = 480\nalt = "A green leaf"'),
-    "leaf-worksheet": ("file", 'path = "leaf.pdf"\nmedia_type = "application/pdf"'),
-    "leaf-quiz": ("quiz", 'max_score = 2\n[[payload.questions]]\nprompt = "Green?"\noptions = ["yes", "no"]\n'
-                          'answer = 0\npoints = 2'),
-}
-
-
-def write_extra_resources(content_dir: Path) -> None:
-    (content_dir / "files" / "leaf.pdf").write_bytes(b"%PDF-1.4 test")
-    folder = content_dir / "resources" / "biology"
-    for resource_id, (kind, payload) in EXTRA_RESOURCES.items():
-        (folder / f"{resource_id}.toml").write_text(
-            f'id = "{resource_id}"\ntitle = "Leaf {kind} resource"\n'
-            'description = "A resource about leaves, long enough for the loader."\nsubject = "biology"\n'
-            f'grade_levels = ["6-8"]\ntype = "{kind}"\nlanguage = "en"\nkeywords = ["leaf"]\n'
-            'thumbnail = "thumbnails/biology.svg"\n[author]\nname = "Editors"\n[license]\nid = "CC-BY-4.0"\n'
-            f'attribution = "By the Editors"\n[payload]\n{payload}\n', encoding="utf-8")
 
 
 @dataclass
