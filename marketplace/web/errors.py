@@ -9,6 +9,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from marketplace.lti.errors import LtiRefusal
+
 logger = logging.getLogger("marketplace.web")
 
 DEFAULT_MESSAGES = {
@@ -56,8 +58,6 @@ async def app_error_handler(request: Request, exc: Exception) -> Response:
 
 async def lti_refusal_handler(request: Request, exc: Exception) -> Response:
     """A refused login or launch: logged with a correlation id and the failed check, shown as a sentence."""
-    from marketplace.lti.errors import LtiRefusal
-
     assert isinstance(exc, LtiRefusal)  # noqa: S101 - registered for LtiRefusal only
     correlation = uuid.uuid4().hex[:12]
     logger.warning("LTI refusal %s: check=%s status=%s path=%s", correlation, exc.check, exc.status, request.url.path)
