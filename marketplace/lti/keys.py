@@ -128,19 +128,27 @@ def ensure_keys(session: Session, secret_key: str) -> None:
 
 
 def rotate(session: Session, secret_key: str) -> tuple[str, str]:
-    """Retire the active key, activate the next one, create a new next one; returns (retired, active) kids."""
+    """Retire the active key, activate the next one, create a new next one; returns (retired, active) kids.
+
+    Every active key is retired, not just one: workers starting together on a fresh database can each
+    have created one, and a rotation must leave exactly one signing.
+    """
     ensure_keys(session, secret_key)
-    statuses = {status.role: status for status in key_statuses(session)}
+    statuses = key_statuses(session)
+    actives = [status.kid for status in statuses if status.role == "active"]
+    upcoming_kid = next(status.kid for status in statuses if status.role == "next")
     now = utc_now()
-    active = session.get(ToolKeyRow, statuses["active"].kid)
-    upcoming = session.get(ToolKeyRow, statuses["next"].kid)
-    assert active is not None and upcoming is not None  # noqa: S101 - ensured above
-    active.retired_at = now
+    for kid in actives:
+        row = session.get(ToolKeyRow, kid)
+        assert row is not None  # noqa: S101 - listed just above
+        row.retired_at = now
+    upcoming = session.get(ToolKeyRow, upcoming_kid)
+    assert upcoming is not None  # noqa: S101 - listed just above
     upcoming.activated_at = now
     session.flush()
     session.add(new_key_row(secret_key))
     session.flush()
-    return active.kid, upcoming.kid
+    return actives[0], upcoming.kid
 
 
 def published_jwks(session: Session) -> dict[str, list[dict[str, Any]]]:

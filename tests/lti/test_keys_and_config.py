@@ -10,9 +10,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from marketplace.app import create_app
-from marketplace.lti.keys import SigningKeys, ensure_keys, rotate
+from marketplace.lti.keys import SigningKeys, ensure_keys, key_statuses, new_key_row, rotate
 from marketplace.settings import Settings
 from marketplace.store.database import make_engine, make_session_factory, upgrade_database
+from marketplace.store.models import ToolKeyRow, utc_now
 from marketplace.store.registrations import add_platform
 from tests.lti.conftest import LtiEnvironment
 
@@ -61,8 +62,6 @@ def test_keys_are_loaded_once_and_encrypted_at_rest(lti: LtiEnvironment) -> None
         session.commit()
         first = keys.active(session)[1]
         assert keys.active(session)[1] is first
-        from marketplace.store.models import ToolKeyRow
-
         stored = " ".join(row.private_key_encrypted for row in session.query(ToolKeyRow))
         assert "PRIVATE KEY" not in stored
 
@@ -144,3 +143,17 @@ def test_security_headers_limit_framing_to_platforms(client: TestClient) -> None
     assert other.split("nonce-")[1][:10] != policy.split("nonce-")[1][:10]  # a fresh nonce per response
     assert headers["x-content-type-options"] == "nosniff"
     assert headers["referrer-policy"] == "strict-origin-when-cross-origin"
+
+
+def test_rotation_leaves_one_active_key_even_after_a_startup_race(lti: LtiEnvironment) -> None:
+    with lti.sessions() as session:
+        ensure_keys(session, lti.settings.secret_key)
+        racing = new_key_row(lti.settings.secret_key)  # a second worker's key, activated at the same start
+        racing.activated_at = utc_now()
+        session.add(racing)
+        session.commit()
+        assert [s.role for s in key_statuses(session)].count("active") == 2
+        rotate(session, lti.settings.secret_key)
+        session.commit()
+        roles = [s.role for s in key_statuses(session)]
+        assert roles.count("active") == 1 and roles.count("next") >= 1
