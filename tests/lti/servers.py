@@ -1,11 +1,11 @@
-"""Run an ASGI app with uvicorn on a free loopback port, in a thread, for tests over real HTTP."""
+"""Run an ASGI app with uvicorn on a loopback port, in a thread, for tests over real HTTP."""
 
 from __future__ import annotations
 
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import uvicorn
@@ -19,19 +19,44 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(app: ASGIApp, port: int) -> Iterator[str]:
-    """Serve `app` on 127.0.0.1:`port` until the block ends; yields the base URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws="none")
+def _serve(app: ASGIApp, sock: socket.socket) -> Iterator[str]:
+    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    config = uvicorn.Config(app, log_config=None, log_level="warning", access_log=False, ws="none",
+                            http="h11", loop="asyncio", lifespan="on")
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn {base_url}",
+                              daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"the test server on port {port} did not start")
-        time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the test server at {base_url} did not start")
+            time.sleep(0.01)
+        yield base_url
     finally:
         server.should_exit = True
         thread.join(timeout=20)
+        sock.close()  # uvicorn closes it on shutdown; this covers a failed start
+
+
+def _bound(port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    return sock
+
+
+@contextmanager
+def serving(app: ASGIApp, port: int) -> Iterator[str]:
+    """Serve `app` on 127.0.0.1:`port` until the block ends; yields the base URL."""
+    with _serve(app, _bound(port)) as base_url:
+        yield base_url
+
+
+@contextmanager
+def running_server(build: Callable[[str], ASGIApp]) -> Iterator[str]:
+    """Serve build(base_url) on a port bound before the app is built, so the app can know its own URL."""
+    sock = _bound(0)
+    with _serve(build(f"http://127.0.0.1:{sock.getsockname()[1]}"), sock) as base_url:
+        yield base_url

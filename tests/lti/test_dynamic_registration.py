@@ -8,8 +8,6 @@ import dataclasses
 import json
 import re
 import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +15,6 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -42,39 +39,11 @@ from marketplace.store.database import make_engine, make_session_factory, upgrad
 from marketplace.store.registrations import list_deployments, list_platforms
 from marketplace.web.registration_views import register_page
 from marketplace.web.security import SecurityHeadersMiddleware
+from tests.lti.servers import running_server
 
 TOKEN = "registration-token-123"
 NRPS = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
 CANVAS_EXTRA_SCOPES = ["https://canvas.instructure.com/lti/public_jwk/scope/update"]
-
-
-# --- a uvicorn server in a thread, reusable for any ASGI app ------------------------------------------------------
-
-
-@contextlib.contextmanager
-def running_server(build: Callable[[str], ASGIApp]) -> Iterator[str]:
-    """Serve build(base_url) on a free 127.0.0.1 port in a background thread; yields the base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))  # the port is ours before the app is built, so the app can know its own URL
-    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    config = uvicorn.Config(build(base_url), log_config=None, log_level="warning", access_log=False,
-                            ws="none", http="h11", loop="asyncio", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn {base_url}",
-                              daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the test server at {base_url} did not start")
-            time.sleep(0.01)
-        yield base_url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()  # uvicorn closes it on shutdown; this covers a failed start
 
 
 # --- the fake platform -------------------------------------------------------------------------------------------
