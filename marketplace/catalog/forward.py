@@ -170,6 +170,49 @@ class ForwardIndex:
         self.documents = np.repeat(np.arange(len(lengths), dtype=np.int32), lengths)
         words = self.tokens[self.tokens >= 0]
         self.counts = np.bincount(words, minlength=len(self.vocabulary)).astype(np.int64)
+        self._index_titles(lengths)
+
+    def _index_titles(self, lengths: npt.NDArray[np.int64]) -> None:
+        """A compact copy of the titles alone (the first source of each document), so that "the title is
+        exactly the query" and "the query is a phrase in the title" cost a scan of titles, not of everything."""
+        starts = np.zeros(len(lengths), dtype=np.int64)
+        if len(lengths) > 1:
+            np.cumsum(lengths[:-1], out=starts[1:])
+        # Every stored sequence has a boundary right after its title; empty (deleted) documents get length 0.
+        boundaries = np.flatnonzero(self.tokens == BOUNDARY)
+        if len(boundaries):
+            ends = boundaries[np.minimum(np.searchsorted(boundaries, starts), len(boundaries) - 1)]
+        else:
+            ends = starts
+        self.title_lengths = np.where(lengths > 0, ends - starts, 0).astype(np.int64)
+        self.title_starts = np.zeros(len(lengths), dtype=np.int64)
+        if len(lengths) > 1:
+            np.cumsum(self.title_lengths[:-1], out=self.title_starts[1:])
+        position_in_document = np.arange(len(self.tokens), dtype=np.int64) - np.repeat(starts, lengths)
+        in_title = position_in_document < np.repeat(self.title_lengths, lengths)
+        self.title_tokens = self.tokens[in_title]
+        self.title_documents = self.documents[in_title]
+
+    def title_matches(self, stems: Sequence[str]) -> tuple[Mask, Mask]:
+        """(documents whose title is exactly `stems`, documents whose title holds them in a row)."""
+        exact = np.zeros(self.size, dtype=np.bool_)
+        contains = np.zeros(self.size, dtype=np.bool_)
+        ids = [self.word_id(stem) for stem in stems]
+        width = len(ids)
+        if not ids or any(word is None for word in ids) or len(self.title_tokens) < width:
+            return exact, contains
+        span = len(self.title_tokens) - width + 1
+        hits = self.title_tokens[:span] == ids[0]
+        for shift, word in enumerate(ids[1:], start=1):
+            hits &= self.title_tokens[shift : shift + span] == word
+        positions = np.flatnonzero(hits)
+        documents = self.title_documents[positions]
+        same_title = self.title_documents[positions + width - 1] == documents
+        positions, documents = positions[same_title], documents[same_title]
+        contains[documents] = True
+        whole = (positions == self.title_starts[documents]) & (self.title_lengths[documents] == width)
+        exact[documents[whole]] = True
+        return exact, contains
 
     @classmethod
     def load(cls, path: Path, size: int) -> ForwardIndex:

@@ -23,6 +23,7 @@ from whoosh.util.numeric import byte_to_length
 from whoosh.writing import SegmentWriter
 
 from marketplace.catalog import forward
+from marketplace.catalog.analysis import ANALYSIS_VERSION
 from marketplace.catalog.forward import ForwardPart
 from marketplace.catalog.postings import length_codes
 from marketplace.catalog.resource import Resource
@@ -30,6 +31,7 @@ from marketplace.catalog.schema import analyze, build_schema, to_document, word_
 
 MANIFEST = "manifest.json"
 STAMP = "STAMP"
+ANALYSIS_FILE = "analysis.version"
 WRITER_MEMORY_MB = 1024
 Progress = Callable[[int], None]
 
@@ -82,6 +84,14 @@ def _writer(ix: Any, *, lock: bool = True) -> _CatalogSegmentWriter:
 def index_exists(path: Path) -> bool:
     """Whether a usable index (with its manifest) is at `path`."""
     return path.is_dir() and whoosh_index.exists_in(str(path)) and (path / MANIFEST).is_file()
+
+
+def analysis_is_current(path: Path) -> bool:
+    """Whether the index at `path` was built with today's text analysis (queries analyse the same way)."""
+    try:
+        return (path / ANALYSIS_FILE).read_text().strip() == ANALYSIS_VERSION
+    except OSError:
+        return False
 
 
 def read_stamp(path: Path) -> str | None:
@@ -157,6 +167,7 @@ def build_index(
         part = _index_resources(writer, items, progress)
         writer.commit()
     forward.save(building, part)
+    (building / ANALYSIS_FILE).write_text(ANALYSIS_VERSION)
     _write_manifest_and_stamp(building, manifest)
     retired = path.with_name(path.name + ".old")
     shutil.rmtree(retired, ignore_errors=True)

@@ -12,10 +12,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from whoosh.analysis import SpaceSeparatedTokenizer, StemmingAnalyzer
+from whoosh.analysis import SpaceSeparatedTokenizer
 from whoosh.columns import VarBytesColumn
 from whoosh.fields import COLUMN, ID, KEYWORD, STORED, TEXT, Schema
 
+from marketplace.catalog.analysis import Analyzer, shared_analyzer
 from marketplace.catalog.resource import Resource
 
 TITLE_BOOST = 3.0
@@ -24,9 +25,9 @@ STEMMED_FIELDS = ("title", "keywords", "description")
 SOURCE_BOUNDARY = ""
 
 
-def word_analyzer() -> Any:
-    """Tokenise, lower-case, drop stop words, stem: what every indexed text and every query word goes through."""
-    return StemmingAnalyzer(cachesize=200_000)
+def word_analyzer() -> Analyzer:
+    """Tokenise, fold, drop stop words, stem: what every indexed text and every query word goes through."""
+    return shared_analyzer()
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +50,8 @@ class AnalyzedResource:
         return sequence
 
 
-def analyze(resource: Resource, analyzer: Any) -> AnalyzedResource:
-    def stems(text: str) -> list[str]:
-        return [token.text for token in analyzer(text)]
-
+def analyze(resource: Resource, analyzer: Analyzer) -> AnalyzedResource:
+    stems = analyzer.stems
     return AnalyzedResource(
         stems(resource.title),
         stems(resource.description),
@@ -70,7 +69,8 @@ def build_schema() -> Schema:
         title=TEXT(analyzer=stems, field_boost=TITLE_BOOST, phrase=False),
         keywords=TEXT(analyzer=stems, field_boost=KEYWORDS_BOOST, phrase=False),
         description=TEXT(analyzer=stems, phrase=False),
-        author=TEXT(stored=True, phrase=False),
+        author=TEXT(analyzer=stems, phrase=False),
+        author_text=STORED(),
         subject=ID(stored=True),
         grade=KEYWORD(stored=True, commas=True, scorable=False),
         type=ID(stored=True),
@@ -105,7 +105,8 @@ def to_document(resource: Resource, analyzed: AnalyzedResource) -> dict[str, Any
         "title": " ".join(analyzed.title),
         "keywords": " ".join(stem for keyword in analyzed.keywords for stem in keyword),
         "description": " ".join(analyzed.description),
-        "author": resource.author_name,
+        "author": " ".join(analyzed.author),
+        "author_text": resource.author_name,
         "subject": resource.subject,
         "grade": ",".join(resource.grade_levels),
         "type": resource.type,

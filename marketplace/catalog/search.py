@@ -16,7 +16,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,13 +25,14 @@ import numpy.typing as npt
 from whoosh.filedb.filestore import FileStorage
 from whoosh.util.numeric import byte_to_length
 
+from marketplace.catalog.analysis import Analyzer, normalise, shared_analyzer
 from marketplace.catalog.forward import ForwardIndex, ForwardMismatchError
 from marketplace.catalog.highlight import SNIPPET_CHARS, Segment, highlight
-from marketplace.catalog.index_store import index_exists, read_stamp
+from marketplace.catalog.index_store import analysis_is_current, index_exists, read_stamp
 from marketplace.catalog.postings import PostingsCache, length_codes
 from marketplace.catalog.query import Clause, ParsedQuery, parse_query
-from marketplace.catalog.schema import STEMMED_FIELDS, word_analyzer
-from marketplace.catalog.spelling import SpellingDictionary, correct_word
+from marketplace.catalog.schema import STEMMED_FIELDS
+from marketplace.catalog.spelling import SpellingDictionary, correct_stem
 from marketplace.catalog.vocabulary import FACETS, GRADE_LEVELS
 
 SortOrder = Literal["relevance", "title"]
@@ -44,6 +45,12 @@ FEW_RESULTS = 3
 REFRESH_INTERVAL_SECONDS = 1.0
 CODED_FACETS = {"subject": "subject", "type": "type", "license": "license"}
 SCORED_FIELDS = (*STEMMED_FIELDS, "author")
+# Ranking tiers, added as weights far apart (BM25F sums are clipped below the smallest tier).
+TIER_TITLE_WORDS = 1e3
+TIER_STEER = 2e3  # up to three hints (grade, subject, type): 3 * 2e3 + 2e3 stays below the next tier
+TIER_TITLE_PHRASE = 1e4
+TIER_EXACT_TITLE = 2e4
+TIER_MATCHED_WORDS = 1e5
 BM25_B = 0.75
 BM25_K1 = 1.2
 Mask = npt.NDArray[np.bool_]
@@ -91,9 +98,54 @@ class SearchHit:
     score: float | None
 
 
+MatchLevel = Literal["all", "most", "any"]
+
+
+@dataclass(frozen=True, slots=True)
+class Relaxation:
+    """The words were relaxed: too few resources hold all of them."""
+
+    level: Literal["most", "any"]
+    all_words_total: int
+
+    @property
+    def message(self) -> str:
+        words = "most of them" if self.level == "most" else "any of them"
+        if self.all_words_total == 0:
+            return f"No resources match all your words; showing those that match {words}."
+        noun = "resource matches" if self.all_words_total == 1 else "resources match"
+        return f"Only {self.all_words_total} {noun} all your words; below, those that match {words}."
+
+
+@dataclass(frozen=True, slots=True)
+class BroaderSearch:
+    """A wider search to offer when nothing was found, with how many it finds."""
+
+    label: str
+    text: str
+    filters: dict[str, tuple[str, ...]]
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class NoResultsHelp:
+    """What a page with no results offers instead of a blank."""
+
+    nearest_subjects: list[tuple[str, int]]
+    broader: list[BroaderSearch]
+    active_filters: dict[str, tuple[str, ...]]
+
+    @property
+    def message(self) -> str:
+        if any(self.active_filters.values()):
+            return "No resources match your words with the filters you set."
+        return "No resources match your words."
+
+
 @dataclass(frozen=True, slots=True)
 class SearchResult:
-    """A page of hits, the exact total, facet counts (facet -> value -> count) and a spelling suggestion."""
+    """A page of hits, the exact total, facet counts (facet -> value -> count) and a spelling suggestion,
+    with how the words were read: relaxed, corrected, ignored, and the audience or type they named."""
 
     total: int
     page: int
@@ -101,10 +153,31 @@ class SearchResult:
     hits: list[SearchHit]
     facets: dict[str, dict[str, int]]
     suggestion: str | None = None
+    relaxation: Relaxation | None = None
+    corrections: dict[str, str] = field(default_factory=dict)
+    ignored: tuple[str, ...] = ()
+    grades: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()
+    help: NoResultsHelp | None = None
+
+    @property
+    def corrected_text(self) -> str | None:
+        """What the results were found for, when misspelt words were replaced."""
+        return self.suggestion if self.corrections else None
 
     @property
     def page_count(self) -> int:
         return max(1, -(-min(self.total, MAX_RESULT_WINDOW) // self.per_page))
+
+
+@dataclass(slots=True)
+class _Match:
+    """What the text of a query matches, at the level the search settled on."""
+
+    text_mask: Mask
+    level: MatchLevel
+    matched_groups: npt.NDArray[np.int8] | None
+    all_words_total: int
 
 
 @dataclass(slots=True)
@@ -124,6 +197,7 @@ class _IndexState:
     postings: PostingsCache = field(default_factory=PostingsCache)
     prefixes: OrderedDict[str, list[tuple[str, str]]] = field(default_factory=OrderedDict)
     title_order: npt.NDArray[np.int32] | None = None
+    surfaces: dict[str, str] = field(default_factory=dict)
 
 
 class CatalogIndex:
@@ -176,6 +250,9 @@ class CatalogIndex:
         # Plain reads instead of mmap: the index's pages stay in the OS page cache, shared and reclaimable,
         # rather than counting as this process's resident memory (searches are serialised anyway).
         stamp = read_stamp(self.path)
+        if not analysis_is_current(self.path):
+            raise IndexMissingError(f"The catalog index at {self.path} was built by an older version of the "
+                                    "search; run `marketplace index` to rebuild it.")
         ix = FileStorage(str(self.path), supports_mmap=False).open_index()
         searcher = ix.searcher()
         size = searcher.reader().doc_count_all()
@@ -247,12 +324,13 @@ class CatalogIndex:
 
     def _search(self, state: _IndexState, parsed: ParsedQuery, request: SearchRequest) -> SearchResult:
         self._masks.clear()  # clause masks are shared by matching and scoring within one search only
-        text_mask = self._text_mask(state, parsed)
+        parsed, corrections = self._correct(state, parsed)
         filter_masks = self._filter_masks(state, request)
-        final = text_mask.copy()
+        match = self._match(state, parsed, filter_masks)
+        final = match.text_mask.copy()
         for mask in filter_masks.values():
             final &= mask
-        facets = self._facet_counts(state, text_mask, filter_masks)
+        facets = self._facet_counts(state, match.text_mask, filter_masks)
         total = int(np.count_nonzero(final))
         window_start = (request.page - 1) * request.per_page
         page_docs: list[int]
@@ -265,25 +343,113 @@ class CatalogIndex:
             page_docs = ranked[window_start : window_start + request.per_page].tolist()
             scores = [None] * len(page_docs)
         else:
-            page_docs, scores = self._ranked(state, parsed, final, filter_masks, request)
+            page_docs, scores = self._ranked(state, parsed, final, match, request)
         hits = [self._hit(state, docnum, score, parsed) for docnum, score in zip(page_docs, scores, strict=True)]
-        suggestion = self._suggest(state, request.text, parsed) if total < FEW_RESULTS else None
-        return SearchResult(total, request.page, request.per_page, hits, facets, suggestion)
+        if corrections:
+            suggestion: str | None = _apply_corrections(request.text, corrections)
+        else:
+            suggestion = self._suggest(state, request.text, parsed) if total < FEW_RESULTS else None
+        relaxation = None
+        if match.level != "all":
+            relaxation = Relaxation(match.level, match.all_words_total)
+        help_ = self._help(state, parsed, request, filter_masks) if total == 0 else None
+        return SearchResult(
+            total, request.page, request.per_page, hits, facets, suggestion, relaxation, corrections,
+            parsed.ignored, parsed.grades, parsed.types, help_,
+        )
+
+    # -- matching and relaxing -----------------------------------------------------------------------
+    def _correct(self, state: _IndexState, parsed: ParsedQuery) -> tuple[ParsedQuery, dict[str, str]]:
+        """Replace wanted words that no resource holds by their nearest known spelling, if there is one:
+        a teacher who types "photosinthesis" wants the photosynthesis resources, not a suggestion alone."""
+        corrections: dict[str, str] = {}
+        groups: list[tuple[Clause, ...]] = []
+        for group in parsed.required:
+            fixed: list[Clause] = []
+            for clause in group:
+                replacement = None
+                if clause.kind == "term" and not (clause.types or clause.grades or clause.subjects):
+                    if not self._clause_mask(state, clause).any():
+                        stem = correct_stem(self._spelling(state), _analyzer(), clause.words[0])
+                        better = self._surface_of(state, stem) if stem else None
+                        if better and stem:
+                            candidate = Clause("term", (better,), (stem,))
+                            if self._clause_mask(state, candidate).any():
+                                replacement = candidate
+                                corrections[clause.words[0]] = better
+                fixed.append(replacement or clause)
+            groups.append(tuple(fixed))
+        if not corrections:
+            return parsed, corrections
+        return replace(parsed, required=tuple(groups)), corrections
+
+    def _match(self, state: _IndexState, parsed: ParsedQuery, filter_masks: dict[str, Mask]) -> _Match:
+        """All the wanted words first; when that finds fewer than FEW_RESULTS, most of them, then any.
+
+        Phrases and exclusions always hold: a teacher who quotes or excludes means it.
+        """
+        mandatory = state.alive.copy()
+        relaxable: list[Mask] = []
+        for group in parsed.required:
+            group_mask = np.zeros(state.size, dtype=np.bool_)
+            for clause in group:
+                group_mask |= self._clause_mask(state, clause)
+            if any(clause.kind == "phrase" for clause in group):
+                mandatory &= group_mask
+            else:
+                relaxable.append(group_mask)
+        for clause in parsed.excluded:
+            mandatory &= ~self._clause_mask(state, clause)
+        if not relaxable:
+            return _Match(mandatory, "all", None, 0)
+        matched = np.zeros(state.size, dtype=np.int8)
+        for group_mask in relaxable:
+            matched += group_mask
+        wanted = len(relaxable)
+
+        def count(mask: Mask) -> int:
+            for filter_mask in filter_masks.values():
+                mask = mask & filter_mask
+            return int(np.count_nonzero(mask))
+
+        best = mandatory & (matched == wanted)
+        all_total = count(best)
+        level: MatchLevel = "all"
+        best_total = all_total
+        if all_total < FEW_RESULTS and wanted > 1:
+            for name, threshold in (("most", wanted // 2 + 1), ("any", 1)):
+                if threshold >= wanted:
+                    continue
+                candidate = mandatory & (matched >= threshold)
+                candidate_total = count(candidate)
+                if candidate_total > best_total:
+                    best, best_total, level = candidate, candidate_total, name  # type: ignore[assignment]
+                if best_total >= FEW_RESULTS:
+                    break
+        return _Match(best, level, matched, all_total)
 
     def _ranked(
-        self, state: _IndexState, parsed: ParsedQuery, final: Mask, filter_masks: dict[str, Mask],
-        request: SearchRequest,
+        self, state: _IndexState, parsed: ParsedQuery, final: Mask, match: _Match, request: SearchRequest,
     ) -> tuple[list[int], list[float | None]]:
-        """Top hits by BM25F (Whoosh's formula and statistics, computed over whole posting arrays).
+        """Top hits: more of the words first, then an exact title, the words as a phrase in the title, the
+        audience and type asked for, more words in the title, and last BM25F over every field.
 
-        Whoosh's collector scores one posting at a time through nested matchers: 100-700 ms for common
-        words at 100,000 resources. The same sums over numpy arrays take a few milliseconds; a test checks
-        that the scores equal Whoosh's own BM25F scores.
+        BM25F uses Whoosh's formula and statistics over whole posting arrays (Whoosh's collector scores one
+        posting at a time: 100-700 ms for common words at 100,000 resources; these sums take a few
+        milliseconds, and a test checks that they equal Whoosh's own scores). The tiers are added as
+        weights far apart, so one argpartition over one array ranks them all.
         """
         scores = np.zeros(state.size, dtype=np.float64)
         for group in parsed.required:
             for clause in group:
                 self._add_clause_scores(state, clause, scores)
+        for clause in parsed.optional:
+            self._add_clause_scores(state, clause, scores)
+        np.clip(scores, 0.0, TIER_TITLE_WORDS - 1.0, out=scores)
+        scores += self._title_tiers(state, parsed)
+        scores += TIER_STEER * self._steering(state, parsed)
+        if match.level != "all" and match.matched_groups is not None:
+            scores += TIER_MATCHED_WORDS * match.matched_groups
         candidates = np.flatnonzero(final)
         candidate_scores = scores[candidates]
         limit = request.page * request.per_page
@@ -294,13 +460,62 @@ class CatalogIndex:
         window = order[(request.page - 1) * request.per_page : limit]
         return candidates[window].tolist(), [float(score) for score in candidate_scores[window]]
 
+    def _title_tiers(self, state: _IndexState, parsed: ParsedQuery) -> Scores:
+        """Exact title, the query as a phrase in the title, and the share of wanted words in the title."""
+        forward = state.forward
+        assert forward is not None  # noqa: S101 - set by _load
+        tiers = np.zeros(state.size, dtype=np.float64)
+        exact = np.zeros(state.size, dtype=np.bool_)
+        phrase = np.zeros(state.size, dtype=np.bool_)
+        for sequence in dict.fromkeys((parsed.sequence, parsed.content_stems())):
+            if not sequence:
+                continue
+            is_exact, contains = forward.title_matches(sequence)
+            exact |= is_exact
+            if len(sequence) > 1:
+                phrase |= contains
+        tiers += TIER_EXACT_TITLE * exact + TIER_TITLE_PHRASE * phrase
+        if parsed.required:
+            in_title = np.zeros(state.size, dtype=np.float64)
+            for group in parsed.required:
+                group_mask = np.zeros(state.size, dtype=np.bool_)
+                for clause in group:
+                    group_mask |= self._title_mask(state, clause)
+                in_title += group_mask
+            tiers += TIER_TITLE_WORDS * in_title / len(parsed.required)
+        return tiers
+
+    def _title_mask(self, state: _IndexState, clause: Clause) -> Mask:
+        if clause.kind == "phrase":
+            assert state.forward is not None  # noqa: S101 - set by _load
+            return state.forward.title_matches(clause.stems)[1]
+        mask = np.zeros(state.size, dtype=np.bool_)
+        for field_name, term in self._clause_targets(state, clause):
+            if field_name == "title":
+                mask[state.postings.get(state.searcher, field_name, term)[0]] = True
+        return mask
+
+    def _steering(self, state: _IndexState, parsed: ParsedQuery) -> Scores:
+        """1 for each of the query's audience, subject and type hints that a resource fits."""
+        steering = np.zeros(state.size, dtype=np.float64)
+        if parsed.subjects:
+            steering += self._code_mask(state, "subject", parsed.subjects)
+        if parsed.grades:
+            steering += self._grade_mask(state, parsed.grades)
+        if parsed.types:
+            steering += self._type_mask(state, parsed.types)
+        return steering
+
     def _add_clause_scores(self, state: _IndexState, clause: Clause, scores: Scores) -> None:
         if clause.kind == "phrase":
             phrase_scores = np.zeros(state.size, dtype=np.float64)
-            for word in clause.words:
-                self._add_term_scores(state, self._clause_targets(state, Clause("term", (word,))), phrase_scores)
+            for stem in clause.stems:
+                self._add_term_scores(state, self._stem_targets(stem), phrase_scores)
             phrase_scores *= self._clause_mask(state, clause)
             scores += phrase_scores
+        elif clause.kind == "audience":
+            for stem in clause.stems:
+                self._add_term_scores(state, self._stem_targets(stem), scores)
         else:
             self._add_term_scores(state, self._clause_targets(state, clause), scores)
 
@@ -317,18 +532,15 @@ class CatalogIndex:
             scores[ids] += idf * (weights * (BM25_K1 + 1)) / (weights + norm)
 
     # -- text matching -------------------------------------------------------------------------------
-    def _analyze(self, state: _IndexState, field_name: str, word: str) -> list[str]:
-        analyzer = _WORDS if field_name in STEMMED_FIELDS else state.searcher.schema[field_name].analyzer
-        return [token.text for token in analyzer(word)]
+    @staticmethod
+    def _stem_targets(stem: str) -> list[tuple[str, str]]:
+        return [(name, stem) for name in SCORED_FIELDS]
 
     def _clause_targets(self, state: _IndexState, clause: Clause) -> list[tuple[str, str]]:
         """(field, indexed term) pairs that a term or prefix clause matches."""
         if clause.kind == "prefix":
             return self._expand_prefix(state, clause.words[0])
-        word = clause.words[0]
-        targets = [(name, stem) for name in STEMMED_FIELDS for stem in self._analyze(state, name, word)]
-        targets += [("author", token) for token in self._analyze(state, "author", word)]
-        return targets
+        return [target for stem in clause.stems for target in self._stem_targets(stem)]
 
     def _expand_prefix(self, state: _IndexState, prefix: str) -> list[tuple[str, str]]:
         """The terms a prefix clause is scored by: the most frequent stems starting with it, and the stem
@@ -347,10 +559,10 @@ class CatalogIndex:
         else:
             chosen = np.arange(len(frequencies))
         stems = [forward.vocabulary[low + int(offset)] for offset in chosen]
-        expansion = [(name, stem) for stem in stems for name in STEMMED_FIELDS]
-        expansion += [
-            target for target in self._clause_targets(state, Clause("term", (prefix,))) if target not in expansion
-        ]
+        expansion = [(name, stem) for stem in stems for name in SCORED_FIELDS]
+        typed_stem = _analyzer().analyse_word(prefix)
+        if typed_stem:
+            expansion += [target for target in self._stem_targets(typed_stem) if target not in expansion]
         state.prefixes[prefix] = expansion
         if len(state.prefixes) > 4096:
             state.prefixes.popitem(last=False)
@@ -363,32 +575,84 @@ class CatalogIndex:
         forward = state.forward
         assert forward is not None  # noqa: S101 - set by _load
         if clause.kind == "phrase":
-            stems = [token.text for token in _WORDS(" ".join(clause.words))]
-            mask = forward.phrase(stems) if len(stems) > 1 else self._term_mask(state, clause.words[0])
+            mask = forward.phrase(clause.stems) if len(clause.stems) > 1 else self._stems_mask(state, clause.stems)
         elif clause.kind == "prefix":
             # Every document with a word starting with the prefix, however many words that is.
-            mask = forward.prefix(clause.words[0]) | self._term_mask(state, clause.words[0])
+            typed_stem = _analyzer().analyse_word(clause.words[0])
+            mask = forward.prefix(clause.words[0]) | self._stems_mask(state, (typed_stem,) if typed_stem else ())
+        elif clause.kind == "audience":
+            words = forward.phrase(clause.stems) if len(clause.stems) > 1 else self._stems_mask(state, clause.stems)
+            mask = words | self._grade_mask(state, clause.grades)
         else:
-            mask = self._term_mask(state, clause.words[0])
+            mask = self._stems_mask(state, clause.stems)
+            if clause.types:
+                mask = mask | self._type_mask(state, clause.types)
+            if clause.subjects:
+                mask = mask | self._code_mask(state, "subject", clause.subjects)
         self._masks[clause] = mask
         return mask
 
-    def _term_mask(self, state: _IndexState, word: str) -> Mask:
+    def _stems_mask(self, state: _IndexState, stems: tuple[str, ...]) -> Mask:
         mask = np.zeros(state.size, dtype=np.bool_)
-        for field_name, term in self._clause_targets(state, Clause("term", (word,))):
-            mask[state.postings.get(state.searcher, field_name, term)[0]] = True
+        for stem in stems:
+            for field_name, term in self._stem_targets(stem):
+                mask[state.postings.get(state.searcher, field_name, term)[0]] = True
         return mask
 
-    def _text_mask(self, state: _IndexState, parsed: ParsedQuery) -> Mask:
-        mask = state.alive.copy()
+    def _grade_mask(self, state: _IndexState, grades: tuple[str, ...]) -> Mask:
+        levels = list(GRADE_LEVELS)
+        wanted = np.uint8(sum(1 << levels.index(grade) for grade in grades if grade in GRADE_LEVELS))
+        return (state.grade_bits & wanted) != 0  # type: ignore[no-any-return]
+
+    def _type_mask(self, state: _IndexState, types: tuple[str, ...]) -> Mask:
+        return self._code_mask(state, "type", types)
+
+    @staticmethod
+    def _code_mask(state: _IndexState, facet: str, values: tuple[str, ...]) -> Mask:
+        ordinals = [list(FACETS[facet]).index(value) for value in values if value in FACETS[facet]]
+        return np.isin(state.codes[facet], np.asarray(ordinals, dtype=np.int16))
+
+    # -- when nothing is found ------------------------------------------------------------------------
+    def _help(
+        self, state: _IndexState, parsed: ParsedQuery, request: SearchRequest, filter_masks: dict[str, Mask],
+    ) -> NoResultsHelp:
+        """Nearest subjects and wider searches that do find something, and the filters that were set."""
+        active = {facet: values for facet, values in request.filters().items() if values}
+        broader: list[BroaderSearch] = []
+        unfiltered = self._match(state, parsed, {}).text_mask
+        if active and unfiltered.any():
+            broader.append(BroaderSearch(f"Search all resources for “{request.text.strip()}”", request.text, {},
+                                         int(np.count_nonzero(unfiltered))))
+        loose = self._loosened_text(parsed)
+        if loose and loose != request.text.strip():
+            loose_parsed = parse_query(loose)
+            loose_mask = self._match(state, loose_parsed, filter_masks).text_mask
+            for mask in filter_masks.values():
+                loose_mask = loose_mask & mask
+            if loose_mask.any():
+                broader.append(BroaderSearch(f"Search for “{loose}”", loose, active,
+                                             int(np.count_nonzero(loose_mask))))
+        scope = unfiltered
+        if not scope.any() and loose:
+            scope = self._match(state, parse_query(loose), {}).text_mask
+        if not scope.any():
+            scope = state.alive
+        codes = state.codes["subject"][scope]
+        tallies = np.bincount(codes[codes >= 0], minlength=len(FACETS["subject"]))
+        subjects = list(FACETS["subject"])
+        nearest = [(subjects[int(number)], int(tallies[number])) for number in np.argsort(-tallies, kind="stable")[:3]
+                   if tallies[number] > 0]
+        return NoResultsHelp(nearest, broader, active)
+
+    @staticmethod
+    def _loosened_text(parsed: ParsedQuery) -> str:
+        """The query without quotes and exclusions, long words cut to a prefix: what a wider net looks like."""
+        words: list[str] = []
         for group in parsed.required:
-            group_mask = np.zeros(state.size, dtype=np.bool_)
             for clause in group:
-                group_mask |= self._clause_mask(state, clause)
-            mask &= group_mask
-        for clause in parsed.excluded:
-            mask &= ~self._clause_mask(state, clause)
-        return mask
+                for word in clause.words:
+                    words.append(f"{word[:5]}*" if len(word) > 6 and clause.kind == "term" else word)
+        return " ".join(dict.fromkeys(words))
 
     # -- filters and facets ----------------------------------------------------------------------------
     def _filter_masks(self, state: _IndexState, request: SearchRequest) -> dict[str, Mask]:
@@ -449,13 +713,12 @@ class CatalogIndex:
         stored = state.searcher.stored_fields(docnum)
         stems: set[str] = set()
         prefixes: list[str] = []
-        for group in parsed.required:
-            for clause in group:
-                if clause.kind == "prefix":
-                    prefixes.append(clause.words[0])
-                else:
-                    stems.update(stem for word in clause.words for stem in self._analyze(state, "title", word))
-        analyzer = _WORDS
+        for clause in [*(clause for group in parsed.required for clause in group), *parsed.optional]:
+            if clause.kind == "prefix":
+                prefixes.append(clause.words[0])
+            else:
+                stems.update(clause.stems)
+        analyzer = _analyzer()
         return SearchHit(
             id=stored["id"],
             title=stored["title_text"],
@@ -463,13 +726,31 @@ class CatalogIndex:
             subject=stored["subject"],
             type=stored["type"],
             language=stored["language"],
-            author=stored["author"],
+            author=stored["author_text"],
             license_id=stored["license"],
             display=json.loads(stored["display"]),
             title_highlight=highlight(stored["title_text"], analyzer, stems, prefixes),
             description_highlight=highlight(stored["description_text"], analyzer, stems, prefixes, SNIPPET_CHARS),
             score=score,
         )
+
+    def _surface_of(self, state: _IndexState, stem: str) -> str | None:
+        """A word of the catalog's own text that analyses to `stem` (what a suggestion shows)."""
+        cached = state.surfaces.get(stem)
+        if cached is not None:
+            return cached
+        for field_name in STEMMED_FIELDS:
+            ids = state.postings.get(state.searcher, field_name, stem)[0]
+            if not len(ids):
+                continue
+            stored = state.searcher.stored_fields(int(ids[0]))
+            keywords = " ; ".join(json.loads(stored["display"])["keywords"])
+            for text in (stored["title_text"], keywords, stored["description_text"]):
+                for token in _analyzer()(text):
+                    if token.text == stem:
+                        state.surfaces[stem] = normalise(token.surface)
+                        return state.surfaces[stem]
+        return None
 
     def _suggest(self, state: _IndexState, text: str, parsed: ParsedQuery) -> str | None:
         words = parsed.plain_words()
@@ -478,15 +759,14 @@ class CatalogIndex:
         dictionary = self._spelling(state)
         corrections: dict[str, str] = {}
         for word in dict.fromkeys(words):
-            better = correct_word(dictionary, _WORDS, word)
+            stem = correct_stem(dictionary, _analyzer(), word)
+            better = self._surface_of(state, stem) if stem else None
             if better and better != word:
                 corrections[word] = better
         if not corrections:
             return None
-        tokens = text.split()
-        fixed = [corrections.get(token.casefold(), token) for token in tokens]
-        suggestion = " ".join(fixed)
-        return suggestion if suggestion != " ".join(tokens) else None
+        suggestion = _apply_corrections(text, corrections)
+        return suggestion if suggestion != " ".join(text.split()) else None
 
 
 def _field_lengths(searcher: Any, field_name: str, size: int) -> npt.NDArray[np.float32]:
@@ -499,8 +779,18 @@ def _field_lengths(searcher: Any, field_name: str, size: int) -> npt.NDArray[np.
     return lengths[:size]
 
 
-_WORDS = word_analyzer()
+def _analyzer() -> Analyzer:
+    return shared_analyzer()
 
+
+def _apply_corrections(text: str, corrections: dict[str, str]) -> str:
+    """The typed text with each corrected word replaced (case-insensitively), spacing normalised."""
+    fixed = []
+    for token in text.split():
+        bare = token.strip(".,;:!?\"'()")
+        better = corrections.get(bare.casefold())
+        fixed.append(token.replace(bare, better) if better and bare else token)
+    return " ".join(fixed)
 
 
 def _check_alignment(searcher: Any, forward: ForwardIndex, alive: Mask) -> None:

@@ -3,8 +3,8 @@
 Whoosh's fuzzy term search walks a DFA over one segment's lexicon, but over several segments it falls back
 to computing an edit distance for every term sharing the first letter (60-120 ms at 100,000 resources).
 Here candidates are narrowed with numpy first (same first letter, close length, shared letter pairs) and
-only the few dozen best get an exact edit distance. Words are stems, so a suggestion is mapped back to a
-readable word by keeping the user's own ending.
+only the few dozen best get an exact edit distance. Words are stems; the search shows a suggestion as a word
+of the catalog's own text that has that stem.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import numpy.typing as npt
 
 CANDIDATES_CHECKED = 96
 MIN_WORD_CHARS = 3
+MIN_PREFIX_STEM_CHARS = 5
+MAX_CUT_CHARS = 4
 
 
 def _signature(word: str) -> int:
@@ -93,17 +95,26 @@ class SpellingDictionary:
         return best[2] if best else None
 
 
-def correct_word(dictionary: SpellingDictionary, analyzer: Any, word: str) -> str | None:
-    """A better-known spelling of `word`, or None when it is fine or nothing close exists."""
+    def longest_known_prefix(self, word: str) -> str | None:
+        """The longest known stem (5+ letters) that `word` starts with, at most 4 letters shorter.
+
+        Misspelt endings escape edit distance once stemmed: "elasticty" stems to "elasticti", four edits
+        from "elast" (elasticity); "magnetisim" keeps all its letters, far from "magnet" (magnetism).
+        """
+        for cut in range(len(word) - 1, MIN_PREFIX_STEM_CHARS - 1, -1):
+            if len(word) - cut > MAX_CUT_CHARS:
+                break
+            if self.is_known(word[:cut]):
+                return word[:cut]
+        return None
+
+
+def correct_stem(dictionary: SpellingDictionary, analyzer: Any, word: str) -> str | None:
+    """The known stem `word` was probably meant to be, or None when it is fine or nothing close exists."""
     stems = [token.text for token in analyzer(word)]
-    if len(stems) != 1 or len(word) < MIN_WORD_CHARS or word.isdigit():
+    if len(stems) != 1 or len(word) < MIN_WORD_CHARS or not word.isalpha():
         return None
     stem = stems[0]
     if dictionary.is_known(stem):
         return None
-    candidate = dictionary.closest(stem)
-    if candidate is None:
-        return None
-    # Put back the part of the word that stemming cut off ("photosinthesis" -> stem + "s").
-    ending = word[len(stem):] if word.startswith(stem) else ""
-    return candidate + ending
+    return dictionary.closest(stem) or dictionary.longest_known_prefix(word)

@@ -14,7 +14,13 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from marketplace.catalog.index_store import apply_changes, build_index, index_exists, read_manifest
+from marketplace.catalog.index_store import (
+    analysis_is_current,
+    apply_changes,
+    build_index,
+    index_exists,
+    read_manifest,
+)
 from marketplace.catalog.loader import (
     CatalogProblem,
     attachment_path,
@@ -104,7 +110,7 @@ def sync_index(session: Session, index_dir: Path, *, rebuild: bool = False, prog
                workers: int | None = None) -> IndexReport:
     """Make the index at `index_dir` hold exactly the database's resources."""
     report = IndexReport()
-    if rebuild or not index_exists(index_dir):
+    if rebuild or not index_exists(index_dir) or not analysis_is_current(index_dir):
         report.rebuilt = True
         report.indexed = build_index(index_dir, all_resources(session), workers=workers, progress=progress)
         report.total = report.indexed
