@@ -96,6 +96,7 @@ class SearchHit:
     title_highlight: list[Segment]
     description_highlight: list[Segment]
     score: float | None
+    text_score: float | None = None  # the BM25F part of `score`, without the ranking tiers
 
 
 MatchLevel = Literal["all", "most", "any"]
@@ -134,12 +135,14 @@ class NoResultsHelp:
     nearest_subjects: list[tuple[str, int]]
     broader: list[BroaderSearch]
     active_filters: dict[str, tuple[str, ...]]
+    subject_text: str = ""  # the words the subject counts are for ("" when they are the whole catalog's)
+    found_without_filters: bool = False
 
     @property
     def message(self) -> str:
-        if any(self.active_filters.values()):
+        if self.active_filters and self.found_without_filters:
             return "No resources match your words with the filters you set."
-        return "No resources match your words."
+        return "No resources contain your words."
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,12 +161,20 @@ class SearchResult:
     ignored: tuple[str, ...] = ()
     grades: tuple[str, ...] = ()
     types: tuple[str, ...] = ()
+    subjects: tuple[str, ...] = ()
     help: NoResultsHelp | None = None
 
     @property
     def corrected_text(self) -> str | None:
         """What the results were found for, when misspelt words were replaced."""
         return self.suggestion if self.corrections else None
+
+    @property
+    def correction_message(self) -> str | None:
+        if not self.corrections:
+            return None
+        missing = ", ".join(f"“{word}”" for word in self.corrections)
+        return f"No resources contain {missing}; showing results for “{self.corrected_text}”."
 
     @property
     def page_count(self) -> int:
@@ -334,7 +345,7 @@ class CatalogIndex:
         total = int(np.count_nonzero(final))
         window_start = (request.page - 1) * request.per_page
         page_docs: list[int]
-        scores: list[float | None]
+        scores: list[tuple[float, float] | None]
         if window_start >= min(total, MAX_RESULT_WINDOW):
             page_docs, scores = [], []
         elif parsed.is_empty or request.sort == "title":
@@ -355,7 +366,7 @@ class CatalogIndex:
         help_ = self._help(state, parsed, request, filter_masks) if total == 0 else None
         return SearchResult(
             total, request.page, request.per_page, hits, facets, suggestion, relaxation, corrections,
-            parsed.ignored, parsed.grades, parsed.types, help_,
+            parsed.ignored, parsed.grades, parsed.types, parsed.subjects, help_,
         )
 
     # -- matching and relaxing -----------------------------------------------------------------------
@@ -430,7 +441,7 @@ class CatalogIndex:
 
     def _ranked(
         self, state: _IndexState, parsed: ParsedQuery, final: Mask, match: _Match, request: SearchRequest,
-    ) -> tuple[list[int], list[float | None]]:
+    ) -> tuple[list[int], list[tuple[float, float] | None]]:
         """Top hits: more of the words first, then an exact title, the words as a phrase in the title, the
         audience and type asked for, more words in the title, and last BM25F over every field.
 
@@ -445,6 +456,7 @@ class CatalogIndex:
                 self._add_clause_scores(state, clause, scores)
         for clause in parsed.optional:
             self._add_clause_scores(state, clause, scores)
+        text_scores = scores.copy()
         np.clip(scores, 0.0, TIER_TITLE_WORDS - 1.0, out=scores)
         scores += self._title_tiers(state, parsed)
         scores += TIER_STEER * self._steering(state, parsed)
@@ -458,7 +470,12 @@ class CatalogIndex:
             candidates, candidate_scores = candidates[best], candidate_scores[best]
         order = np.lexsort((candidates, -candidate_scores))
         window = order[(request.page - 1) * request.per_page : limit]
-        return candidates[window].tolist(), [float(score) for score in candidate_scores[window]]
+        chosen = candidates[window]
+        pairs: list[tuple[float, float] | None] = [
+            (float(score), float(text_scores[docnum])) for score, docnum in zip(candidate_scores[window], chosen,
+                                                                                  strict=True)
+        ]
+        return chosen.tolist(), pairs
 
     def _title_tiers(self, state: _IndexState, parsed: ParsedQuery) -> Scores:
         """Exact title, the query as a phrase in the title, and the share of wanted words in the title."""
@@ -632,17 +649,17 @@ class CatalogIndex:
             if loose_mask.any():
                 broader.append(BroaderSearch(f"Search for “{loose}”", loose, active,
                                              int(np.count_nonzero(loose_mask))))
-        scope = unfiltered
+        scope, subject_text = unfiltered, request.text.strip()
         if not scope.any() and loose:
-            scope = self._match(state, parse_query(loose), {}).text_mask
+            scope, subject_text = self._match(state, parse_query(loose), {}).text_mask, loose
         if not scope.any():
-            scope = state.alive
+            scope, subject_text = state.alive, ""
         codes = state.codes["subject"][scope]
         tallies = np.bincount(codes[codes >= 0], minlength=len(FACETS["subject"]))
         subjects = list(FACETS["subject"])
         nearest = [(subjects[int(number)], int(tallies[number])) for number in np.argsort(-tallies, kind="stable")[:3]
                    if tallies[number] > 0]
-        return NoResultsHelp(nearest, broader, active)
+        return NoResultsHelp(nearest, broader, active, subject_text, bool(unfiltered.any()))
 
     @staticmethod
     def _loosened_text(parsed: ParsedQuery) -> str:
@@ -709,7 +726,9 @@ class CatalogIndex:
         self._title_order(state)
         self._spelling(state)
 
-    def _hit(self, state: _IndexState, docnum: int, score: float | None, parsed: ParsedQuery) -> SearchHit:
+    def _hit(
+        self, state: _IndexState, docnum: int, scores: tuple[float, float] | None, parsed: ParsedQuery
+    ) -> SearchHit:
         stored = state.searcher.stored_fields(docnum)
         stems: set[str] = set()
         prefixes: list[str] = []
@@ -731,7 +750,8 @@ class CatalogIndex:
             display=json.loads(stored["display"]),
             title_highlight=highlight(stored["title_text"], analyzer, stems, prefixes),
             description_highlight=highlight(stored["description_text"], analyzer, stems, prefixes, SNIPPET_CHARS),
-            score=score,
+            score=scores[0] if scores else None,
+            text_score=scores[1] if scores else None,
         )
 
     def _surface_of(self, state: _IndexState, stem: str) -> str | None:

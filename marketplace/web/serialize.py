@@ -6,7 +6,7 @@ from typing import Any
 
 from marketplace.catalog.highlight import Segment
 from marketplace.catalog.resource import Resource
-from marketplace.catalog.search import SearchHit, SearchResult
+from marketplace.catalog.search import NoResultsHelp, SearchHit, SearchResult
 from marketplace.catalog.vocabulary import FACETS
 
 
@@ -46,7 +46,31 @@ def hit_to_json(hit: SearchHit) -> dict[str, Any]:
     }
 
 
+def _label(facet: str, value: str) -> str:
+    return FACETS[facet].get(value, value)
+
+
+def _help_to_json(help_: NoResultsHelp | None) -> dict[str, Any] | None:
+    if help_ is None:
+        return None
+    return {
+        "message": help_.message,
+        "nearest_subjects": [
+            {"value": subject, "label": _label("subject", subject), "count": count, "q": help_.subject_text}
+            for subject, count in help_.nearest_subjects
+        ],
+        "broader": [
+            {"label": broader.label, "q": broader.text, "filters": {k: list(v) for k, v in broader.filters.items()},
+             "total": broader.total}
+            for broader in help_.broader
+        ],
+        "active_filters": {facet: list(values) for facet, values in help_.active_filters.items()},
+    }
+
+
 def result_to_json(result: SearchResult) -> dict[str, Any]:
+    """The JSON answer of a search: the page of results with how the words were read."""
+    relaxation = result.relaxation
     return {
         "total": result.total,
         "page": result.page,
@@ -56,6 +80,19 @@ def result_to_json(result: SearchResult) -> dict[str, Any]:
         "facets": result.facets,
         "facet_labels": FACETS,
         "suggestion": result.suggestion,
+        "relaxed": None if relaxation is None else {
+            "level": relaxation.level, "all_words_total": relaxation.all_words_total, "message": relaxation.message,
+        },
+        "corrected": None if not result.corrections else {
+            "q": result.corrected_text, "words": result.corrections, "message": result.correction_message,
+        },
+        "understood": {
+            "ignored": list(result.ignored),
+            "grades": list(result.grades),
+            "types": list(result.types),
+            "subjects": list(result.subjects),
+        },
+        "no_results": _help_to_json(result.help),
     }
 
 

@@ -41,9 +41,12 @@ def test_title_match_ranks_above_description_match(catalog: CatalogIndex) -> Non
     assert "fractions-pizza" not in found
 
 
-def test_stemming_and_all_words_required(catalog: CatalogIndex) -> None:
+def test_stemming_and_all_words_first(catalog: CatalogIndex) -> None:
     assert ids(catalog, text="earthquake") == ["plate-tectonics"]
-    assert ids(catalog, text="photosynthesis microscope") == ["plant-cells"]
+    # One resource holds both words: it comes first, then those holding one (too few hold all of them).
+    result = catalog.search(SearchRequest(text="photosynthesis microscope"))
+    assert [hit.id for hit in result.hits][:1] == ["plant-cells"]
+    assert result.relaxation is not None and result.relaxation.all_words_total == 1
     assert ids(catalog, text="photosynthesis OR fractions")[:3].count("fractions-pizza") == 1
     assert "photosynthesis-basics" not in ids(catalog, text="photosynthesis -chlorophyll")
 
@@ -114,10 +117,15 @@ def test_highlights_mark_query_words(catalog: CatalogIndex) -> None:
 
 
 def test_did_you_mean(catalog: CatalogIndex) -> None:
+    # A word no resource holds is replaced by its nearest known spelling, and the result says so.
     result = catalog.search(SearchRequest(text="photosinthesis"))
-    assert result.total == 0
-    assert result.suggestion == "photosynthesis"
+    assert {hit.id for hit in result.hits} == {"photosynthesis-basics", "plant-cells"}
+    assert result.corrections == {"photosinthesis": "photosynthesis"}
+    assert result.suggestion == result.corrected_text == "photosynthesis"
     assert catalog.search(SearchRequest(text="photosynthesis")).suggestion is None
+    # A misspelt ending that stemming keeps apart: the longest known stem it starts with.
+    assert catalog.search(SearchRequest(text="earthquakse")).corrections == {"earthquakse": "earthquakes"}
+    assert catalog.search(SearchRequest(text="tectonicks")).corrections == {"tectonicks": "tectonics"}
 
 
 MALFORMED = ['"unbalanced', "AND OR", "*", "OR", "NOT", "-", '""', "photo AND OR plants", "((()))", "a" * 10_000,
@@ -150,9 +158,9 @@ def test_scores_equal_whoosh_bm25f(content_dir: Path, tmp_path: Path) -> None:
     ix = whoosh_index.open_dir(str(tmp_path / "index"))
     with ix.searcher() as searcher:
         for word, stem in [("photosynthesis", "photosynthesi"), ("plants", "plant"), ("revolution", "revolut")]:
-            query = Or([Term(f, stem) for f in ("title", "keywords", "description")] + [Term("author", word)])
+            query = Or([Term(f, stem) for f in ("title", "keywords", "description", "author")])
             expected = {hit["id"]: hit.score for hit in searcher.search(query, limit=None)}
-            ours = {hit.id: hit.score for hit in catalog.search(SearchRequest(text=word)).hits}
+            ours = {hit.id: hit.text_score for hit in catalog.search(SearchRequest(text=word)).hits}
             assert ours.keys() == expected.keys()
             for key, score in expected.items():
                 assert ours[key] == pytest.approx(score, rel=1e-5)

@@ -122,3 +122,42 @@ def test_accessibility_and_200_percent_zoom(extras: LtiEnvironment, receiver: De
     shot(page, "picker-zoom-200")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     expect(page.get_by_role("button", name="Add selected")).to_be_visible()
+
+
+def test_relaxed_search_says_so(extras: LtiEnvironment, receiver: DeepLinkReceiver, page: Page) -> None:
+    open_picker(extras, receiver, page, "link_selection")
+    # No resource holds both words: the picker shows those holding either, and says so.
+    page.get_by_label("Search").fill("what is a leaf under the microscope")
+    expect(page.locator("#picker-results")).to_contain_text(
+        "No resources match all your words; showing those that match any of them.")
+    expect(page.get_by_label("Plant cells under the microscope")).to_be_visible()
+    expect(page.get_by_label("Leaf quiz resource")).to_be_visible()
+    # Stop words and question words no longer sink a query.
+    page.get_by_label("Search").fill("what is the French Revolution")
+    expect(page.get_by_label("The French Revolution")).to_be_visible()
+    expect(page.locator("#picker-results")).not_to_contain_text("match all your words")
+
+
+def test_no_results_help_keeps_filters_visible_and_clears_them(extras: LtiEnvironment, receiver: DeepLinkReceiver,
+                                                               page: Page) -> None:
+    open_picker(extras, receiver, page, "editor_button")
+    page.get_by_label("Search").fill("fractions")
+    page.get_by_label("Mathematics (1)").check()
+    expect(page.get_by_label("Fractions with pizza")).to_be_visible()
+    page.get_by_label("Search").fill("photosynthesis")
+    help_region = page.get_by_role("region", name="No resources match your words with the filters you set.")
+    expect(help_region).to_be_visible()
+    expect(help_region.get_by_role("button", name="Remove filter Mathematics")).to_be_visible()
+    expect(help_region.get_by_role("button", name="Search all resources for “photosynthesis” (2)")).to_be_visible()
+    expect(help_region.get_by_role("button", name="Biology (2)")).to_be_visible()
+    shot(page, "picker-no-results-help")
+    results = Axe().run(page)
+    assert results.violations_count == 0, results.generate_report()
+    help_region.get_by_role("button", name="Clear all filters").click()
+    expect(page.get_by_label("Photosynthesis basics")).to_be_visible()
+    expect(page.get_by_label("Mathematics (0)")).to_have_count(0)
+    # Words the catalog does not hold: the nearest subjects are offered instead of a blank.
+    page.get_by_label("Search").fill("xylophonist")
+    nothing = page.get_by_role("region", name="No resources contain your words.")
+    expect(nothing).to_be_visible()
+    expect(nothing.get_by_role("button", name="Biology (7)")).to_be_visible()

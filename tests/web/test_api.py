@@ -121,3 +121,38 @@ def test_search_without_an_index_is_503(settings: Settings) -> None:
         response = fresh.get("/api/catalog/search")
         assert response.status_code == 503 and "marketplace index" in response.json()["error"]["message"]
         assert fresh.get("/healthz").status_code == 503
+
+
+def test_search_api_reports_relaxed_corrected_and_understood(client: TestClient) -> None:
+    relaxed = client.get("/api/catalog/search", params={"q": "pizza microscope"}).json()
+    assert relaxed["relaxed"] == {"level": "any", "all_words_total": 0,
+                                  "message": "No resources match all your words; showing those that match any of "
+                                             "them."}
+    assert {hit["id"] for hit in relaxed["results"]} == {"fractions-pizza", "plant-cells"}
+    # Facet counts describe the results shown (relaxed), not the empty all-words set.
+    assert relaxed["facets"]["subject"]["mathematics"] == 1 and relaxed["facets"]["subject"]["biology"] == 1
+    corrected = client.get("/api/catalog/search", params={"q": "photosinthesis"}).json()
+    assert corrected["corrected"]["q"] == "photosynthesis" and corrected["total"] == 2
+    assert corrected["corrected"]["message"].startswith("No resources contain “photosinthesis”")
+    question = client.get("/api/catalog/search", params={"q": "what is photosynthesis for high school?"}).json()
+    assert question["understood"]["grades"] == ["9-12"] and "is" in question["understood"]["ignored"]
+    assert question["relaxed"] is None and question["total"] == 2
+    # The 9-12 resource is steered first; both hold the word in the title or description.
+    assert [hit["id"] for hit in question["results"]][0] in {"photosynthesis-basics", "plant-cells"}
+    stop_words = client.get("/api/catalog/search", params={"q": "the french revolution of 1789"}).json()
+    assert stop_words["results"][0]["id"] == "french-revolution" and stop_words["relaxed"] is None
+
+
+def test_search_api_no_results_help(client: TestClient) -> None:
+    body = client.get("/api/catalog/search", params={"q": "photosynthesis", "subject": "history"}).json()
+    assert body["total"] == 0
+    help_ = body["no_results"]
+    assert help_["message"] == "No resources match your words with the filters you set."
+    assert help_["active_filters"] == {"subject": ["history"]}
+    assert help_["broader"][0] == {"label": "Search all resources for “photosynthesis”", "q": "photosynthesis",
+                                   "filters": {}, "total": 2}
+    assert help_["nearest_subjects"] == [{"value": "biology", "label": "Biology", "count": 2, "q": "photosynthesis"}]
+    nothing = client.get("/api/catalog/search", params={"q": "xylophonist"}).json()["no_results"]
+    assert nothing["message"] == "No resources contain your words." and nothing["nearest_subjects"][0]["q"] == ""
+    page = client.get("/", params={"q": "photosynthesis", "subject": "history"}).text
+    assert "Clear all filters" in page and "Remove filter History" in page and "Biology (2)" in page
