@@ -39,6 +39,7 @@ from typing import Any
 import httpx
 import numpy as np
 
+from bench.baseline import BaselineSearch
 from bench.synthetic import ZipfSampler, resources, vocabulary
 from marketplace.catalog.index_store import apply_changes, build_index
 from marketplace.catalog.resource import Resource
@@ -427,7 +428,7 @@ def check_consistency(query: BenchQuery, outcome: Outcome) -> list[str]:
 
 
 def measure_size(size: int, queries: list[BenchQuery], warmup: list[BenchQuery], extras: bool,
-                 workdir: Path) -> dict[str, Any]:
+                 workdir: Path, baseline: BaselineSearch | None = None) -> dict[str, Any]:
     print(f"\n=== {size:,} resources ===", flush=True)
     generate_s, catalog = timed(lambda: list(resources(size, seed=CATALOG_SEED)))
     print(f"generated the catalog in {generate_s:.1f} s", flush=True)
@@ -446,12 +447,18 @@ def measure_size(size: int, queries: list[BenchQuery], warmup: list[BenchQuery],
     index = CatalogIndex(whoosh_path)
     figures["ours"]["open_in_process_s"], _ = timed(index.open)
     engine = FtsEngine(fts_path)
+    if baseline is not None:
+        baseline.build(size, CATALOG_SEED)
+        print(f"baseline {baseline.revision}: built", flush=True)
     for query in warmup:
         run_ours(index, query)
         run_fts(engine, query)
+        if baseline is not None:
+            baseline.search(query.request_fields())
     gc.collect()
     ours: list[Outcome] = []
     fts: list[Outcome] = []
+    baseline_ms: list[float] = []
     for number, query in enumerate(queries):
         if number % 2 == 0:
             ours.append(run_ours(index, query))
@@ -459,6 +466,10 @@ def measure_size(size: int, queries: list[BenchQuery], warmup: list[BenchQuery],
         else:
             fts.append(run_fts(engine, query))
             ours.append(run_ours(index, query))
+        if baseline is not None:
+            baseline_ms.append(baseline.search(query.request_fields())[0])
+    if baseline is not None:
+        figures["baseline"] = {"revision": baseline.revision, "latency_ms": percentiles(baseline_ms)}
 
     for name, outcomes in (("ours", ours), ("fts5", fts)):
         figures[name]["latency_ms"] = percentiles([o.ms for o in outcomes if o.ms is not None])
@@ -473,6 +484,12 @@ def measure_size(size: int, queries: list[BenchQuery], warmup: list[BenchQuery],
         for problem in check_consistency(query, outcome)
     ]
     print_size(figures)
+    if baseline is not None:
+        mine, theirs = figures["ours"]["latency_ms"], figures["baseline"]["latency_ms"]
+        print(f"\nagainst the baseline {baseline.revision} in this run (same queries, interleaved):")
+        print(table(("figure", "ours", "baseline", "ratio"), [
+            (name, mine[name], theirs[name], ratio(mine[name], theirs[name])) for name in ("p50", "p95", "p99")
+        ]))
 
     if extras:
         query_file = workdir / "queries.json"
@@ -910,6 +927,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=240, help="measured queries per engine (>= 200 advised)")
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary indexes (path is printed)")
+    parser.add_argument("--no-extras", action="store_true", help="skip re-index, open and memory figures")
+    parser.add_argument("--baseline", help="also time the search of this git revision, interleaved with ours")
     args = parser.parse_args(argv)
     sizes = [int(part.replace("_", "")) for part in args.sizes.split(",") if part.strip()]
     began = time.perf_counter()
@@ -922,10 +941,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("query classes:", ", ".join(f"{kind} {count}" for kind, count in class_plan(args.queries).items()))
     workdir = Path(tempfile.mkdtemp(prefix="bench-search-"))
     all_figures: list[dict[str, Any]] = []
+    baseline = BaselineSearch(args.baseline) if args.baseline else None
     try:
         for size in sizes:
-            all_figures.append(measure_size(size, queries, warmup, size == max(sizes), workdir))
+            all_figures.append(measure_size(size, queries, warmup, size == max(sizes) and not args.no_extras,
+                                            workdir, baseline))
     finally:
+        if baseline is not None:
+            baseline.close()
         if args.keep:
             print(f"indexes kept in {workdir}")
         else:

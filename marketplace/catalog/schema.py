@@ -16,7 +16,7 @@ from whoosh.analysis import SpaceSeparatedTokenizer
 from whoosh.columns import VarBytesColumn
 from whoosh.fields import COLUMN, ID, KEYWORD, STORED, TEXT, Schema
 
-from marketplace.catalog.analysis import Analyzer, shared_analyzer
+from marketplace.catalog.analysis import Analyzer, fold, shared_analyzer
 from marketplace.catalog.resource import Resource
 
 TITLE_BOOST = 3.0
@@ -120,5 +120,6 @@ def to_document(resource: Resource, analyzed: AnalyzedResource) -> dict[str, Any
 
 
 def title_sort_key(title: str) -> bytes:
-    """The bytes titles are ordered by: case-folded, at most 64 bytes."""
-    return title.casefold().strip().encode("utf-8")[:64]
+    """The bytes titles are ordered by: case and accents folded like search words ("Écologie" sorts with
+    the E's, not after "Zebra"), at most 64 bytes."""
+    return fold(title).strip().encode("utf-8")[:64]

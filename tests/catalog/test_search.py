@@ -177,3 +177,17 @@ def test_block_postings_equal_the_public_matcher(content_dir: Path, tmp_path: Pa
             slow = read_postings(searcher, field, term, use_blocks=False)
             assert len(fast[0]) > 0
             assert np.array_equal(fast[0], slow[0]) and np.allclose(fast[1], slow[1])
+
+
+def test_title_order_folds_accents_like_search(content_dir: Path, tmp_path: Path) -> None:
+    write_resource(content_dir, "ecologie", title="Écologie des forêts", description="Les forêts et leurs habitants.")
+    write_resource(content_dir, "zebra", title="Zebra stripes", description="Why zebras have stripes at all.")
+    build_index(tmp_path / "sorted", load_catalog(content_dir).resources, workers=1)
+    catalog = CatalogIndex(tmp_path / "sorted")
+    catalog.open()
+    try:
+        order = ids(catalog, sort="title", per_page=20)
+        assert order[0] == "ecologie" and order[-1] == "zebra"  # unfolded, "É" would sort after "Z"
+        assert ids(catalog, text="ecologie foret") == ["ecologie"]  # accents folded on both sides
+    finally:
+        catalog.close()
