@@ -21,6 +21,7 @@ from marketplace.catalog.index_store import index_exists
 from marketplace.catalog.search import CatalogIndex
 from marketplace.lti.errors import LtiRefusal
 from marketplace.lti.keys import SigningKeys, ensure_keys
+from marketplace.lti.outbound import guarded_sync_transport
 from marketplace.lti.platform_keys import PlatformKeySets
 from marketplace.sandbox import sandbox_enabled
 from marketplace.settings import Settings
@@ -61,7 +62,8 @@ def create_app(settings: Settings) -> Starlette:
     catalog = CatalogIndex(settings.index_dir)
     sessions = make_session_factory(engine)
     # Blocking client: JWKS fetches happen inside launch validation, which runs in a worker thread.
-    http = httpx.Client(follow_redirects=False, headers={"User-Agent": "lti-marketplace"})
+    http = httpx.Client(follow_redirects=False, headers={"User-Agent": "lti-marketplace"},
+                        transport=guarded_sync_transport(allow_loopback=settings.allows_loopback_platforms))
     frame_ancestors = FrameAncestors(sessions)
 
     def prepare_keys() -> None:

@@ -132,7 +132,7 @@ def _platform(session: Session, issuer: str, client_id: str) -> PlatformRow:
     """The registered platform, or a one-line error saying how to register it."""
     from marketplace.store.registrations import find_platform
 
-    platform = find_platform(session, issuer, client_id)
+    platform = find_platform(session, issuer, client_id, include_pending=True)
     if platform is None:
         raise click.ClickException(
             f"No platform with issuer {issuer} and client_id {client_id} is registered; "
@@ -219,13 +219,33 @@ def platform_add(issuer: str, client_id: str, auth_login_url: str, auth_token_ur
     """Register a platform; an issuer may have several client_ids."""
     from marketplace.store.registrations import add_platform
 
-    with _session(_settings()) as session:
+    settings = _settings()
+    with _session(settings) as session:
         row = add_platform(session, issuer=issuer, client_id=client_id, auth_login_url=auth_login_url,
                            auth_token_url=auth_token_url, key_set_url=key_set_url, auth_audience=auth_audience,
-                           name=name, frame_origins=list(frame_origins))
+                           name=name, frame_origins=list(frame_origins), allow_http=not settings.is_production)
         label = row.name
     click.echo(f"Registered platform {label} (issuer {issuer}, client_id {client_id}). "
                "Add its deployments with `marketplace deployment add`.")
+
+
+@platform.command("approve")
+@_platform_options
+def platform_approve(issuer: str, client_id: str) -> None:
+    """Approve a platform that registered itself (dynamic registration), with the deployment it brought."""
+    from marketplace.store.registrations import ACTIVE, approve_platform
+
+    with _session(_settings()) as session:
+        row = _platform(session, issuer, client_id)
+        if row.status == ACTIVE:
+            click.echo(f"The platform {row.name} (issuer {issuer}, client_id {client_id}) is already approved.")
+            return
+        deployments = [deployment.deployment_id for deployment in approve_platform(session, row)]
+        label = row.name
+    approved = f" and its deployment{'s' if len(deployments) > 1 else ''} {', '.join(deployments)}" if deployments \
+        else ""
+    click.echo(f"Approved platform {label} (issuer {issuer}, client_id {client_id}){approved}; its launches "
+               "now work.")
 
 
 @platform.command("list")
@@ -244,7 +264,7 @@ def platform_list(as_json: bool) -> None:
             {"issuer": row.issuer, "client_id": row.client_id, "name": row.name,
              "auth_login_url": row.auth_login_url, "auth_token_url": row.auth_token_url,
              "key_set_url": row.key_set_url, "auth_audience": row.auth_audience,
-             "deployments": counts.get(row.id, 0), "created_at": _iso(row.created_at)}
+             "deployments": counts.get(row.id, 0), "status": row.status, "created_at": _iso(row.created_at)}
             for row in platforms
         ])
         return
@@ -252,9 +272,9 @@ def platform_list(as_json: bool) -> None:
         click.echo("No platforms are registered; add one with `marketplace platform add`.")
         return
     click.echo(_table(
-        ("ISSUER", "CLIENT_ID", "NAME", "DEPLOYMENTS", "LOGIN URL", "TOKEN URL", "JWKS URL"),
-        [(row.issuer, row.client_id, row.name, str(counts.get(row.id, 0)), row.auth_login_url, row.auth_token_url,
-          row.key_set_url) for row in platforms],
+        ("ISSUER", "CLIENT_ID", "NAME", "STATUS", "DEPLOYMENTS", "LOGIN URL", "TOKEN URL", "JWKS URL"),
+        [(row.issuer, row.client_id, row.name, row.status, str(counts.get(row.id, 0)), row.auth_login_url,
+          row.auth_token_url, row.key_set_url) for row in platforms],
     ))
 
 

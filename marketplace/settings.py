@@ -28,6 +28,13 @@ class Settings:
     base_url: str
     secret_key: str = field(repr=False)
     environment: str = "development"
+    # Whether requests to platforms may go to loopback (a platform on this machine: the sandbox, tests).
+    # None means: outside production only. Private, link-local and reserved addresses are never allowed.
+    loopback_platforms: bool | None = None
+
+    @property
+    def allows_loopback_platforms(self) -> bool:
+        return self.loopback_platforms if self.loopback_platforms is not None else not self.is_production
 
     @property
     def index_dir(self) -> Path:

@@ -82,10 +82,10 @@ def test_platforms_add_list_remove_with_two_client_ids_per_issuer(cli: Cli) -> N
     cli("deployment", "add", "--issuer", ISSUER, "--client-id", "1002", "--deployment-id", "dep-1")
 
     table = cli("platform", "list").output.splitlines()
-    assert table[0].split() == ["ISSUER", "CLIENT_ID", "NAME", "DEPLOYMENTS", "LOGIN", "URL", "TOKEN", "URL", "JWKS",
-                                "URL"]
+    assert table[0].split() == ["ISSUER", "CLIENT_ID", "NAME", "STATUS", "DEPLOYMENTS", "LOGIN", "URL", "TOKEN",
+                                "URL", "JWKS", "URL"]
     assert table[1].split()[:2] == [ISSUER, "1001"] and "Canvas test" in table[1]
-    assert table[2].split()[:4] == [ISSUER, "1002", ISSUER, "1"]  # the name defaults to the issuer
+    assert table[2].split()[:5] == [ISSUER, "1002", ISSUER, "active", "1"]  # the name defaults to the issuer
     assert "https://sso.canvas.example.edu/api/lti/security/jwks" in table[1]
     listed = cli.json("platform", "list")
     assert [(row["client_id"], row["deployments"], row["auth_audience"]) for row in listed] == [
@@ -112,7 +112,7 @@ def test_platform_urls_must_be_http(cli: Cli, flag: str) -> None:
     args = list(CANVAS)
     args[args.index(flag) + 1] = "ftp://files.example.edu/x"
     result = cli("platform", "add", *args, "--client-id", "1001", code=1)
-    assert "http(s) URL" in result.output
+    assert "must start with https:// or http://" in result.output
     assert cli.json("platform", "list") == []
 
 

@@ -19,7 +19,14 @@ from sqlalchemy.orm import Session
 from marketplace.lti import claims
 from marketplace.settings import Settings
 from marketplace.store.models import PlatformRow
-from marketplace.store.registrations import PENDING, RegistrationError, add_deployment, add_platform, find_platform
+from marketplace.store.registrations import (
+    PENDING,
+    RegistrationError,
+    add_deployment,
+    add_platform,
+    find_platform,
+    pending_platform_count,
+)
 
 TOOL_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-tool-configuration"
 PLATFORM_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-platform-configuration"
@@ -49,7 +56,9 @@ MAX_NAME = 200
 MISSING_CONFIGURATION = ("The openid_configuration parameter is missing. Start the registration from your LMS, "
                          "which adds it to this address.")
 
-ErrorKind = Literal["input", "platform", "conflict"]
+ErrorKind = Literal["input", "platform", "conflict", "full", "refused"]
+# Registrations waiting for approval, all clients together: enough for a real roll-out, not for a flood.
+MAX_PENDING_PLATFORMS = 20
 
 
 class DynamicRegistrationError(Exception):
@@ -162,7 +171,7 @@ async def register_with_platform(openid_configuration_url: str, registration_tok
     if not 200 <= status < 300:
         reason = ("refused the registration token" if status in (401, 403) else "refused the registration")
         raise DynamicRegistrationError(
-            f"The platform {reason} (HTTP {status}). Its answer is shown below; an LMS administrator may need to "
+            f"The platform {reason} (HTTP {status}). An LMS administrator may need to "
             "allow dynamic registration or start it again from the LMS.", status, body)
     registration = _json_object(body, status, "the registration")
     client_id = _text_value(registration.get("client_id"))
@@ -191,10 +200,17 @@ async def register_with_platform(openid_configuration_url: str, registration_tok
     )
 
 
-def store_registration(session: Session, registered: RegisteredPlatform) -> PlatformRow:
-    """Add the platform (and its deployment, if the platform gave one) to the session; the caller commits."""
-    if find_platform(session, registered.issuer, registered.client_id) is not None:
+def store_registration(session: Session, registered: RegisteredPlatform, *, allow_http: bool = False) -> PlatformRow:
+    """Add the platform, pending, (and its deployment, if the platform gave one) to the session; the caller
+    commits. Anyone can reach /lti/register, so nothing it brings in is trusted before an administrator
+    approves it: a pending platform appears in no security header, no redirect and no launch."""
+    if find_platform(session, registered.issuer, registered.client_id, include_pending=True) is not None:
         raise already_registered(registered)
+    if pending_platform_count(session) >= MAX_PENDING_PLATFORMS:
+        raise DynamicRegistrationError(
+            f"{MAX_PENDING_PLATFORMS} registrations are already waiting for an administrator's approval, so no "
+            "more are taken. Ask the marketplace's administrator to approve or remove them "
+            "(`marketplace platform list`).", kind="full")
     try:
         row = add_platform(
             session,
@@ -204,6 +220,8 @@ def store_registration(session: Session, registered: RegisteredPlatform) -> Plat
             auth_token_url=registered.auth_token_url,
             key_set_url=registered.key_set_url,
             name=registered.name or registered.issuer,
+            status=PENDING,
+            allow_http=allow_http,
         )
         if registered.deployment_id:
             # Anyone who can reach /lti/register can run this flow, so what it brings in waits for an

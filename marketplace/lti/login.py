@@ -11,7 +11,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from pylti1p3.cookie import CookieService
 from pylti1p3.exception import OIDCException
@@ -23,6 +22,7 @@ from sqlalchemy.orm import Session
 from marketplace.lti.errors import refused
 from marketplace.lti.launch import FormRequest
 from marketplace.lti.tool_config import DatabaseToolConf
+from marketplace.platform_urls import PlatformUrlError, normalise_url, origin_of
 from marketplace.store.models import LoginStateRow, utc_now
 from marketplace.store.registrations import find_platform, platforms_of_issuer
 
@@ -107,6 +107,12 @@ def start_login(session: Session, params: dict[str, str], *, base_url: str, secu
                           "request does not say which (no client_id).")
         raise refused("login_unknown_platform", f"The platform {issuer} is not registered with this tool.",
                       advice="An administrator must register it first (marketplace platform add).")
+    try:
+        # Rows stored before URLs were validated at the door may hold anything: never redirect to it.
+        auth_login_url = normalise_url(platform.auth_login_url, allow_http=True)
+    except PlatformUrlError:
+        raise refused("login_platform_url", f"The login URL registered for {issuer} is not a usable URL.",
+                      advice="An administrator must register the platform again.") from None
     target = params.get("target_link_uri", "")
     if target and not target.startswith(base_url + "/"):
         raise refused("login_foreign_target", "The login request asks to launch a page that is not part of this tool.")
@@ -133,11 +139,10 @@ def start_login(session: Session, params: dict[str, str], *, base_url: str, secu
         )
     )
     session.flush()
-    auth = urlsplit(platform.auth_login_url)
     return LoginStart(
         redirect_url=redirect_url,
         state=recorder.state,
         nonce=recorder.nonce,
         storage_target=params.get("lti_storage_target") or None,
-        auth_origin=f"{auth.scheme}://{auth.netloc}",
+        auth_origin=origin_of(auth_login_url),
     )

@@ -66,7 +66,8 @@ def ensure_sandbox_registration(session: Session, settings: Settings) -> Platfor
     platform = find_platform(session, urls.issuer, CLIENT_ID)
     if platform is None:
         platform = add_platform(session, issuer=urls.issuer, client_id=CLIENT_ID, name=PLATFORM_NAME,
-                                auth_login_url=urls.auth, auth_token_url=urls.token, key_set_url=urls.jwks)
+                                auth_login_url=urls.auth, auth_token_url=urls.token, key_set_url=urls.jwks,
+                                allow_http=not settings.is_production)
     deployment = find_deployment(session, platform, DEPLOYMENT_ID)
     if deployment is None or deployment.status == PENDING:
         add_deployment(session, platform, DEPLOYMENT_ID, status=ACTIVE)

@@ -70,6 +70,8 @@ class PlatformRow(Base):
     key_set_url: Mapped[str] = mapped_column(String(2000))
     # Origins seen in verified launches (e.g. a Canvas institution's own domain), for frame-ancestors.
     frame_origins: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # "active", or "pending" for a dynamic registration no administrator has approved yet.
+    status: Mapped[str] = mapped_column(String(20), default="active", server_default="active")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
 
     __table_args__ = (UniqueConstraint("issuer", "client_id", name="uq_platforms_issuer_client_id"),)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from marketplace.platform_urls import PlatformUrlError, normalise_url
 from marketplace.store.models import DeploymentRow, PlatformRow, utc_now
 
 ACTIVE = "active"
@@ -28,23 +27,29 @@ def add_platform(
     auth_audience: str | None = None,
     name: str | None = None,
     frame_origins: list[str] | None = None,
+    status: str = ACTIVE,
+    allow_http: bool = False,
 ) -> PlatformRow:
-    """Register a platform (issuer + client_id); several client_ids per issuer are allowed."""
-    for label, url in (("auth login URL", auth_login_url), ("auth token URL", auth_token_url),
-                       ("key set URL", key_set_url), ("issuer", issuer)):
-        if not url.startswith(("https://", "http://")):
-            raise RegistrationError(f"The {label} must be an http(s) URL, not {url!r}.")
+    """Register a platform (issuer + client_id); several client_ids per issuer are allowed.
+
+    Every URL is validated and stored normalised here, the one door all registrations pass (CLI, dynamic
+    registration, sandbox); http is accepted only with `allow_http` (never in production).
+    """
+    try:
+        auth_login_url = normalise_url(auth_login_url, what="auth login URL", allow_http=allow_http)
+        auth_token_url = normalise_url(auth_token_url, what="auth token URL", allow_http=allow_http)
+        key_set_url = normalise_url(key_set_url, what="key set URL", allow_http=allow_http)
+        normalise_url(issuer, what="issuer", allow_http=allow_http)  # the issuer is compared as sent: kept
+        origins = [normalise_url(origin, what="frame origin", allow_http=allow_http, origin_only=True)
+                   for origin in frame_origins or []]
+    except PlatformUrlError as error:
+        raise RegistrationError(str(error)) from None
     if not client_id.strip():
         raise RegistrationError("The client_id must not be empty.")
-    for origin in frame_origins or []:
-        parts = urlsplit(origin)
-        if parts.scheme not in {"http", "https"} or not parts.netloc or parts.path not in {"", "/"}:
-            raise RegistrationError(f"A frame origin is a scheme and host such as https://school.example.edu, "
-                                    f"not {origin!r}.")
     for label, value, limit in (("issuer", issuer, 500), ("client_id", client_id, 255), ("name", name or "", 200)):
         if len(value) > limit:
             raise RegistrationError(f"The {label} is longer than {limit} characters.")
-    if find_platform(session, issuer, client_id) is not None:
+    if find_platform(session, issuer, client_id, include_pending=True) is not None:
         raise RegistrationError(f"A platform with issuer {issuer} and client_id {client_id} is already registered.")
     row = PlatformRow(
         issuer=issuer,
@@ -54,16 +59,23 @@ def add_platform(
         auth_token_url=auth_token_url,
         auth_audience=auth_audience,
         key_set_url=key_set_url,
-        frame_origins=[origin.rstrip("/") for origin in frame_origins or []],
+        frame_origins=origins,
+        status=status,
     )
     session.add(row)
     session.flush()
     return row
 
 
-def find_platform(session: Session, issuer: str, client_id: str | None) -> PlatformRow | None:
-    """The platform for this issuer and client_id; without a client_id, the issuer's only platform."""
+def find_platform(session: Session, issuer: str, client_id: str | None, *,
+                  include_pending: bool = False) -> PlatformRow | None:
+    """The approved platform for this issuer and client_id; without a client_id, the issuer's only one.
+
+    Platforms awaiting approval are invisible to launches, logins and headers unless `include_pending`.
+    """
     query = select(PlatformRow).where(PlatformRow.issuer == issuer)
+    if not include_pending:
+        query = query.where(PlatformRow.status == ACTIVE)
     if client_id:
         return session.scalars(query.where(PlatformRow.client_id == client_id)).first()
     rows = list(session.scalars(query.limit(2)))
@@ -71,7 +83,27 @@ def find_platform(session: Session, issuer: str, client_id: str | None) -> Platf
 
 
 def platforms_of_issuer(session: Session, issuer: str) -> list[PlatformRow]:
-    return list(session.scalars(select(PlatformRow).where(PlatformRow.issuer == issuer)))
+    """The issuer's approved platforms."""
+    query = select(PlatformRow).where(PlatformRow.issuer == issuer, PlatformRow.status == ACTIVE)
+    return list(session.scalars(query))
+
+
+def active_platforms(session: Session) -> list[PlatformRow]:
+    return list(session.scalars(select(PlatformRow).where(PlatformRow.status == ACTIVE)))
+
+
+def pending_platform_count(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(PlatformRow).where(PlatformRow.status == PENDING))
+               or 0)
+
+
+def approve_platform(session: Session, row: PlatformRow) -> list[DeploymentRow]:
+    """Approve a platform and the deployments its registration brought; returns those deployments."""
+    row.status = ACTIVE
+    approved = [approve_deployment(session, deployment) for deployment in session.scalars(
+        select(DeploymentRow).where(DeploymentRow.platform_id == row.id, DeploymentRow.status == PENDING))]
+    session.flush()
+    return approved
 
 
 def list_platforms(session: Session) -> list[PlatformRow]:
@@ -79,7 +111,7 @@ def list_platforms(session: Session) -> list[PlatformRow]:
 
 
 def remove_platform(session: Session, issuer: str, client_id: str) -> None:
-    row = find_platform(session, issuer, client_id)
+    row = find_platform(session, issuer, client_id, include_pending=True)
     if row is None:
         raise RegistrationError(f"No platform with issuer {issuer} and client_id {client_id} is registered.")
     session.delete(row)

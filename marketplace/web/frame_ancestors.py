@@ -7,23 +7,28 @@ origins this includes origins learned from verified launches, and `*.instructure
 from __future__ import annotations
 
 import time
-from urllib.parse import urlsplit
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from marketplace.store.models import PlatformRow
+from marketplace.platform_urls import PlatformUrlError, is_safe_origin, normalise_url, origin_of
+from marketplace.store.registrations import active_platforms
 
 REFRESH_SECONDS = 30.0
 CANVAS_CLOUD_ISSUERS = ("https://canvas.instructure.com", "https://canvas.beta.instructure.com",
                         "https://canvas.test.instructure.com")
 
 
+CANVAS_CLOUD_FRAMERS = "https://*.instructure.com"
+
+
 def _origin(url: str) -> str | None:
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.netloc:
+    """The normalised origin of a stored URL, or None when it is not safe to put in a header (a row stored
+    before URLs were validated at the door)."""
+    try:
+        origin = origin_of(normalise_url(url, allow_http=True))
+    except PlatformUrlError:
         return None
-    return f"{parts.scheme}://{parts.netloc}"
+    return origin if is_safe_origin(origin) else None
 
 
 class FrameAncestors:
@@ -46,13 +51,14 @@ class FrameAncestors:
         """Recompute from the platforms table (blocking)."""
         origins: set[str] = set()
         with self._sessions() as session:
-            for platform in session.scalars(select(PlatformRow)):
+            # Approved platforms only: a self-registered one waits for an administrator (see store_registration).
+            for platform in active_platforms(session):
                 for url in (platform.issuer, platform.auth_login_url, *platform.frame_origins):
                     origin = _origin(url)
                     if origin:
                         origins.add(origin)
                 if platform.issuer in CANVAS_CLOUD_ISSUERS:
-                    origins.add("https://*.instructure.com")
+                    origins.add(CANVAS_CLOUD_FRAMERS)
         self._value = " ".join(sorted(origins))
         self._computed_at = time.monotonic()
 

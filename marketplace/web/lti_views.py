@@ -21,6 +21,7 @@ from marketplace.lti.errors import LtiRefusal, refused
 from marketplace.lti.keys import ensure_keys, published_jwks
 from marketplace.lti.launch import MAX_ID_TOKEN_BYTES, FormRequest, StrictMessageLaunch, VerifiedLaunch
 from marketplace.lti.login import LOGIN_TTL, STATE_COOKIE_PREFIX, LoginStart, start_login
+from marketplace.platform_urls import PlatformUrlError, normalise_url, origin_of
 from marketplace.store.models import LaunchRow, PlatformRow, utc_now
 from marketplace.web import portfolio_views
 from marketplace.web.launch_session import launch_context
@@ -142,10 +143,12 @@ async def launch(request: Request) -> Response:
 def _learn_frame_origin(session: Any, context: LaunchContext) -> None:
     """Remember the LMS page origin (e.g. a Canvas school's own domain) so frame-ancestors allows it."""
     return_url = context.launch_presentation.get("return_url")
-    if not isinstance(return_url, str) or not return_url.startswith(("https://", "http://")):
+    if not isinstance(return_url, str):
         return
-    parts = urlsplit(return_url)
-    origin = f"{parts.scheme}://{parts.netloc}"
+    try:  # the same door as every other platform URL: no credentials, wildcards or header-breaking characters
+        origin = origin_of(normalise_url(return_url, what="return URL", allow_http=True))
+    except PlatformUrlError:
+        return
     platform = session.scalars(
         select(PlatformRow).where(PlatformRow.issuer == context.issuer, PlatformRow.client_id == context.client_id)
     ).first()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections import deque
 
 import httpx
 from sqlalchemy.exc import IntegrityError
@@ -20,12 +23,44 @@ from marketplace.lti.dynamic_registration import (
     register_with_platform,
     store_registration,
 )
+from marketplace.lti.outbound import guarded_async_transport
 from marketplace.settings import Settings
 from marketplace.web.security import content_security_policy
 
 logger = logging.getLogger("marketplace.lti")
 
-ERROR_STATUS = {"input": 400, "platform": 502, "conflict": 409}
+ERROR_STATUS = {"input": 400, "platform": 502, "conflict": 409, "full": 403, "refused": 429}
+# A real administrator registers a platform or two; a client starting more than this is refused a while.
+REGISTRATIONS_PER_WINDOW = 5
+WINDOW_SECONDS = 60.0
+MAX_TRACKED_CLIENTS = 10_000
+
+
+class RegistrationRateLimit:
+    """Sliding-window count of registration attempts per client address, held per process.
+
+    Per process is enough for this door: with N workers an address gets at most N times the allowance, and
+    the cap on pending registrations (in the database) bounds what all of them together can store.
+    """
+
+    def __init__(self, limit: int = REGISTRATIONS_PER_WINDOW, window: float = WINDOW_SECONDS) -> None:
+        self.limit = limit
+        self.window = window
+        self._attempts: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, client: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            attempts = self._attempts.setdefault(client, deque())
+            while attempts and now - attempts[0] >= self.window:
+                attempts.popleft()
+            if len(attempts) >= self.limit:
+                return False
+            attempts.append(now)
+            if len(self._attempts) > MAX_TRACKED_CLIENTS:
+                self._attempts = {key: value for key, value in self._attempts.items() if value}
+            return True
 # The registration answer is specific to one token and one platform; never let a cache keep it.
 NO_STORE = {"Cache-Control": "no-store"}
 FRAMERS = "https:"
@@ -40,24 +75,27 @@ async def register_page(request: Request) -> Response:
     token = request.query_params.get("registration_token", "")
     if not configuration_url:
         return _error_page(request, DynamicRegistrationError(MISSING_CONFIGURATION, kind="input"))
+    limiter = getattr(state, "registration_limit", None)
+    if limiter is None:
+        limiter = state.registration_limit = RegistrationRateLimit()
+    client = request.client.host if request.client else "unknown"
+    if not limiter.allow(client):
+        return _error_page(request, DynamicRegistrationError(
+            "Too many registrations were started from your address in the last minute. Wait a minute, then "
+            "start the registration again from your LMS.", kind="refused"))
     try:
-        http = getattr(state, "http", None)
-        if isinstance(http, httpx.AsyncClient):
-            registered = await register_with_platform(configuration_url, token, settings, http)
-        else:
-            # The app's shared client (if any) is synchronous; this async one lives for this request only.
-            async with httpx.AsyncClient(headers={"User-Agent": USER_AGENT}) as own_client:
-                registered = await register_with_platform(configuration_url, token, settings, own_client)
-        name, issuer, client_id = await run_in_threadpool(_store, state.sessions, registered)
+        # Only public addresses (and loopback outside production), checked at connect time: see outbound.py.
+        transport = guarded_async_transport(allow_loopback=settings.allows_loopback_platforms)
+        async with httpx.AsyncClient(headers={"User-Agent": USER_AGENT}, transport=transport) as own_client:
+            registered = await register_with_platform(configuration_url, token, settings, own_client)
+        name, issuer, client_id = await run_in_threadpool(_store, state.sessions, registered,
+                                                          not settings.is_production)
     except DynamicRegistrationError as error:
         # Log the origin only: Canvas puts the registration token in the configuration URL's query.
         logger.warning("dynamic registration from %s failed (%s, platform status %s): %s",
                        origin_text(configuration_url), error.kind, error.platform_status, error.message)
         return _error_page(request, error)
     logger.info("dynamic registration stored: issuer %s, client_id %s", issuer, client_id)
-    frame_ancestors = getattr(state, "frame_ancestors", None)
-    if frame_ancestors is not None:
-        frame_ancestors.invalidate()  # the new platform may frame launches right away, not in 30 s
     response: Response = state.templates.TemplateResponse(
         request,
         "lti_register_done.html",
@@ -86,10 +124,11 @@ def _headers(request: Request, settings: Settings) -> dict[str, str]:
     return headers
 
 
-def _store(sessions: sessionmaker[Session], registered: RegisteredPlatform) -> tuple[str, str, str]:
+def _store(sessions: sessionmaker[Session], registered: RegisteredPlatform,
+           allow_http: bool) -> tuple[str, str, str]:
     """Store and commit; returns the stored name, issuer and client_id (plain values, not a detached row)."""
     with sessions() as session:
-        row = store_registration(session, registered)
+        row = store_registration(session, registered, allow_http=allow_http)
         try:
             session.commit()
         except IntegrityError as error:
@@ -107,9 +146,9 @@ def _error_page(request: Request, error: DynamicRegistrationError) -> Response:
         {
             "status": status,
             "message": error.message,
+            # Never the body: the URL came from whoever opened this page, so echoing what it answered
+            # would let anyone read a service this server can reach. Our sentence and the status only.
             "platform_status": error.platform_status,
-            "platform_body": error.platform_body,
-            "platform_body_truncated": error.platform_body_truncated,
         },
         status_code=status,
         headers=_headers(request, request.app.state.settings),

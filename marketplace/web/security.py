@@ -6,6 +6,8 @@ lists only the registered platforms' origins.
 
 from __future__ import annotations
 
+import logging
+import re
 import secrets
 
 from starlette.concurrency import run_in_threadpool
@@ -14,10 +16,30 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from marketplace.web.frame_ancestors import FrameAncestors
 
+logger = logging.getLogger("marketplace.web")
+
+
+_SOURCE = re.compile(r"^(?:https?:|https?://(?:\*\.)?[a-z0-9.-]+(?::\d{1,5})?|https?://\[[0-9a-f:.]+\](?::\d{1,5})?)$")
+
+
+def _safe_sources(sources: str) -> str:
+    """`sources` unchanged when every entry is a plain origin (or a bare scheme), else "" (only 'self').
+
+    The policy is built from stored data; one entry with ";", ",", a quote or a non-Latin character would
+    add directives or make the header impossible to send. Refusing the whole list falls back to the safest
+    policy for that response rather than guessing which part to keep.
+    """
+    entries = sources.split()
+    if all(_SOURCE.match(entry) for entry in entries):
+        return " ".join(entries)
+    logger.error("refused unsafe CSP sources; this response allows framing by 'self' only")
+    return ""
+
 
 def content_security_policy(nonce: str, platform_origins: str, *, form_targets: str = "") -> str:
     """The policy; `platform_origins` (space-separated) may frame us and receive our form posts, and so may
     `form_targets` (e.g. the return URL of one deep-linking response)."""
+    platform_origins, form_targets = _safe_sources(platform_origins), _safe_sources(form_targets)
     platforms = f" {platform_origins}" if platform_origins else ""
     targets = f" {form_targets}" if form_targets else ""
     return (

@@ -60,7 +60,7 @@ def lti(database_url: str, settings: Settings, tmp_path: Path) -> Iterator[LtiEn
     with sessions() as session:
         platform = add_platform(session, issuer=peer_url, client_id=peer.client_id, name="Loopback LMS",
                                 auth_login_url=peer_url + "/auth", auth_token_url=peer_url + "/token",
-                                key_set_url=peer_url + "/jwks")
+                                key_set_url=peer_url + "/jwks", allow_http=True)
         add_deployment(session, platform, peer.deployment_id)
         session.commit()
         load_content(session, configured.content_dir)

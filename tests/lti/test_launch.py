@@ -244,7 +244,7 @@ def test_several_client_ids_of_one_issuer_launch_side_by_side(lti: LtiEnvironmen
     with lti.sessions() as session:
         second = add_platform(session, issuer=lti.peer.issuer, client_id="second-client", name="Second key",
                               auth_login_url=lti.peer.issuer + "/auth", auth_token_url=lti.peer.issuer + "/token",
-                              key_set_url=lti.peer.issuer + "/jwks")
+                              key_set_url=lti.peer.issuer + "/jwks", allow_http=True)
         add_deployment(session, second, "dep-2")
         session.commit()
     assert lti.launch().status_code == 200
