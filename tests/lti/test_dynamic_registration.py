@@ -66,6 +66,7 @@ class FakePlatform:
     configuration_headers: list[dict[str, str]] = field(default_factory=list)
     registration_headers: list[dict[str, str]] = field(default_factory=list)
     registrations: list[dict[str, Any]] = field(default_factory=list)
+    overrides: dict[str, Any] = field(default_factory=dict)  # configuration fields a hostile platform sets
 
     @property
     def configuration_url(self) -> str:
@@ -99,6 +100,7 @@ class FakePlatform:
         }
         if self.scopes_supported is not None:
             body["scopes_supported"] = self.scopes_supported
+        body.update(self.overrides)
         return JSONResponse(body)
 
     async def register(self, request: Request) -> Response:
