@@ -1,4 +1,4 @@
-"""Platforms' public keys: fetched with timeouts, cached, refetched once per unknown kid, rate-limited.
+"""Platforms' public keys: fetched with timeouts, cached, refetched on an unknown kid at a limited rate.
 
 PyLTI1p3 fetches a JWKS with `requests` and no timeout, caches it without ever refreshing on an unknown
 kid (so a platform key rotation breaks launches until a restart), and converts every key to PEM for every
@@ -7,6 +7,7 @@ verification. Here every key is parsed once into a PyJWK object, RS256 only.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -14,9 +15,13 @@ from dataclasses import dataclass, field
 import httpx
 import jwt
 
+logger = logging.getLogger("marketplace.lti")
+
 JWKS_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 CACHE_SECONDS = 3600.0
 MIN_SECONDS_BETWEEN_FETCHES = 5.0
+# How long keys already held keep serving while the platform's key set endpoint fails.
+MAX_STALE_SECONDS = 24 * 3600.0
 MAX_JWKS_BYTES = 512 * 1024
 
 
@@ -32,11 +37,17 @@ class PlatformKeyError(Exception):
 class _KeySet:
     keys: dict[str, jwt.PyJWK]
     fetched_at: float
-    refetched_for: set[str] = field(default_factory=set)
+    attempted_at: float = field(default=0.0)
 
 
 class PlatformKeySets:
-    """A shared, thread-safe cache of platform key sets by URL."""
+    """A shared, thread-safe cache of platform key sets by URL.
+
+    Refetches are limited by time per key set URL (at most one per `min_refetch_interval`, whatever kid
+    asked), never by a list of kids already tried: a kid first seen in a forged token must not stay refused
+    once the platform really publishes it. When a refetch of an expired set fails, the keys already held keep
+    serving for up to MAX_STALE_SECONDS, so a platform's JWKS outage does not stop every launch.
+    """
 
     def __init__(self, http: httpx.Client, *, min_refetch_interval: float = MIN_SECONDS_BETWEEN_FETCHES) -> None:
         self._http = http
@@ -50,14 +61,25 @@ class PlatformKeySets:
         now = self._now()
         with self._lock:
             cached = self._sets.get(url)
-        if cached is not None and now - cached.fetched_at < CACHE_SECONDS and kid in cached.keys:
+        if cached is not None and kid in cached.keys and now - cached.fetched_at < CACHE_SECONDS:
             return cached.keys[kid]
-        if cached is not None and kid not in cached.keys:
-            # An unknown kid may be a platform key rotation: refetch, but once per kid and not too often.
-            if kid in cached.refetched_for or now - cached.fetched_at < self._min_refetch_interval:
-                raise PlatformKeyError(f"The platform's key set has no key with id {kid!r}.")
-        fresh = self._fetch(url)
-        fresh.refetched_for = (cached.refetched_for if cached else set()) | {kid}
+        if cached is not None and now - max(cached.attempted_at, cached.fetched_at) < self._min_refetch_interval:
+            # Fetched a moment ago (for this or another kid): asking again now would only help an attacker
+            # make us hammer the platform. An expired key still serves until the next allowed refetch.
+            if kid in cached.keys and now - cached.fetched_at < MAX_STALE_SECONDS:
+                return cached.keys[kid]
+            raise PlatformKeyError(f"The platform's key set has no key with id {kid!r}.")
+        try:
+            fresh = self._fetch(url)
+        except PlatformKeyError as error:
+            if cached is None:
+                raise
+            cached.attempted_at = now
+            if kid in cached.keys and now - cached.fetched_at < MAX_STALE_SECONDS:
+                logger.warning("platform key set %s could not be refreshed (%s); serving the keys fetched %.0f s "
+                               "ago", url, error.reason, now - cached.fetched_at)
+                return cached.keys[kid]
+            raise
         with self._lock:
             self._sets[url] = fresh
         if kid not in fresh.keys:
