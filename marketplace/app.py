@@ -26,7 +26,7 @@ from marketplace.lti.platform_keys import PlatformKeySets
 from marketplace.sandbox import sandbox_enabled
 from marketplace.settings import Settings
 from marketplace.store.database import check_schema, make_engine, make_session_factory
-from marketplace.web import lti_views, picker_views, portfolio_views, registration_views, resource_views
+from marketplace.web import access_log, lti_views, picker_views, portfolio_views, registration_views, resource_views
 from marketplace.web.catalog_views import browse_page, resource_api, search_api
 from marketplace.web.errors import (
     AppError,
@@ -73,6 +73,7 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        access_log.install()  # after the server configured logging: no secrets in access log lines
         # Publish a key (and the next one) before any platform asks for our JWKS.
         await run_in_threadpool(prepare_keys)
         if index_exists(settings.index_dir):
