@@ -12,7 +12,7 @@ from marketplace.lti.deep_linking import media_type_accepted
 from marketplace.lti.errors import LtiRefusal, refused
 from marketplace.portfolio import signing
 from marketplace.portfolio.errors import PortfolioError
-from marketplace.portfolio.store import get_item, owner_for_launch
+from marketplace.portfolio.store import get_item, owner_for_launch, record_submission
 from marketplace.store.models import PortfolioItemRow
 
 
@@ -64,4 +64,5 @@ def submission_item(session: Session, context: LaunchContext, item_id: str, base
     if content["type"] == "file" and not media_type_accepted(str(content.get("mediaType", "")), accept_media_types):
         raise refused("dl_media_type_not_accepted", f"“{item.title}” cannot be submitted here: the assignment "
                       f"accepts only {', '.join(accept_media_types)} files.", advice="")
+    record_submission(session, item, context)  # in the response's transaction: no submission, no access
     return content

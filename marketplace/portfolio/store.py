@@ -23,7 +23,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from marketplace.lti.context import LaunchContext
 from marketplace.portfolio import files
 from marketplace.portfolio.errors import PortfolioError
-from marketplace.store.models import LaunchRow, PortfolioItemRow
+from marketplace.store.models import LaunchRow, PortfolioItemRow, PortfolioSubmissionRow
 
 KINDS = ("file", "link", "note")
 MAX_TITLE = 200
@@ -49,6 +49,34 @@ def owner_for_launch(session: Session, context: LaunchContext) -> Owner:
         raise PortfolioError("Your course did not say who you are, so there is no portfolio to show. Open the tool "
                              "again from your course while signed in.", 403)
     return Owner(row.platform_id, context.user_sub)
+
+
+def record_submission(session: Session, item: PortfolioItemRow, context: LaunchContext) -> None:
+    """Remember the course and deployment an item is submitted to: their teachers may open it from now on."""
+    context_id = context.context_id or ""
+    already = session.scalars(select(PortfolioSubmissionRow).where(
+        PortfolioSubmissionRow.item_id == item.id, PortfolioSubmissionRow.platform_id == item.platform_id,
+        PortfolioSubmissionRow.deployment_id == context.deployment_id,
+        PortfolioSubmissionRow.context_id == context_id)).first()
+    if already is None:
+        session.add(PortfolioSubmissionRow(item_id=item.id, platform_id=item.platform_id,
+                                           deployment_id=context.deployment_id, context_id=context_id))
+        session.flush()
+
+
+def may_open_submitted(session: Session, item: PortfolioItemRow, platform_id: int, context: LaunchContext) -> bool:
+    """Its owner may open an item; an instructor only where it was submitted (same platform, deployment and
+    course). A teacher of another course on the same platform must not read students' work by its id."""
+    if item.platform_id != platform_id:
+        return False
+    if context.user_sub and item.owner_sub == context.user_sub:
+        return True
+    if not context.is_instructor or not context.context_id:
+        return False
+    return session.scalars(select(PortfolioSubmissionRow.id).where(
+        PortfolioSubmissionRow.item_id == item.id, PortfolioSubmissionRow.platform_id == platform_id,
+        PortfolioSubmissionRow.deployment_id == context.deployment_id,
+        PortfolioSubmissionRow.context_id == context.context_id)).first() is not None
 
 
 def _owned(owner: Owner) -> tuple[ColumnElement[bool], ColumnElement[bool]]:

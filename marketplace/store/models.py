@@ -191,3 +191,21 @@ class PortfolioItemRow(Base):
         Index("ix_portfolio_items_owner", "platform_id", "owner_sub"),
         Index("ix_portfolio_items_file_sha256", "file_sha256"),
     )
+
+
+class PortfolioSubmissionRow(Base):
+    """A portfolio item submitted to an assignment: the course and deployment whose teachers may open it."""
+
+    __tablename__ = "portfolio_submissions"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    item_id: Mapped[str] = mapped_column(ForeignKey("portfolio_items.id", ondelete="CASCADE"))
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id", ondelete="CASCADE"))
+    deployment_id: Mapped[str] = mapped_column(String(255))
+    context_id: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+    __table_args__ = (
+        UniqueConstraint("item_id", "platform_id", "deployment_id", "context_id",
+                         name="uq_portfolio_submissions_place"),
+    )

@@ -12,6 +12,7 @@ from marketplace.catalog.reading import reading_blocks
 from marketplace.catalog.resource import Resource
 from marketplace.lti.context import LaunchContext
 from marketplace.portfolio.signing import signed_file_url
+from marketplace.portfolio.store import may_open_submitted
 from marketplace.store.models import LaunchRow, PortfolioItemRow
 from marketplace.store.resources import get_resource
 from marketplace.web.errors import AppError
@@ -62,15 +63,15 @@ async def public_resource_page(request: Request) -> Response:
 
 
 def portfolio_item_for_launch(request: Request, context: LaunchContext) -> dict[str, Any]:
-    """A submitted portfolio item opened from the course (blocking): its owner, or a teacher on the same
-    platform grading it, may see it; anyone else gets the same 404 as for a missing item."""
+    """A submitted portfolio item opened from the course (blocking): its owner, or a teacher of the course and
+    deployment it was submitted to, may see it; anyone else gets the same 404 as for a missing item."""
     item_id = context.custom.get("portfolio_item_id", "")
     with request.app.state.sessions() as session:
         launch = session.get(LaunchRow, context.launch_id)
         item = session.get(PortfolioItemRow, item_id) if item_id else None
         allowed = (
-            item is not None and launch is not None and item.platform_id == launch.platform_id
-            and (item.owner_sub == context.user_sub or context.is_instructor)
+            item is not None and launch is not None
+            and may_open_submitted(session, item, launch.platform_id, context)
         )
         if not allowed or item is None:
             raise AppError(404, "This submitted item cannot be shown here. Open it from the course it was "

@@ -113,6 +113,7 @@ class PlatformPeer:
         self.signing_key = self.keys[0]
         self.scenario = Scenario()
         self.user_id = "user-1"
+        self.context_id = "course-1"
         self.roles: list[str] = [INSTRUCTOR]
         self.message_type = "LtiResourceLinkRequest"
         self.extra_claims: dict[str, Any] = {}
@@ -202,7 +203,7 @@ class PlatformPeer:
         launch.set_user_data(self.user_id, self.roles, full_name="Ada Teacher", email_address="ada@example.edu")
         if self.message_type == "LtiResourceLinkRequest":
             launch.set_resource_link_claim("link-1", title="Photosynthesis")
-        launch.set_launch_context_claim("course-1", context_title="Biology 101", context_label="BIO101")
+        launch.set_launch_context_claim(self.context_id, context_title="Biology 101", context_label="BIO101")
         claims: dict[str, Any] = launch.get_launch_message()
         claims["https://purl.imsglobal.org/spec/lti/claim/message_type"] = self.message_type
         claims["nonce"] = nonce

@@ -10,11 +10,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+from sqlalchemy import select
 
 from marketplace.catalog.sync import load_content, sync_index
+from marketplace.store.models import PlatformRow
+from marketplace.store.registrations import add_deployment
 from tests.lti.conftest import LtiEnvironment
 from tests.lti.dl_receiver import DeepLinkReceiver, Expectation
-from tests.lti.peer import DL_SETTINGS, INSTRUCTOR, LEARNER
+from tests.lti.peer import DEPLOYMENT_ID, DL_SETTINGS, INSTRUCTOR, LEARNER
 
 FIXTURE = json.loads((Path(__file__).parent.parent / "fixtures" / "canvas-deep-linking.json").read_text())
 PLACEMENT = "https://www.instructure.com/placement"
@@ -222,3 +225,18 @@ def test_a_submitted_note_opens_for_its_author_and_teachers_only(lti: LtiEnviron
     assert open_as("the-teacher", [INSTRUCTOR]).status_code == 200
     stranger = open_as("another-student", [LEARNER])
     assert stranger.status_code == 404 and "cannot be shown here" in stranger.text
+    # Issue 10, finding 8: a teacher of another course on the same platform cannot open it by its id,
+    # nor a teacher of the same course id under another deployment.
+    lti.peer.context_id = "course-2"
+    other_course = open_as("other-teacher", [INSTRUCTOR])
+    assert other_course.status_code == 404 and "Leaves" not in other_course.text
+    lti.peer.context_id = "course-1"
+    with lti.sessions() as session:
+        platform = session.scalars(select(PlatformRow)).one()
+        add_deployment(session, platform, "other-deployment")
+        session.commit()
+    lti.peer.deployment_id = "other-deployment"
+    other_deployment = open_as("other-teacher", [INSTRUCTOR])
+    assert other_deployment.status_code == 404 and "Leaves" not in other_deployment.text
+    lti.peer.deployment_id = DEPLOYMENT_ID
+    assert open_as("user-1", [LEARNER]).status_code == 200  # its author, still

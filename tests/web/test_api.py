@@ -78,7 +78,7 @@ def test_resource_api(client: TestClient) -> None:
 def test_healthz(client: TestClient) -> None:
     body = client.get("/healthz").json()
     assert body["ok"] is True
-    assert body["database"]["revision"] == "0004_platform_status"
+    assert body["database"]["revision"] == "0004_closed_door"
     assert body["index"]["documents"] == 5
 
 
