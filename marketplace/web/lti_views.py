@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import secrets
 from http.cookies import SimpleCookie
@@ -43,12 +44,16 @@ def _secure(request: Request) -> bool:
 
 def _set_state_cookie(request: Request, response: Response, start: LoginStart) -> None:
     """The state cookie, cross-site where allowed (SameSite=None needs Secure, so plain http gets Lax)."""
+    _set_cookie(request, response, STATE_COOKIE_PREFIX + start.state, start.state,
+                int(LOGIN_TTL.total_seconds()), "/lti/")
+
+
+def _set_cookie(request: Request, response: Response, name: str, value: str, max_age: int, path: str) -> None:
     cookie = SimpleCookie()
-    name = STATE_COOKIE_PREFIX + start.state
-    cookie[name] = start.state
+    cookie[name] = value
     morsel = cookie[name]
-    morsel["max-age"] = int(LOGIN_TTL.total_seconds())
-    morsel["path"] = "/lti/"
+    morsel["max-age"] = max_age
+    morsel["path"] = path
     morsel["httponly"] = True
     secure = _secure(request)
     if secure:
@@ -56,9 +61,9 @@ def _set_state_cookie(request: Request, response: Response, start: LoginStart) -
         morsel["samesite"] = "None"
     else:
         morsel["samesite"] = "Lax"
-    value = morsel.OutputString()
+    written = morsel.OutputString()
     # CHIPS: Python's cookie module (and so Starlette before Python 3.14) cannot write Partitioned itself.
-    response.headers.append("set-cookie", value + ("; Partitioned" if secure else ""))
+    response.headers.append("set-cookie", written + ("; Partitioned" if secure else ""))
 
 
 async def _params(request: Request) -> dict[str, str]:
@@ -124,7 +129,7 @@ async def launch(request: Request) -> Response:
 
     verified, code = await run_in_threadpool(run)
     if code is not None:
-        return _to_app(request, code)
+        return _to_app(request, code)  # this browser carries the cookie: bind the code to it
     auth = urlsplit(verified.auth_login_url)
     response: Response = request.app.state.templates.TemplateResponse(
         request,
@@ -172,14 +177,16 @@ async def confirm_launch(request: Request) -> Response:
             if not state or state != row.state or not nonce or nonce != row.claims.get("nonce"):
                 raise refused("state_mismatch", "The launch does not match the login this browser started.")
             row.confirmed_at = utc_now()
-            code = _new_handoff(session, launch_id)
             session.commit()
-            return code
+            return launch_id
 
-    return _to_app(request, await run_in_threadpool(run))
+    # No cookie reaches this browser, so no handoff code either: this POST proved it holds the values the
+    # platform's storage kept for this login, and it gets the launched page itself.
+    return await _render_app(request, await run_in_threadpool(run))
 
 
 HANDOFF_SECONDS = 120
+HANDOFF_COOKIE = "lti_handoff"
 
 
 def _hash(code: str) -> str:
@@ -193,12 +200,26 @@ def _new_handoff(session: Any, launch_id: str) -> str:
     return code
 
 
+def _binding(request: Request, code: str) -> str:
+    """The cookie value that binds a handoff code to the browser it was given to (keyed: unguessable)."""
+    key = request.app.state.settings.secret_key.encode("utf-8")
+    return hmac.new(key, b"handoff:" + code.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
 def _to_app(request: Request, code: str) -> Response:
-    return RedirectResponse(str(request.url_for("lti_app")) + f"?handoff={code}", status_code=303)
+    response = RedirectResponse(str(request.url_for("lti_app")) + f"?handoff={code}", status_code=303)
+    _set_cookie(request, response, HANDOFF_COOKIE, _binding(request, code), HANDOFF_SECONDS,
+                str(request.url_for("lti_app").path))
+    return response
 
 
 def _redeem_handoff(request: Request, code: str) -> str:
-    """The launch id for a handoff code, usable once and only shortly after the launch (blocking)."""
+    """The launch id for a handoff code, usable once, shortly after the launch and only in the browser it
+    was given to: someone else's code opened elsewhere would put that browser inside their launch."""
+    presented = request.cookies.get(HANDOFF_COOKIE, "")
+    if code and not hmac.compare_digest(presented, _binding(request, code)):
+        raise LtiRefusal("handoff_foreign", "This launch link belongs to another browser. Open the tool again "
+                         "from your course.", 401)
     with request.app.state.sessions() as session:
         query = select(LaunchRow).where(LaunchRow.handoff_hash == _hash(code))
         row = session.scalars(query).first() if code else None
@@ -218,6 +239,11 @@ def _redeem_handoff(request: Request, code: str) -> str:
 async def app_page(request: Request) -> Response:
     """GET /lti/app?handoff=…: the launched page, which carries its launch token in htmx headers."""
     launch_id = await run_in_threadpool(_redeem_handoff, request, request.query_params.get("handoff", ""))
+    return await _render_app(request, launch_id)  # the binding cookie expires by itself within two minutes
+
+
+async def _render_app(request: Request, launch_id: str) -> Response:
+    """The page of a confirmed launch: picker, resource, portfolio item or the plain app page."""
     token = launch_token.issue(launch_id, request.app.state.settings.secret_key)
     context = await run_in_threadpool(launch_context, request, token)
     page: dict[str, Any] = {"context": context, "launch_token": token, "header": launch_token.HEADER}

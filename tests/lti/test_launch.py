@@ -262,6 +262,11 @@ def test_the_app_page_link_works_once_and_keeps_the_token_out_of_urls(lti: LtiEn
     launched = lti.browser.post(action, data=fields)
     location = launched.headers["location"]
     assert "handoff=" in location and "lt=" not in location
+    # Issue 10, finding 9: the code is bound to the browser that launched. Opened by another client (a
+    # victim lured to the attacker's link), it gives nothing, and the launching browser can still use it.
+    with httpx.Client() as stranger:
+        foreign = stranger.get(location)
+    assert foreign.status_code == 401 and "another browser" in foreign.text and "X-Launch-Token" not in foreign.text
     page = lti.browser.get(location)
     assert page.status_code == 200
     assert page_token(page) not in location
