@@ -116,3 +116,19 @@ def settings(tmp_path: Path, content_dir: Path) -> Settings:
     url = f"sqlite:///{tmp_path / 'app.sqlite3'}"
     return Settings(data_dir=tmp_path / "var", content_dir=content_dir, database_url=url,
                     base_url="http://127.0.0.1:8000", secret_key="x" * 40, environment="test")
+
+
+def prepare_app_data(settings: Settings) -> None:
+    """Migrate the database and load and index the settings' catalog folder (what `make run` does first)."""
+    from marketplace.catalog.sync import load_content, sync_index
+    from marketplace.store.database import make_engine, make_session_factory, upgrade_database
+
+    upgrade_database(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            load_content(session, settings.content_dir)
+            session.commit()
+            sync_index(session, settings.index_dir, workers=1)
+    finally:
+        engine.dispose()

@@ -18,16 +18,16 @@ import pytest
 from sqlalchemy import update
 
 from marketplace.app import create_app
-from marketplace.catalog.sync import load_content, sync_index
 from marketplace.lti import dynamic_registration
 from marketplace.lti.outbound import DestinationRefused, guarded_async_transport, guarded_sync_transport
 from marketplace.platform_urls import PlatformUrlError, normalise_url
 from marketplace.settings import Settings
-from marketplace.store.database import make_engine, make_session_factory, upgrade_database
+from marketplace.store.database import make_session_factory
 from marketplace.store.models import PlatformRow
 from marketplace.store.registrations import approve_platform, find_platform
 from marketplace.web.frame_ancestors import FrameAncestors
 from marketplace.web.security import content_security_policy
+from tests.conftest import prepare_app_data
 from tests.lti.servers import running_server
 from tests.lti.test_dynamic_registration import FakePlatform, Tool, running_tool
 
@@ -36,13 +36,7 @@ ROUTES = ("/", "/healthz", "/lti/jwks", "/resources")
 
 @pytest.fixture
 def app_tool(settings: Settings) -> Iterator[Tool]:
-    upgrade_database(settings.database_url)
-    engine = make_engine(settings.database_url)
-    with make_session_factory(engine)() as session:
-        load_content(session, settings.content_dir)
-        session.commit()
-        sync_index(session, settings.index_dir, workers=1)
-    engine.dispose()
+    prepare_app_data(settings)
     with running_tool(settings, create_app) as running:
         yield running
 

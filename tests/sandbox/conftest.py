@@ -16,10 +16,9 @@ import pytest
 from starlette.applications import Starlette
 
 from marketplace.app import create_app
-from marketplace.catalog.sync import load_content, sync_index
 from marketplace.sandbox.views import sandbox_routes
 from marketplace.settings import Settings
-from marketplace.store.database import make_engine, make_session_factory, upgrade_database
+from tests.conftest import prepare_app_data
 from tests.lti.catalog_extras import write_extra_resources
 from tests.lti.peer import form_fields
 from tests.lti.servers import free_port, serving
@@ -88,13 +87,7 @@ def sandbox(settings: Settings) -> Iterator[SandboxEnvironment]:
     url = f"http://127.0.0.1:{port}"
     configured = dataclasses.replace(settings, base_url=url, environment="development")
     write_extra_resources(configured.content_dir)
-    upgrade_database(configured.database_url)
-    engine = make_engine(configured.database_url)
-    with make_session_factory(engine)() as session:
-        load_content(session, configured.content_dir)
-        session.commit()
-        sync_index(session, configured.index_dir, workers=1)
-    engine.dispose()
+    prepare_app_data(configured)
     app = create_app(configured)
     # The lead wires the routes into create_app; the test adds them itself so it does not depend on that.
     app.router.routes.extend(sandbox_routes())

@@ -8,20 +8,14 @@ import pytest
 from starlette.testclient import TestClient
 
 from marketplace.app import create_app
-from marketplace.catalog.sync import load_content, sync_index
 from marketplace.settings import Settings
-from marketplace.store.database import make_engine, make_session_factory, upgrade_database
+from marketplace.store.database import upgrade_database
+from tests.conftest import prepare_app_data
 
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    upgrade_database(settings.database_url)
-    engine = make_engine(settings.database_url)
-    with make_session_factory(engine)() as session:
-        load_content(session, settings.content_dir)
-        session.commit()
-        sync_index(session, settings.index_dir, workers=1)
-    engine.dispose()
+    prepare_app_data(settings)
     with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
         yield test_client
 
