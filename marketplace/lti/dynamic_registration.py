@@ -7,8 +7,9 @@ Framework-free: the web view in `marketplace.web.registration_views` drives it.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import SplitResult, urlsplit
@@ -17,6 +18,7 @@ import httpx
 from sqlalchemy.orm import Session
 
 from marketplace.lti import claims
+from marketplace.lti.outbound import DestinationRefused
 from marketplace.settings import Settings
 from marketplace.store.models import PlatformRow
 from marketplace.store.registrations import (
@@ -73,6 +75,7 @@ class DynamicRegistrationError(Exception):
         self.platform_body = platform_body[:MAX_BODY_SHOWN] if platform_body is not None else None
         # input: our page was called wrongly; platform: the platform failed or refused; conflict: already stored.
         self.kind: ErrorKind = kind
+        self.platform_content_type: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +153,30 @@ async def register_with_platform(openid_configuration_url: str, registration_tok
     if token:  # Moodle may start a registration without a token; an empty Bearer header is invalid.
         headers["Authorization"] = f"Bearer {token}"
 
-    status, body = await _send(http, "GET", configuration_url, headers, None, "its configuration")
+    status, body, content_type = await _send(http, "GET", configuration_url, headers, None, "its configuration")
+    with _answer_type(content_type):
+        issuer, endpoints, configuration = _read_configuration(status, body, configuration_url)
+
+    payload = tool_registration_payload(settings, configuration)
+    post_headers = {**headers, "Content-Type": "application/json"}
+    status, body, content_type = await _send(http, "POST", endpoints["registration_endpoint"], post_headers,
+                                             json.dumps(payload).encode("utf-8"), "the registration")
+    with _answer_type(content_type):
+        return _read_registration(status, body, issuer, endpoints, configuration)
+
+
+@contextlib.contextmanager
+def _answer_type(content_type: str | None) -> Iterator[None]:
+    """Tell a registration error the content type of the platform answer it is about (shown, not the body)."""
+    try:
+        yield
+    except DynamicRegistrationError as error:
+        error.platform_content_type = error.platform_content_type or (content_type or "")[:100] or None
+        raise
+
+
+def _read_configuration(status: int, body: str,
+                        configuration_url: str) -> tuple[str, dict[str, str], dict[str, Any]]:
     if status in (401, 403):
         raise DynamicRegistrationError(
             f"The platform refused the registration token when we asked for its configuration (HTTP {status}). "
@@ -163,11 +189,11 @@ async def register_with_platform(openid_configuration_url: str, registration_tok
             "again.", status, body)
     configuration = _json_object(body, status, "its configuration")
     issuer, endpoints = _checked_configuration(configuration, configuration_url, status, body)
+    return issuer, endpoints, configuration
 
-    payload = tool_registration_payload(settings, configuration)
-    post_headers = {**headers, "Content-Type": "application/json"}
-    status, body = await _send(http, "POST", endpoints["registration_endpoint"], post_headers,
-                               json.dumps(payload).encode("utf-8"), "the registration")
+
+def _read_registration(status: int, body: str, issuer: str, endpoints: dict[str, str],
+                       configuration: dict[str, Any]) -> RegisteredPlatform:
     if not 200 <= status < 300:
         reason = ("refused the registration token" if status in (401, 403) else "refused the registration")
         raise DynamicRegistrationError(
@@ -292,8 +318,9 @@ def _checked_configuration(configuration: Mapping[str, Any], configuration_url: 
 
 
 async def _send(http: httpx.AsyncClient, method: str, url: str, headers: dict[str, str], content: bytes | None,
-                what: str) -> tuple[int, str]:
-    """Status and text of one request to the platform; transport failures become DynamicRegistrationError."""
+                what: str) -> tuple[int, str, str | None]:
+    """Status, text and content type of one request to the platform; transport failures (and a destination
+    that is not a public address) become DynamicRegistrationError."""
     try:
         async with http.stream(method, url, headers=headers, content=content, timeout=TIMEOUT,
                                follow_redirects=False) as response:
@@ -306,11 +333,16 @@ async def _send(http: httpx.AsyncClient, method: str, url: str, headers: dict[st
                         f"The platform's answer about {what} is larger than {MAX_RESPONSE_BYTES:,} bytes; "
                         "refused.", response.status_code, None)
                 chunks.append(chunk)
-            return response.status_code, _decode(b"".join(chunks), response.charset_encoding)
+            return (response.status_code, _decode(b"".join(chunks), response.charset_encoding),
+                    response.headers.get("content-type"))
     except httpx.TimeoutException as error:
         raise DynamicRegistrationError(
             f"The platform at {origin_text(url)} did not answer in time when we asked for {what}. "
             "Try again in a moment.") from error
+    except DestinationRefused:
+        raise DynamicRegistrationError(
+            f"The platform at {origin_text(url)} is not at a public address, so the marketplace does not connect "
+            "to it. Start the registration from an LMS reachable on the internet.", kind="input") from None
     except (httpx.HTTPError, httpx.InvalidURL) as error:
         raise DynamicRegistrationError(
             f"We could not reach the platform at {origin_text(url)} to ask for {what} "

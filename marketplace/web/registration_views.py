@@ -149,6 +149,7 @@ def _error_page(request: Request, error: DynamicRegistrationError) -> Response:
             # Never the body: the URL came from whoever opened this page, so echoing what it answered
             # would let anyone read a service this server can reach. Our sentence and the status only.
             "platform_status": error.platform_status,
+            "platform_content_type": error.platform_content_type,
         },
         status_code=status,
         headers=_headers(request, request.app.state.settings),

@@ -296,7 +296,7 @@ def test_platform_error_status_is_shown_its_body_never_and_nothing_is_stored(too
     assert page.status_code == 502
     assert "refused the registration (HTTP 422)" in page.text
     # The body is never echoed: the URL came from whoever opened the page (server-side request forgery).
-    assert "HTTP status 422" in page.text and "<pre>" not in page.text
+    assert "HTTP status 422" in page.text and "(application/json)" in page.text and "<pre>" not in page.text
     assert "openid" not in page.text.split("</h1>", 1)[1]
     assert "Traceback" not in page.text
     assert tool.stored() == []

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from marketplace.lti import launch_token
-from marketplace.store.models import DeploymentRow, LaunchRow, LoginStateRow
+from marketplace.store.models import DeploymentRow, LaunchRow, LoginStateRow, PlatformRow
 from marketplace.store.registrations import approve_deployment
 from tests.lti.conftest import LtiEnvironment
 from tests.lti.peer import CLIENT_ID, DL_SETTINGS, INSTRUCTOR, LEARNER, Scenario, form_fields
@@ -272,3 +272,20 @@ def test_the_app_page_link_works_once_and_keeps_the_token_out_of_urls(lti: LtiEn
     assert page_token(page) not in location
     again = lti.browser.get(location)
     assert again.status_code == 401 and "already opened" in again.text
+
+
+@pytest.mark.parametrize(("return_url", "learned"), [
+    ("https://school.instructure.com/courses/1/external_content/success", "https://school.instructure.com"),
+    ("https://x;frame-ancestors *;sandbox;@evil.example/back", None),
+    ("https://中@evil.example/back", None),
+    ("https://*.example/back", None),
+])
+def test_only_valid_return_url_origins_are_learned_for_framing(lti: LtiEnvironment, return_url: str,
+                                                               learned: str | None) -> None:
+    """Issue 10, sibling of findings 1-2: origins learned from launches pass the same door as registrations."""
+    lti.peer.extra_claims = {"https://purl.imsglobal.org/spec/lti/claim/launch_presentation": {
+        "document_target": "iframe", "return_url": return_url}}
+    assert lti.launch().status_code == 200
+    with lti.sessions() as session:
+        platform = session.scalars(select(PlatformRow)).one()
+        assert platform.frame_origins == ([learned] if learned else [])
