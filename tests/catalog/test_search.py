@@ -191,3 +191,15 @@ def test_title_order_folds_accents_like_search(content_dir: Path, tmp_path: Path
         assert ids(catalog, text="ecologie foret") == ["ecologie"]  # accents folded on both sides
     finally:
         catalog.close()
+
+
+def test_an_index_built_by_another_analysis_is_refused_until_rebuilt(content_dir: Path, tmp_path: Path) -> None:
+    from marketplace.catalog.index_store import ANALYSIS_FILE, analysis_is_current
+    from marketplace.catalog.search import IndexMissingError
+
+    build_index(tmp_path / "old", load_catalog(content_dir).resources, workers=1)
+    assert analysis_is_current(tmp_path / "old")
+    (tmp_path / "old" / ANALYSIS_FILE).write_text("1")  # what the stop-word-blind analysis wrote (nothing)
+    assert not analysis_is_current(tmp_path / "old")
+    with pytest.raises(IndexMissingError, match="older version"):
+        CatalogIndex(tmp_path / "old").open()

@@ -289,3 +289,19 @@ def test_only_valid_return_url_origins_are_learned_for_framing(lti: LtiEnvironme
     with lti.sessions() as session:
         platform = session.scalars(select(PlatformRow)).one()
         assert platform.frame_origins == ([learned] if learned else [])
+
+
+def test_a_student_cannot_use_the_instructor_picker_with_their_launch_token(lti: LtiEnvironment) -> None:
+    """Issue 10, the wider hunt: a learner's resource launch token opens nothing of the picker."""
+    lti.peer.roles = [LEARNER]
+    page = lti.launch()
+    assert page.status_code == 200
+    token = page_token(page)
+    headers = {launch_token.HEADER: token, "HX-Request": "true"}
+    for method, path, data in (("GET", "/lti/picker/results?q=plants", None),
+                               ("POST", "/lti/picker/select", {"toggle": "plant-cells"}),
+                               ("POST", "/lti/deep-linking/respond", {"launch_token": token,
+                                                                      "resource": "plant-cells"})):
+        response = lti.browser.request(method, lti.tool_url + path, headers=headers, data=data)
+        assert 400 <= response.status_code < 500, (path, response.status_code)
+        assert "Traceback" not in response.text
