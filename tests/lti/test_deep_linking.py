@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from marketplace.catalog.sync import load_content, sync_index
@@ -240,3 +241,21 @@ def test_a_submitted_note_opens_for_its_author_and_teachers_only(lti: LtiEnviron
     assert other_deployment.status_code == 404 and "Leaves" not in other_deployment.text
     lti.peer.deployment_id = DEPLOYMENT_ID
     assert open_as("user-1", [LEARNER]).status_code == 200  # its author, still
+
+
+@pytest.mark.parametrize(("return_url", "allowed"), [
+    ("HTTPS://LMS.Example.EDU:443/courses/1/deep_linking_response", "https://lms.example.edu"),
+    ("https://x;form-action *;@evil.example/return", None),
+])
+def test_the_response_page_may_post_only_to_a_valid_return_origin(lti: LtiEnvironment, receiver: DeepLinkReceiver,
+                                                                  return_url: str, allowed: str | None) -> None:
+    """Issue 10, sibling of finding 2: the return URL's origin goes into form-action only after the URL check."""
+    claim = dict(FIXTURE["deep_linking_settings_by_placement"]["link_selection"])
+    page = open_picker(lti, receiver, "link_selection", {**claim})
+    lti.peer.extra_claims[DL_SETTINGS]["deep_link_return_url"] = return_url
+    page = lti.launch()
+    response = choose(lti, page, ["plant-cells"])
+    assert response.status_code == 200
+    form_action = response.headers["content-security-policy"].split("form-action", 1)[1].split(";")[0]
+    assert "*" not in form_action and "evil" not in form_action
+    assert (allowed in form_action) if allowed else form_action.strip().startswith("'self'")
