@@ -61,6 +61,8 @@ class RegistrationRateLimit:
             if len(self._attempts) > MAX_TRACKED_CLIENTS:
                 self._attempts = {key: value for key, value in self._attempts.items() if value}
             return True
+
+
 # The registration answer is specific to one token and one platform; never let a cache keep it.
 NO_STORE = {"Cache-Control": "no-store"}
 FRAMERS = "https:"
