@@ -66,12 +66,16 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def is_safe_origin(origin: str) -> bool:
-    """Whether `origin` is exactly what normalise_url(origin_only=True) produces (safe inside a header)."""
+def safe_origin(url: str) -> str | None:
+    """The normalised scheme://host[:port] of `url` (safe inside a header), or None when the URL is refused.
+
+    For URLs that come from stored rows or signed launches rather than from the registration door: http is
+    accepted here because the door already decided whether it is allowed.
+    """
     try:
-        return normalise_url(origin, allow_http=True, origin_only=True) == origin
+        return origin_of(normalise_url(url, allow_http=True))
     except PlatformUrlError:
-        return False
+        return None
 
 
 def _checked_host(host: str, what: str, netloc: str) -> str:

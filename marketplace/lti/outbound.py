@@ -116,13 +116,23 @@ class GuardedSyncBackend(httpcore.NetworkBackend):
         self.inner.sleep(seconds)
 
 
+# The pool httpx would build by default, minus proxies from the environment (a proxy would connect for us).
+class _PoolOptions(typing.TypedDict):
+    max_connections: int
+    max_keepalive_connections: int
+    keepalive_expiry: float
+
+
+_POOL_OPTIONS: _PoolOptions = {"max_connections": 20, "max_keepalive_connections": 10, "keepalive_expiry": 5.0}
+
+
 def guarded_async_transport(*, allow_loopback: bool, resolver: Resolver = system_resolver,
                             inner: httpcore.AsyncNetworkBackend | None = None) -> httpx.AsyncHTTPTransport:
     """An httpx async transport whose connections pass the destination check."""
     transport = httpx.AsyncHTTPTransport(trust_env=False)
     transport._pool = httpcore.AsyncConnectionPool(  # noqa: SLF001 - see the module docstring
-        ssl_context=httpx.create_ssl_context(), max_connections=20, max_keepalive_connections=10,
-        keepalive_expiry=5.0, network_backend=GuardedAsyncBackend(resolver, allow_loopback, inner))
+        ssl_context=httpx.create_ssl_context(), network_backend=GuardedAsyncBackend(resolver, allow_loopback, inner),
+        **_POOL_OPTIONS)
     return transport
 
 
@@ -131,6 +141,6 @@ def guarded_sync_transport(*, allow_loopback: bool, resolver: Resolver = system_
     """An httpx transport (blocking) whose connections pass the destination check."""
     transport = httpx.HTTPTransport(trust_env=False)
     transport._pool = httpcore.ConnectionPool(  # noqa: SLF001 - see the module docstring
-        ssl_context=httpx.create_ssl_context(), max_connections=20, max_keepalive_connections=10,
-        keepalive_expiry=5.0, network_backend=GuardedSyncBackend(resolver, allow_loopback, inner))
+        ssl_context=httpx.create_ssl_context(), network_backend=GuardedSyncBackend(resolver, allow_loopback, inner),
+        **_POOL_OPTIONS)
     return transport

@@ -8,7 +8,6 @@ import logging
 import secrets
 from http.cookies import SimpleCookie
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -22,7 +21,7 @@ from marketplace.lti.errors import LtiRefusal, refused
 from marketplace.lti.keys import ensure_keys, published_jwks
 from marketplace.lti.launch import MAX_ID_TOKEN_BYTES, FormRequest, StrictMessageLaunch, VerifiedLaunch
 from marketplace.lti.login import LOGIN_TTL, STATE_COOKIE_PREFIX, LoginStart, start_login
-from marketplace.platform_urls import PlatformUrlError, normalise_url, origin_of
+from marketplace.platform_urls import safe_origin
 from marketplace.store.models import LaunchRow, PlatformRow, utc_now
 from marketplace.web import portfolio_views
 from marketplace.web.launch_session import launch_context
@@ -130,7 +129,6 @@ async def launch(request: Request) -> Response:
     verified, code = await run_in_threadpool(run)
     if code is not None:
         return _to_app(request, code)  # this browser carries the cookie: bind the code to it
-    auth = urlsplit(verified.auth_login_url)
     response: Response = request.app.state.templates.TemplateResponse(
         request,
         "lti_launch_storage.html",
@@ -138,7 +136,7 @@ async def launch(request: Request) -> Response:
             "launch_id": verified.context.launch_id,
             "state": verified.state,
             "storage_target": params.get("lti_storage_target", ""),
-            "auth_origin": f"{auth.scheme}://{auth.netloc}",
+            "auth_origin": safe_origin(verified.auth_login_url) or "",
         },
     )
     response.headers["Cache-Control"] = "no-store"
@@ -150,9 +148,8 @@ def _learn_frame_origin(session: Any, context: LaunchContext) -> None:
     return_url = context.launch_presentation.get("return_url")
     if not isinstance(return_url, str):
         return
-    try:  # the same door as every other platform URL: no credentials, wildcards or header-breaking characters
-        origin = origin_of(normalise_url(return_url, what="return URL", allow_http=True))
-    except PlatformUrlError:
+    origin = safe_origin(return_url)  # the same check as every platform URL: nothing header-breaking
+    if origin is None:
         return
     platform = session.scalars(
         select(PlatformRow).where(PlatformRow.issuer == context.issuer, PlatformRow.client_id == context.client_id)

@@ -31,7 +31,7 @@ from marketplace.lti.deep_linking import (
 )
 from marketplace.lti.errors import LtiRefusal, refused
 from marketplace.lti.keys import SigningKeys
-from marketplace.platform_urls import PlatformUrlError, normalise_url, origin_of
+from marketplace.platform_urls import safe_origin
 from marketplace.portfolio.content_items import submission_item
 from marketplace.store.models import LaunchRow, utc_now
 from marketplace.store.picker import favourite_ids, recent_ids, record_uses, set_favourite, set_selected
@@ -262,10 +262,7 @@ async def respond(request: Request) -> Response:
     response.headers["Cache-Control"] = "no-store"
     # This page must post to the platform's return URL, whatever its origin (a Canvas school's own domain).
     # The origin goes into a header, so it passes the same check as every platform URL first.
-    try:
-        target = origin_of(normalise_url(settings.return_url, what="return URL", allow_http=True))
-    except PlatformUrlError:
-        target = ""
+    target = safe_origin(settings.return_url) or ""
     platforms = request.app.state.frame_ancestors.value
     response.headers["Content-Security-Policy"] = content_security_policy(
         request.state.csp_nonce, platforms, form_targets=target
