@@ -19,6 +19,8 @@ from starlette.templating import Jinja2Templates
 
 from marketplace.catalog.index_store import index_exists
 from marketplace.catalog.search import CatalogIndex
+from marketplace.grading.errors import GradingError
+from marketplace.grading.runtime import build_grading
 from marketplace.lti.errors import LtiRefusal
 from marketplace.lti.keys import SigningKeys, ensure_keys
 from marketplace.lti.outbound import guarded_sync_transport
@@ -26,11 +28,20 @@ from marketplace.lti.platform_keys import PlatformKeySets
 from marketplace.sandbox import sandbox_enabled
 from marketplace.settings import Settings
 from marketplace.store.database import check_schema, make_engine, make_session_factory
-from marketplace.web import access_log, lti_views, picker_views, portfolio_views, registration_views, resource_views
+from marketplace.web import (
+    access_log,
+    grading_views,
+    lti_views,
+    picker_views,
+    portfolio_views,
+    registration_views,
+    resource_views,
+)
 from marketplace.web.catalog_views import browse_page, resource_api, search_api
 from marketplace.web.errors import (
     AppError,
     app_error_handler,
+    grading_error_handler,
     http_error_handler,
     lti_refusal_handler,
     server_error_handler,
@@ -65,6 +76,9 @@ def create_app(settings: Settings) -> Starlette:
     http = httpx.Client(follow_redirects=False, headers={"User-Agent": "lti-marketplace"},
                         transport=guarded_sync_transport(allow_loopback=settings.allows_loopback_platforms))
     frame_ancestors = FrameAncestors(sessions)
+    signing_keys = SigningKeys(settings.secret_key)
+    grading = build_grading(sessions, signing_keys, settings.secret_key,
+                            allow_loopback=settings.allows_loopback_platforms)
 
     def prepare_keys() -> None:
         with sessions() as session:
@@ -80,9 +94,12 @@ def create_app(settings: Settings) -> Starlette:
             catalog.open()
             # The first browse sorts every title; do it now rather than in someone's request.
             threading.Thread(target=catalog.warm, name="catalog-warm", daemon=True).start()
+        if settings.grade_worker:
+            grading.start_worker()  # scores written before a restart are delivered now
         try:
             yield
         finally:
+            await grading.stop()
             catalog.close()
             http.close()
             engine.dispose()
@@ -107,6 +124,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/lti/picker/favourite", picker_views.favourite, methods=["POST"], name="lti_picker_favourite"),
         Route("/lti/picker/preview/{resource_id:str}", picker_views.preview, name="lti_picker_preview"),
         *portfolio_views.routes(),
+        *grading_views.routes(),
         Route("/lti/deep-linking/respond", picker_views.respond, methods=["POST"], name="lti_deep_link_respond"),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         Mount("/content/thumbnails", StaticFiles(directory=settings.content_dir / "thumbnails", check_dir=False),
@@ -125,6 +143,7 @@ def create_app(settings: Settings) -> Starlette:
         middleware=[Middleware(SecurityHeadersMiddleware, frame_ancestors=frame_ancestors)],
         exception_handlers={
             AppError: app_error_handler,
+            GradingError: grading_error_handler,
             LtiRefusal: lti_refusal_handler,
             HTTPException: http_error_handler,
             Exception: server_error_handler,
@@ -135,7 +154,8 @@ def create_app(settings: Settings) -> Starlette:
     app.state.sessions = sessions
     app.state.http = http
     app.state.platform_keys = PlatformKeySets(http)
-    app.state.signing_keys = SigningKeys(settings.secret_key)
+    app.state.signing_keys = signing_keys
+    app.state.grading = grading
     app.state.frame_ancestors = frame_ancestors
     app.state.catalog = catalog
     app.state.templates = _templates()

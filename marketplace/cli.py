@@ -422,6 +422,87 @@ def keys_rotate() -> None:
     click.echo(f"Retired key {retired}; key {active} is now active and key {upcoming} is next.")
 
 
+@main.group()
+def grades() -> None:
+    """Scores on their way to the platforms' gradebooks (the grade outbox)."""
+
+
+@grades.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of a table.")
+def grades_status(as_json: bool) -> None:
+    """Grade jobs by state, per platform."""
+    from marketplace.grading.outbox import STATES, status
+
+    with _session(_settings()) as session:
+        counts = status(session)
+    if as_json:
+        _echo_json([{"platform": entry.platform, **entry.counts, "oldest_pending": _iso(entry.oldest_pending)}
+                    for entry in counts])
+        return
+    if not counts:
+        click.echo("No grades yet.")
+        return
+    click.echo(_table(("PLATFORM", *(state.upper() for state in STATES), "OLDEST PENDING"),
+                      [(entry.platform, *(str(entry.counts[state]) for state in STATES), _when(entry.oldest_pending))
+                       for entry in counts]))
+
+
+@grades.command("retry")
+@click.option("--failed", is_flag=True, help="Queue every failed grade again.")
+@click.option("--job", "job_ids", multiple=True, type=int, help="Queue this failed grade job again (repeatable).")
+def grades_retry(failed: bool, job_ids: tuple[int, ...]) -> None:
+    """Queue failed grades again; they are delivered by the worker or `marketplace grades sync`."""
+    from marketplace.grading.outbox import retry
+    from marketplace.store.models import utc_now
+
+    if not failed and not job_ids:
+        raise click.UsageError("Say what to retry: --failed for every failed grade, or --job ID.")
+    with _session(_settings()) as session:
+        count = retry(session, utc_now(), job_ids=list(job_ids) if job_ids else None, failed=failed)
+    click.echo(f"Queued {count} failed grade{'s' if count != 1 else ''} again.")
+
+
+@grades.command("sync")
+def grades_sync() -> None:
+    """Deliver every grade that is due now, then exit (for cron, or an operator after an outage)."""
+    import asyncio
+
+    from sqlalchemy import func, select
+
+    from marketplace.grading.outbox import PENDING
+    from marketplace.grading.runtime import build_grading
+    from marketplace.lti.keys import SigningKeys
+    from marketplace.store.database import make_session_factory
+    from marketplace.store.models import GradeJobRow
+
+    settings = _settings()
+    engine = _checked_engine(settings)
+    sessions = make_session_factory(engine)
+
+    async def run() -> dict[str, int]:
+        grading = build_grading(sessions, SigningKeys(settings.secret_key), settings.secret_key,
+                                allow_loopback=settings.allows_loopback_platforms)
+        try:
+            with sessions() as session:
+                due = session.scalar(select(func.count()).select_from(GradeJobRow)
+                                     .where(GradeJobRow.state == PENDING)) or 0
+            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                          console=console, transient=False, disable=due == 0) as progress:
+                task = progress.add_task("Delivering grades", total=due)
+                report = await grading.delivery.drain(
+                    progress=lambda batch: progress.advance(task, batch.claimed - batch.states[PENDING]))
+            return report.states
+        finally:
+            await grading.stop()
+
+    try:
+        with _one_line_errors():
+            states = asyncio.run(run())
+    finally:
+        engine.dispose()
+    click.echo("Delivered: " + ", ".join(f"{count} {state}" for state, count in states.items()) + ".")
+
+
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")

@@ -31,6 +31,9 @@ class Settings:
     # Whether requests to platforms may go to loopback (a platform on this machine: the sandbox, tests).
     # None means: outside production only. Private, link-local and reserved addresses are never allowed.
     loopback_platforms: bool | None = None
+    # Whether each server process runs the grade delivery worker (off when a separate worker runs
+    # `marketplace grades sync`, or in tests that drive delivery themselves).
+    grade_worker: bool = True
 
     @property
     def allows_loopback_platforms(self) -> bool:
@@ -69,7 +72,9 @@ class Settings:
                 raise SettingsError("MARKETPLACE_BASE_URL must be an https:// URL when MARKETPLACE_ENV=production.")
         elif not secret_key:
             secret_key = development_secret(data_dir)
-        return cls(data_dir, content_dir, database_url, base_url, secret_key, environment)
+        grade_worker = env.get("MARKETPLACE_GRADE_WORKER", "1").strip().lower() not in {"0", "false", "no", "off"}
+        return cls(data_dir, content_dir, database_url, base_url, secret_key, environment,
+                   grade_worker=grade_worker)
 
 
 def development_secret(data_dir: Path) -> str:

@@ -159,6 +159,20 @@ def _simulation(table: dict[str, Any], _files_dir: Path) -> dict[str, Any]:
     }
 
 
+def _answer_indexes(answer: Any, option_count: int, number: int, where: str) -> list[int]:
+    """`answer` as a sorted list of 0-based option indexes: an int, or a list of ints for several right answers."""
+    given = answer if isinstance(answer, list) else [answer]
+    if not given or not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < option_count for i in given):
+        raise PayloadError(
+            f"{where}.answer",
+            f"question {number}: answer must be the 0-based index of an option (0 to {option_count - 1}), "
+            "or a list of them when several options are right",
+        )
+    if len(set(given)) != len(given):
+        raise PayloadError(f"{where}.answer", f"question {number}: the same answer is listed twice")
+    return sorted(given)
+
+
 def _quiz(table: dict[str, Any], _files_dir: Path) -> dict[str, Any]:
     questions = table.get("questions")
     if not isinstance(questions, list) or not questions:
@@ -180,12 +194,7 @@ def _quiz(table: dict[str, Any], _files_dir: Path) -> dict[str, Any]:
             raise PayloadError(f"{where}.options", f"question {number} needs 2 to 6 non-empty options")
         if len(set(options)) != len(options):
             raise PayloadError(f"{where}.options", f"question {number} has the same option twice")
-        answer = question.get("answer")
-        if isinstance(answer, bool) or not isinstance(answer, int) or not 0 <= answer < len(options):
-            raise PayloadError(
-                f"{where}.answer",
-                f"question {number}: answer must be the 0-based index of an option (0 to {len(options) - 1})",
-            )
+        answers = _answer_indexes(question.get("answer"), len(options), number, where)
         points = _positive_number(question.get("points", 1), f"{where}.points")
         explanation = question.get("explanation")
         if explanation is not None and not isinstance(explanation, str):
@@ -194,7 +203,8 @@ def _quiz(table: dict[str, Any], _files_dir: Path) -> dict[str, Any]:
             {
                 "prompt": prompt.strip(),
                 "options": [option.strip() for option in options],
-                "answer": answer,
+                # Indexes of the right options: one for a single-choice question, several for "select all".
+                "answers": answers,
                 "points": points,
                 "explanation": explanation,
             }

@@ -95,6 +95,8 @@ class ItemOptions:
     available_end: str | None = None
     due: str | None = None
     extra_custom: dict[str, str] = field(default_factory=dict)
+    # Attempts allowed and grade policy, for quizzes only (see grading.policy).
+    quiz_custom: dict[str, str] = field(default_factory=dict)
 
 
 def media_type_accepted(media_type: str, accepted: tuple[str, ...]) -> bool:
@@ -176,7 +178,10 @@ class ContentItemBuilder:
         return {"url": _absolute(self.base_url, resource.thumbnail), "width": 320, "height": 180}
 
     def _custom(self, resource: Resource, options: ItemOptions) -> dict[str, str]:
-        return {"resource_id": resource.id, **{str(k): str(v) for k, v in options.extra_custom.items()}}
+        custom = {"resource_id": resource.id, **{str(k): str(v) for k, v in options.extra_custom.items()}}
+        if resource.type == "quiz":
+            custom.update({str(k): str(v) for k, v in options.quiz_custom.items()})
+        return custom
 
     def _item(self, resource: Resource, item_type: str, options: ItemOptions) -> dict[str, Any]:
         attribution = f"{resource.license_attribution} ({resource.license_label})"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -209,3 +209,104 @@ class PortfolioSubmissionRow(Base):
         UniqueConstraint("item_id", "platform_id", "deployment_id", "context_id",
                          name="uq_portfolio_submissions_place"),
     )
+
+
+class QuizAttemptRow(Base):
+    """One submitted attempt at a quiz in a resource-link launch, graded by the server from the answer key."""
+
+    __tablename__ = "quiz_attempts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id", ondelete="CASCADE"))
+    deployment_id: Mapped[str] = mapped_column(String(255))
+    context_id: Mapped[str] = mapped_column(String(255))
+    resource_link_id: Mapped[str] = mapped_column(String(255))
+    user_sub: Mapped[str] = mapped_column(String(255))
+    # Shown in the grade view for learners the roster no longer lists.
+    user_name: Mapped[str | None] = mapped_column(String(300))
+    launch_id: Mapped[str] = mapped_column(String(36))
+    resource_id: Mapped[str] = mapped_column(String(80))
+    number: Mapped[int] = mapped_column()
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON)
+    score: Mapped[float] = mapped_column(Float)
+    max_score: Mapped[float] = mapped_column(Float)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Why no grade job was written (no AGS in the launch, a scope missing), for the grade view.
+    not_sent_reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_quiz_attempts_link_user", "platform_id", "context_id", "resource_link_id", "user_sub"),
+        UniqueConstraint("platform_id", "deployment_id", "context_id", "resource_link_id", "user_sub", "number",
+                         name="uq_quiz_attempts_number"),
+    )
+
+
+class GradeJobRow(Base):
+    """The outbox: one score to deliver to a platform's gradebook, written with the attempt that earned it."""
+
+    __tablename__ = "grade_jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    attempt_id: Mapped[str] = mapped_column(ForeignKey("quiz_attempts.id", ondelete="CASCADE"), unique=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id", ondelete="CASCADE"))
+    # The resource link's key (platform, deployment, context, link) and the user's: jobs of one series are
+    # delivered in the order they were written, never overtaking each other.
+    link_key: Mapped[str] = mapped_column(String(64), index=True)
+    series: Mapped[str] = mapped_column(String(64), index=True)
+    user_sub: Mapped[str] = mapped_column(String(255))
+    # pending | sent | failed | superseded
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    score_given: Mapped[float] = mapped_column(Float)
+    score_maximum: Mapped[float] = mapped_column(Float)
+    # ISO 8601 with microseconds, strictly increasing per series (the platform orders scores by it).
+    score_timestamp: Mapped[str] = mapped_column(String(40))
+    submitted_at: Mapped[str] = mapped_column(String(40))
+    # Where and how to deliver: service URLs and scopes from the launch, the resource, the platform's product.
+    target: Mapped[dict[str, Any]] = mapped_column(JSON)
+    tries: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set while a worker holds the job; still set when a new worker claims it, the last one died mid-delivery.
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_status: Mapped[int | None] = mapped_column()
+    last_message: Mapped[str | None] = mapped_column(Text)
+    lineitem_url: Mapped[str | None] = mapped_column(String(2000))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+    __table_args__ = (Index("ix_grade_jobs_due", "state", "next_attempt_at"),)
+
+
+class LineItemRow(Base):
+    """The gradebook column of one resource link, remembered once found or created (a lease guards creation)."""
+
+    __tablename__ = "line_items"
+
+    link_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id", ondelete="CASCADE"))
+    context_id: Mapped[str] = mapped_column(String(255))
+    resource_link_id: Mapped[str] = mapped_column(String(255))
+    url: Mapped[str | None] = mapped_column(String(2000))
+    # launch | found | created
+    source: Mapped[str | None] = mapped_column(String(20))
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+
+class AccessTokenRow(Base):
+    """A platform's service access token, shared by every job and process until shortly before it expires."""
+
+    __tablename__ = "access_tokens"
+
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id", ondelete="CASCADE"), primary_key=True)
+    scope_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    scopes: Mapped[str] = mapped_column(Text)
+    # Encrypted at rest like the tool's private keys: a database dump must not hand out gradebook access.
+    token_encrypted: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # One process fetches a new token while the others wait for it.
+    refresh_owner: Mapped[str | None] = mapped_column(String(64))
+    refresh_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

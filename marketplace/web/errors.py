@@ -9,6 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from marketplace.grading.errors import GradingError
 from marketplace.lti.errors import LtiRefusal
 
 logger = logging.getLogger("marketplace.web")
@@ -54,6 +55,11 @@ def render_error(request: Request, status: int, message: str, parameter: str | N
 async def app_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AppError)  # noqa: S101 - registered for AppError only
     return render_error(request, exc.status, exc.message, exc.parameter)
+
+
+async def grading_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, GradingError)  # noqa: S101 - registered for GradingError only
+    return render_error(request, exc.status, exc.message)
 
 
 async def lti_refusal_handler(request: Request, exc: Exception) -> Response:

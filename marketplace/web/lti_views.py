@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from marketplace.grading import attempts
 from marketplace.lti import claims, launch_token
 from marketplace.lti.canvas_config import canvas_configuration
 from marketplace.lti.context import LaunchContext
@@ -256,8 +257,12 @@ async def _render_app(request: Request, launch_id: str) -> Response:
         page.update(await run_in_threadpool(portfolio_item_for_launch, request, context))
     elif context.custom.get("resource_id"):
         resource = await run_in_threadpool(resource_for_launch, request, context)
-        template = "lti_resource.html"
-        page.update(resource_page_context(resource), in_launch=True)
+        if resource.type == "quiz" and context.resource_link_id:
+            template = "lti_quiz.html"
+            page["quiz"] = await run_in_threadpool(attempts.quiz_page, request.app.state.sessions, context)
+        else:
+            template = "lti_resource.html"
+            page.update(resource_page_context(resource), in_launch=True)
     response: Response = request.app.state.templates.TemplateResponse(request, template, page)
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -17,10 +17,12 @@ from starlette.responses import Response
 
 from marketplace.catalog.search import CatalogIndex, SearchRequest, SearchResult
 from marketplace.catalog.vocabulary import FACETS
+from marketplace.grading.policy import ATTEMPTS_KEY, MAX_ATTEMPTS_ALLOWED, POLICIES, POLICY_KEY
 from marketplace.lti import launch_token
 from marketplace.lti.context import LaunchContext
 from marketplace.lti.deep_linking import (
     ASSIGNMENT,
+    EDITOR,
     HOMEWORK,
     ContentItemBuilder,
     DeepLinkingSettings,
@@ -69,6 +71,8 @@ def picker_context(context: LaunchContext) -> dict[str, Any]:
         "single": not settings.accept_multiple or placement in {ASSIGNMENT, HOMEWORK},
         "submit_label": "Submit selected" if placement == HOMEWORK else "Add selected",
         "ask_points": placement == ASSIGNMENT,
+        # A quiz added anywhere but the editor or a homework submission becomes a graded activity.
+        "ask_quiz_settings": placement not in {EDITOR, HOMEWORK},
         # Canvas expands $com.instructure.Editor.selection; an unexpanded variable means nothing was selected.
         "prefill": "" if selection.startswith("$") else selection,
         "facet_labels": FACETS,
@@ -214,7 +218,8 @@ async def respond(request: Request) -> Response:
     posted = [str(value) for value in form.getlist("resource")][: MAX_SELECTION + 1]
     portfolio_item = str(form.get("portfolio_item", ""))
     options = ItemOptions(points=_points(str(form.get("points", ""))), available_start=_date(form, "available_from"),
-                          available_end=_date(form, "available_until"), due=_date(form, "due"))
+                          available_end=_date(form, "available_until"), due=_date(form, "due"),
+                          quiz_custom=_quiz_settings(form))
     settings = DeepLinkingSettings.from_claim(context.deep_linking_settings)
     base_url = request.app.state.settings.base_url
     signing: SigningKeys = request.app.state.signing_keys
@@ -268,6 +273,23 @@ async def respond(request: Request) -> Response:
         request.state.csp_nonce, platforms, form_targets=target
     )
     return response
+
+
+def _quiz_settings(form: Any) -> dict[str, str]:
+    """Attempts allowed and grade policy for a graded quiz, checked here so the item never carries nonsense."""
+    settings: dict[str, str] = {}
+    attempts = str(form.get(ATTEMPTS_KEY, "")).strip()
+    if attempts:
+        if not attempts.isdigit() or not 1 <= int(attempts) <= MAX_ATTEMPTS_ALLOWED:
+            raise refused("dl_bad_attempts", f"Attempts allowed must be a whole number from 1 to "
+                          f"{MAX_ATTEMPTS_ALLOWED}, or empty for unlimited.", advice="")
+        settings[ATTEMPTS_KEY] = attempts
+    policy = str(form.get(POLICY_KEY, "")).strip()
+    if policy:
+        if policy not in POLICIES:
+            raise refused("dl_bad_policy", "The grade policy must be the best or the latest attempt.", advice="")
+        settings[POLICY_KEY] = policy
+    return settings
 
 
 def _points(raw: str) -> float | None:

@@ -29,7 +29,7 @@ from lti1p3platform.request import Request as PlatformRequest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 CLIENT_ID = "marketplace-client"
 DEPLOYMENT_ID = "dep-1"
@@ -114,6 +114,9 @@ class PlatformPeer:
         self.scenario = Scenario()
         self.user_id = "user-1"
         self.context_id = "course-1"
+        self.resource_link_id = "link-1"
+        # The platform's services (token endpoint, AGS, NRPS) when a test plays them (tests/grading/).
+        self.services: Any = None
         self.roles: list[str] = [INSTRUCTOR]
         self.message_type = "LtiResourceLinkRequest"
         self.extra_claims: dict[str, Any] = {}
@@ -202,7 +205,7 @@ class PlatformPeer:
         launch._registration = conf.get_registration()
         launch.set_user_data(self.user_id, self.roles, full_name="Ada Teacher", email_address="ada@example.edu")
         if self.message_type == "LtiResourceLinkRequest":
-            launch.set_resource_link_claim("link-1", title="Photosynthesis")
+            launch.set_resource_link_claim(self.resource_link_id, title="Photosynthesis")
         launch.set_launch_context_claim(self.context_id, context_title="Biology 101", context_label="BIO101")
         claims: dict[str, Any] = launch.get_launch_message()
         claims["https://purl.imsglobal.org/spec/lti/claim/message_type"] = self.message_type
@@ -341,10 +344,17 @@ class PlatformPeer:
         self.storage_log.append(await request.json())
         return Response(status_code=204)
 
+    async def _services(self, scope: Any, receive: Any, send: Any) -> None:
+        if self.services is None:
+            await PlainTextResponse("no services here", status_code=404)(scope, receive, send)
+        else:
+            await self.services(scope, receive, send)
+
     def app(self) -> Starlette:
         return Starlette(routes=[Route("/jwks", self.jwks), Route("/auth", self.auth), Route("/course", self.course),
                                  Route("/forwarding", self.forwarding),
-                                 Route("/storage-log", self.record_storage, methods=["POST"])])
+                                 Route("/storage-log", self.record_storage, methods=["POST"]),
+                                 Mount("", app=self._services)])
 
 
 def _script_json(value: Any) -> str:

@@ -22,7 +22,7 @@ def launch_resource(lti: LtiEnvironment, resource_id: str) -> str:
     ("resource_id", "expected"),
     [
         ("leaf-reading", ["<h2>Why leaves are green</h2>", "<li>red</li>", "&lt;script&gt;alert(1)&lt;/script&gt;"]),
-        ("leaf-quiz", ["Green?", 'type="radio" name="q1"', "Grading arrives with the next release"]),
+        ("leaf-quiz", ["Green?", 'type="radio" name="q1"', "Submit answers"]),
         ("embed-snippet", ["Light makes <strong>sugar</strong>."]),
         ("leaf-image", ['alt="A green leaf"', 'width="640"']),
         ("leaf-worksheet", ["Download leaf.pdf", "/content/files/leaf.pdf"]),

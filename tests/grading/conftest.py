@@ -1,0 +1,128 @@
+"""Fixtures for grading over real HTTP: our tool, and a loopback platform that also plays AGS and NRPS."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from marketplace.settings import Settings
+from tests.grading.gradebook_peer import GradebookPeer
+from tests.lti.conftest import LtiEnvironment, extras, lti  # noqa: F401 - fixtures used by these tests
+from tests.lti.peer import INSTRUCTOR, LEARNER
+
+AGS_CLAIM = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
+NRPS_CLAIM = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
+CUSTOM = "https://purl.imsglobal.org/spec/lti/claim/custom"
+TOOL_PLATFORM = "https://purl.imsglobal.org/spec/lti/claim/tool_platform"
+HEADER = "X-Launch-Token"
+COURSE = "course-1"
+
+
+@pytest.fixture
+def settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
+    """The shared settings, with the app's grade worker off for tests that deliver grades themselves."""
+    manual = request.node.get_closest_marker("manual_delivery") is not None
+    return dataclasses.replace(settings, grade_worker=not manual)
+
+
+@dataclass
+class Graded:
+    """The launch environment plus the platform's gradebook."""
+
+    env: LtiEnvironment
+    gradebook: GradebookPeer
+
+    @property
+    def app(self) -> Any:
+        return self.env.app
+
+    def launch(self, user: str, *, role: str = "learner", link: str = "link-1", resource_id: str = "leaf-quiz",
+               ags: dict[str, Any] | None | bool = True, nrps: bool = True, custom: dict[str, str] | None = None,
+               product: str = "canvas") -> tuple[str, str]:
+        """Launch the resource link as `user`; returns the page and its launch token."""
+        peer = self.env.peer
+        peer.user_id = user
+        peer.roles = [LEARNER if role == "learner" else INSTRUCTOR]
+        peer.resource_link_id = link
+        peer.message_type = "LtiResourceLinkRequest"
+        claims: dict[str, Any] = {CUSTOM: {"resource_id": resource_id, **(custom or {})},
+                                  TOOL_PLATFORM: {"product_family_code": product, "guid": "loopback"}}
+        if ags is True:
+            claims[AGS_CLAIM] = self.gradebook.ags_claim(COURSE)
+        elif isinstance(ags, dict):
+            claims[AGS_CLAIM] = ags
+        if nrps:
+            claims[NRPS_CLAIM] = self.gradebook.nrps_claim(COURSE)
+        peer.extra_claims = claims
+        # Each launch is a new browser (the handoff cookie binds a launch to the browser that started it).
+        self.env.browser.cookies.clear()
+        page = self.env.launch()
+        assert page.status_code == 200, page.text[:500]
+        return page.text, token_of(page.text)
+
+    def submit(self, token: str, answers: dict[str, list[str] | str], htmx: bool = True) -> Any:
+        headers = {HEADER: token, "HX-Request": "true"} if htmx else {}
+        data: dict[str, list[str] | str] = dict(answers)
+        if not htmx:
+            data["launch_token"] = token
+        return self.env.browser.post(self.env.tool_url + "/lti/quiz/submit", data=data, headers=headers)
+
+    def grades(self, token: str) -> Any:
+        return self.env.browser.get(self.env.tool_url + "/lti/grades", headers={HEADER: token, "HX-Request": "true"})
+
+    def job_states(self) -> list[tuple[str, str]]:
+        from sqlalchemy import select
+
+        from marketplace.store.models import GradeJobRow
+
+        with self.env.sessions() as session:
+            return [(row.user_sub, row.state) for row in session.scalars(select(GradeJobRow).order_by(GradeJobRow.id))]
+
+    def deliver(self) -> Any:
+        """Run one delivery pass to completion on the app's own objects (the app's worker is off)."""
+        import asyncio
+
+        return asyncio.run(self._drain())
+
+    async def _drain(self) -> Any:
+        from marketplace.grading.runtime import build_grading
+
+        # A fresh client and worker on the app's database: the app's own live in its server's event loop.
+        grading = build_grading(self.env.sessions, self.app.state.signing_keys, self.env.settings.secret_key,
+                                allow_loopback=True)
+        self.last_grading = grading
+        try:
+            return await grading.delivery.drain()
+        finally:
+            await grading.stop()
+
+
+def token_of(page: str) -> str:
+    match = re.search(r"hx-headers='([^']+)'", page)
+    assert match, page[:500]
+    return str(json.loads(match.group(1).replace("&#34;", '"'))[HEADER])
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def graded(extras: LtiEnvironment) -> Graded:  # noqa: F811 - the imported fixture
+    gradebook = GradebookPeer(extras.peer, extras.tool_url)
+    gradebook.add_members(COURSE, ("ada", "Ada Lovelace", "learner"), ("bob", "Bob Brown", "learner"),
+                          ("cy", "Cy Young", "learner"), ("teacher", "Tess Teacher", "instructor"))
+    extras.peer.services = gradebook.app()
+    return Graded(extras, gradebook)
