@@ -73,6 +73,15 @@ def test_every_field_is_loaded(content_dir: Path) -> None:
     assert "answer" not in str(resource.to_public_dict()["payload"])
 
 
+def test_a_question_may_have_several_right_answers(content_dir: Path) -> None:
+    write(content_dir, "good-one", GOOD.replace("answer = 0\npoints = 2", "answer = [1, 0]\npoints = 2", 1))
+    result = load_catalog(content_dir)
+    assert not [p for p in result.problems if p.path.endswith("good-one.toml")]
+    [resource] = [r for r in result.resources if r.id == "good-one"]
+    assert resource.payload["questions"][0]["answers"] == [0, 1]
+    assert "answers" not in str(resource.to_public_dict()["payload"])
+
+
 @pytest.mark.parametrize(
     ("change", "line", "reason"),
     [
@@ -95,6 +104,8 @@ def test_every_field_is_loaded(content_dir: Path) -> None:
         (("attribution = \"By the Editors\"", "attribution = \"\""), 17, "license.attribution is required"),
         (("max_score = 3", "max_score = 4"), 20, "add up to 3"),
         (("answer = 0\npoints = 2", "answer = 5\npoints = 2"), 25, "0-based index"),
+        (("answer = 0\npoints = 2", "answer = []\npoints = 2"), 25, "or a list of them"),
+        (("answer = 0\npoints = 2", "answer = [1, 1]\npoints = 2"), 25, "listed twice"),
         (("options = [\"A push or pull\", \"A colour\"]", "options = [\"Only one\"]"), 24, "2 to 6"),
         (("options = [\"Newton\", \"Joule\", \"Watt\"]", "options = [\"Newton\", \"Newton\"]"), 30,
          "same option twice"),

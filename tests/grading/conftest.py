@@ -85,23 +85,38 @@ class Graded:
         with self.env.sessions() as session:
             return [(row.user_sub, row.state) for row in session.scalars(select(GradeJobRow).order_by(GradeJobRow.id))]
 
-    def deliver(self) -> Any:
-        """Run one delivery pass to completion on the app's own objects (the app's worker is off)."""
+    def deliver(self, workers: int = 1, **options: Any) -> Any:
+        """Deliver everything due (the app's worker is off), with `workers` delivery workers side by side."""
         import asyncio
 
-        return asyncio.run(self._drain())
+        return asyncio.run(self._drain(workers, **options))
 
-    async def _drain(self) -> Any:
-        from marketplace.grading.runtime import build_grading
+    async def _drain(self, workers: int, timeout: Any = None, **config: Any) -> Any:
+        import asyncio
 
-        # A fresh client and worker on the app's database: the app's own live in its server's event loop.
-        grading = build_grading(self.env.sessions, self.app.state.signing_keys, self.env.settings.secret_key,
-                                allow_loopback=True)
-        self.last_grading = grading
+        from marketplace.grading.runtime import TIMEOUT, build_grading
+        from marketplace.grading.worker import DeliveryConfig
+
+        # Fresh clients and workers on the app's database, as separate processes would have.
+        gradings = [build_grading(self.env.sessions, self.app.state.signing_keys, self.env.settings.secret_key,
+                                  allow_loopback=True, config=DeliveryConfig(**config), timeout=timeout or TIMEOUT)
+                    for _ in range(workers)]
+        self.gradings = gradings
         try:
-            return await grading.delivery.drain()
+            return await asyncio.gather(*(grading.delivery.drain() for grading in gradings))
         finally:
-            await grading.stop()
+            for grading in gradings:
+                await grading.stop()
+
+    def jobs(self) -> list[Any]:
+        from sqlalchemy import select
+
+        from marketplace.store.models import GradeJobRow
+
+        with self.env.sessions() as session:
+            rows = list(session.scalars(select(GradeJobRow).order_by(GradeJobRow.id)))
+            session.expunge_all()
+            return rows
 
 
 def token_of(page: str) -> str:
