@@ -101,6 +101,7 @@ class GradebookPeer:
         self.creations: list[dict[str, Any]] = []
         self.scores: list[dict[str, Any]] = []  # every accepted score body, with "_lineitem"
         self.score_calls = 0
+        self.scores_in_flight = 0
         self.results: dict[tuple[int, str], dict[str, Any]] = {}
         self.members: dict[str, list[dict[str, Any]]] = {}
         # Canvas: resourceLinkId is accepted on creation only for links that have an assignment.
@@ -330,6 +331,14 @@ class GradebookPeer:
 
     async def scores_endpoint(self, request: Request) -> Response:
         self.score_calls += 1
+        self.scores_in_flight += 1
+        try:
+            await request.body()  # read before any injected delay, as a real server would
+            return await self._score(request)
+        finally:
+            self.scores_in_flight -= 1
+
+    async def _score(self, request: Request) -> Response:
         fault = await self._fault("score")
         if fault is not None:
             return fault
