@@ -27,7 +27,7 @@ from lti1p3platform.ltiplatform import LTI1P3PlatformConfAbstract
 from lti1p3platform.registration import Registration
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -335,6 +335,8 @@ class GradebookPeer:
         try:
             await request.body()  # read before any injected delay, as a real server would
             return await self._score(request)
+        except ClientDisconnect:  # the tool died before its request was whole: nothing arrived
+            return Response(status_code=499)
         finally:
             self.scores_in_flight -= 1
 
