@@ -83,6 +83,7 @@ def test_two_first_attempts_and_two_workers_create_one_line_item(graded: Graded)
     assert len(gradebook.creations) == 1 and len(gradebook.line_items) == 1
     assert {score["userId"] for score in gradebook.scores} == {"ada", "bob", "cy"}
     assert len(gradebook.scores) == 3  # each score once, although two workers ran
+    assert len(gradebook.token_requests) == 1  # the second worker waited for the first one's token
     assert gradebook.problems == []
 
 

@@ -106,6 +106,22 @@ def test_assignment_selection_round_trip(lti: LtiEnvironment, receiver: DeepLink
     assert item["text"].startswith("A look at chloroplasts")
 
 
+def test_a_graded_quiz_carries_its_attempts_and_grade_policy(lti: LtiEnvironment,
+                                                               receiver: DeepLinkReceiver) -> None:
+    page = open_picker(lti, receiver, "assignment_selection")
+    assert '<label for="attempts_allowed">Attempts allowed</label>' in page.text
+    assert choose(lti, page, ["leaf-quiz"], attempts_allowed="0").status_code == 400
+    assert choose(lti, page, ["leaf-quiz"], grade_policy="worst").status_code == 400
+    (item,) = items_of(send_back(lti, choose(lti, page, ["leaf-quiz"], attempts_allowed="3", grade_policy="latest")))
+    assert item["custom"] == {"resource_id": "leaf-quiz", "attempts_allowed": "3", "grade_policy": "latest"}
+    assert item["lineItem"]["scoreMaximum"] == 2
+    page = open_picker(lti, receiver, "link_selection")
+    items = items_of(send_back(lti, choose(lti, page, ["leaf-quiz", "plant-cells"], attempts_allowed="2")))
+    assert items[0]["custom"]["attempts_allowed"] == "2" and items[1]["custom"] == {"resource_id": "plant-cells"}
+    page = open_picker(lti, receiver, "editor_button")
+    assert 'name="attempts_allowed"' not in page.text
+
+
 def test_homework_submission_needs_a_learner(lti: LtiEnvironment, receiver: DeepLinkReceiver) -> None:
     page = open_picker(lti, receiver, "homework_submission")
     assert page.status_code == 403 and "Learner" in page.text
