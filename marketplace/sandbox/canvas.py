@@ -1,4 +1,5 @@
-"""What the sandbox sends as Canvas does: placements, their deep_linking_settings, users and roles.
+"""What the sandbox sends as Canvas does: placements, their deep_linking_settings, users and roles, and the
+service scopes its developer key holds.
 
 The settings are Canvas's hard-coded per-placement table (shared reference, section 1.1); a test checks them
 against tests/fixtures/canvas-deep-linking.json.
@@ -21,6 +22,17 @@ DL: Final = "https://purl.imsglobal.org/spec/lti-dl/claim/"
 DL_SETTINGS: Final = DL + "deep_linking_settings"
 CONTENT_ITEMS: Final = DL + "content_items"
 PLACEMENT_CLAIM: Final = "https://www.instructure.com/placement"
+AGS_CLAIM: Final = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
+NRPS_CLAIM: Final = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
+
+SCOPE_LINEITEM: Final = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
+SCOPE_LINEITEM_READ: Final = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly"
+SCOPE_RESULT_READ: Final = "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly"
+SCOPE_SCORE: Final = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
+SCOPE_MEMBERSHIP: Final = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
+# Canvas puts "the key's scopes ∩ the AGS scopes" in the claim; the sandbox's key holds all of them.
+AGS_SCOPES: Final = (SCOPE_LINEITEM, SCOPE_LINEITEM_READ, SCOPE_RESULT_READ, SCOPE_SCORE)
+KEY_SCOPES: Final = frozenset({*AGS_SCOPES, SCOPE_MEMBERSHIP})
 
 _LTILINK = "application/vnd.ims.lti.v1.ltilink"
 _DEEP_LINKING_SETTINGS: dict[str, dict[str, Any]] = {
@@ -72,7 +84,21 @@ STUDENT: Final = SandboxUser(
      "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner",
      "http://purl.imsglobal.org/vocab/lis/v2/system/person#User"),
 )
-USERS: Final = {user.key: user for user in (INSTRUCTOR, STUDENT)}
+STUDENT_2: Final = SandboxUser(
+    "student2", "sandbox-user-lee", "Lee Learner", "Lee", "Learner", "lee@sandbox.invalid",
+    ("http://purl.imsglobal.org/vocab/lis/v2/institution/person#Student",
+     "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner",
+     "http://purl.imsglobal.org/vocab/lis/v2/system/person#User"),
+)
+USERS: Final = {user.key: user for user in (INSTRUCTOR, STUDENT, STUDENT_2)}
+LEARNER_ROLE: Final = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
+# The course's students, in roster order: the only users a score may be posted for.
+STUDENTS: Final = tuple(user for user in USERS.values() if LEARNER_ROLE in user.roles)
+
+
+def membership_roles(user: SandboxUser) -> list[str]:
+    """The roles Names and Roles lists: Canvas sends course enrolment roles there, not institution roles."""
+    return [role for role in user.roles if "/membership#" in role]
 
 
 def user_for(placement: str) -> SandboxUser:

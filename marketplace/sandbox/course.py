@@ -1,4 +1,5 @@
-"""The sandbox course: what came back from the tool (a small JSON file), and how Canvas would show it.
+"""The sandbox course: what came back from the tool and its gradebook (a small JSON file), and how Canvas
+would show the items.
 
 Canvas does not keep everything a tool returns (shared reference, section 2.3): the editor drops `file`
 items, modules keep only `ltiResourceLink`, the assignment page and homework submission use the first item.
@@ -10,17 +11,27 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from marketplace.sandbox import canvas
 
 MAX_DELIVERIES = 100
 MAX_NONCES = 500
 COURSE_FILE = "course.json"
+# What "Clear the course" keeps: used response nonces and assertion jtis stay used.
+KEPT_ON_CLEAR = ("nonces", "jtis")
+T = TypeVar("T")
+
+
+def link_id(delivery_id: str, index: int) -> str:
+    """The resource_link id of a returned ltiResourceLink: one per item, stable across launches."""
+    return f"sandbox-link-{delivery_id}-{index}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +61,7 @@ class Delivery:
 
 
 class CourseStore:
-    """The deliveries of the sandbox course in `<data_dir>/sandbox/course.json` (one process, one lock)."""
+    """The sandbox course in `<data_dir>/sandbox/course.json` (one process, one lock): deliveries and gradebook."""
 
     def __init__(self, folder: Path) -> None:
         self._path = folder / COURSE_FILE
@@ -69,19 +80,29 @@ class CourseStore:
         scratch.write_text(json.dumps(data, indent=1), encoding="utf-8")
         os.replace(scratch, self._path)  # readers see the old or the new file, never half of one
 
-    def deliveries(self) -> list[Delivery]:
+    def snapshot(self) -> dict[str, Any]:
+        """The course data as stored now (a copy: changing it changes nothing)."""
         with self._lock:
-            raw = self._read().get("deliveries", [])
-        found = []
-        for entry in raw if isinstance(raw, list) else []:
-            try:
-                found.append(Delivery(**entry))
-            except TypeError:
-                continue  # a file from another version of the sandbox: skip what does not fit
-        return found
+            return self._read()
 
-    def add(self, delivery: Delivery, nonce: str) -> bool:
-        """Keep a delivery; False when its response nonce was already used (Canvas takes each response once)."""
+    def update(self, change: Callable[[dict[str, Any]], T]) -> T:
+        """Read, change and write the course data as one step, so a check and the write it allows never part.
+
+        `change` edits the dict in place and returns what the caller needs; if it raises, nothing is written.
+        """
+        with self._lock:
+            data = self._read()
+            result = change(data)
+            self._write(data)
+        return result
+
+    def deliveries(self) -> list[Delivery]:
+        return deliveries_of(self.snapshot())
+
+    def add(self, delivery: Delivery, nonce: str,
+            also: Callable[[dict[str, Any]], None] | None = None) -> bool:
+        """Keep a delivery (and what `also` derives from it, in the same write); False when its response nonce
+        was already used (Canvas takes each response once)."""
         with self._lock:
             data = self._read()
             nonces = [str(value) for value in data.get("nonces", [])]
@@ -89,15 +110,52 @@ class CourseStore:
                 return False
             data["nonces"] = [*nonces, nonce][-MAX_NONCES:]
             data["deliveries"] = [*data.get("deliveries", []), asdict(delivery)][-MAX_DELIVERIES:]
+            if also is not None:
+                also(data)
             self._write(data)
         return True
 
     def find(self, delivery_id: str) -> Delivery | None:
         return next((delivery for delivery in self.deliveries() if delivery.id == delivery_id), None)
 
+    def use_jti(self, jti: str, forget_at: float, now: float | None = None) -> bool:
+        """Record a client assertion's jti; False when it was recorded before.
+
+        A jti is kept until `forget_at`, when the assertion would be refused anyway (its exp passed or its iat
+        became too old), so the list stays short without letting a replay through.
+        """
+        moment = time.time() if now is None else now
+
+        def change(data: dict[str, Any]) -> bool:
+            raw = data.get("jtis")
+            known = {str(key): float(value) for key, value in raw.items()
+                     if isinstance(value, int | float)} if isinstance(raw, dict) else {}
+            known = {key: until for key, until in known.items() if until >= moment}
+            fresh = jti not in known
+            if fresh:
+                known[jti] = forget_at
+            data["jtis"] = known
+            return fresh
+
+        return self.update(change)
+
     def clear(self) -> None:
+        """Forget the deliveries and the gradebook."""
         with self._lock:
-            self._write({"deliveries": [], "nonces": self._read().get("nonces", [])})
+            data = self._read()
+            self._write({"deliveries": [], **{key: data[key] for key in KEPT_ON_CLEAR if key in data}})
+
+
+def deliveries_of(data: dict[str, Any]) -> list[Delivery]:
+    """The deliveries in course data; entries from another version of the sandbox that do not fit are skipped."""
+    raw = data.get("deliveries", [])
+    found = []
+    for entry in raw if isinstance(raw, list) else []:
+        try:
+            found.append(Delivery(**entry))
+        except TypeError:
+            continue
+    return found
 
 
 # -- how Canvas shows it ------------------------------------------------------------------------------------

@@ -1,20 +1,23 @@
 """The LMS side of LTI 1.3, built on `lti1p3platform`: login initiation, the OIDC auth endpoint's checks,
-Canvas-shaped id_tokens, and verification of the tool's deep-linking response.
+Canvas-shaped id_tokens (with the AGS and NRPS claims), verification of the tool's deep-linking response, and
+the service tokens (OAuth2 client_credentials with a JWT client assertion).
 
-The library checks little, so, like the test peer (tests/lti/peer.py), the auth request and the response are
-checked strictly here; a sandbox that accepted sloppy requests would teach newcomers nothing.
+The library checks little, so, like the test peer (tests/lti/peer.py), the auth request, the response and the
+client assertion are checked strictly here; a sandbox that accepted sloppy requests would teach newcomers
+nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import jwt
 from lti1p3platform.ltiplatform import LTI1P3PlatformConfAbstract  # type: ignore[import-untyped]
-from lti1p3platform.message_launch import MessageLaunchAbstract  # type: ignore[import-untyped]
+from lti1p3platform.message_launch import LTIAdvantageMessageLaunchAbstract  # type: ignore[import-untyped]
 from lti1p3platform.oidc_login import OIDCLoginAbstract  # type: ignore[import-untyped]
 from lti1p3platform.registration import Registration  # type: ignore[import-untyped]
 from lti1p3platform.request import Request as PlatformRequest  # type: ignore[import-untyped]
@@ -25,10 +28,12 @@ from marketplace.sandbox.registration import CLIENT_ID, DEPLOYMENT_ID, PLATFORM_
 
 HINT_SECONDS = 600
 ID_TOKEN_SECONDS = 3600  # Canvas's id_token lifetime
-RESPONSE_MAX_AGE = 300  # Canvas: a response's iat at most 5 minutes old ...
+RESPONSE_MAX_AGE = 300  # Canvas: a response's (and a client assertion's) iat at most 5 minutes old ...
 RESPONSE_MAX_AHEAD = 30  # ... and at most 30 seconds ahead
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 DEEP_LINK, RESOURCE = "deep_link", "resource"
 COURSE_ID = "sandbox-course"
+COURSE_TITLE, COURSE_LABEL = "Sandbox course", "SANDBOX"
 
 
 class _Registration(Registration):  # type: ignore[misc]
@@ -44,6 +49,9 @@ class _Registration(Registration):  # type: ignore[misc]
 class _Conf(LTI1P3PlatformConfAbstract):  # type: ignore[misc]
     def init_platform_config(self, **kwargs: Any) -> None:
         self._registration = kwargs["registration"]
+        # The library verifies the tool's signatures; aud and iat are checked here with Canvas's rules, which
+        # let iat be up to 30 seconds ahead (PyJWT, as the library calls it, allows no clock skew at all).
+        self._jwt_verify_options = {"verify_aud": False, "verify_iat": False}
 
     def get_registration_by_params(self, **kwargs: Any) -> Any:
         return self._registration
@@ -63,7 +71,7 @@ class _AuthRequest(PlatformRequest):  # type: ignore[misc]
                 "path": "/sandbox/auth", "json": None}
 
 
-class _Launch(MessageLaunchAbstract):  # type: ignore[misc]
+class _Launch(LTIAdvantageMessageLaunchAbstract):  # type: ignore[misc]
     def render_launch_form(self, launch_data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         return launch_data
 
@@ -88,6 +96,7 @@ class ResourceTarget:
     custom: dict[str, str]
     width: int
     height: int
+    lineitem: str | None = None  # the link's gradebook column, when its assignment has exactly one
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +113,20 @@ class SandboxRejection(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
+
+
+class TokenRefusal(Exception):
+    """A refused token request, as OAuth 2 says it: status, `error` code and `error_description`."""
+
+    def __init__(self, status: int, error: str, description: str) -> None:
+        super().__init__(description)
+        self.status = status
+        self.error = error
+        self.description = description
+
+
+class AccessRefused(Exception):
+    """A service call whose bearer token is missing, invalid, expired or lacks the scope; Canvas answers 401."""
 
 
 def _hint_key(secret_key: str) -> bytes:
@@ -188,8 +211,8 @@ class SandboxPlatform:
         user = canvas.USERS[hint.user]
         launch.set_user_data(user.sub, list(user.roles), full_name=user.name, email_address=user.email)
         launch.set_launch_context_claim(COURSE_ID, context_types=[
-            "http://purl.imsglobal.org/vocab/lis/v2/course#CourseOffering"], context_title="Sandbox course",
-            context_label="SANDBOX")
+            "http://purl.imsglobal.org/vocab/lis/v2/course#CourseOffering"], context_title=COURSE_TITLE,
+            context_label=COURSE_LABEL)
         width, height = canvas.FRAME_SIZE
         extra: dict[str, Any] = {
             "given_name": user.given_name,
@@ -213,6 +236,14 @@ class SandboxPlatform:
             width, height = target.width, target.height
         extra[canvas.LTI + "launch_presentation"] = {"document_target": "iframe", "return_url": self.urls.course,
                                                     "locale": "en", "width": width, "height": height}
+        # Canvas sends both service claims in every course launch; `lineitem` only for a link whose assignment
+        # has exactly one line item (a deep-linking request therefore has `lineitems` alone).
+        launch.set_ags(self.urls.lineitems(COURSE_ID), target.lineitem if target is not None else None,
+                       allow_creating_lineitems=True)
+        launch.set_nrps(self.urls.memberships(COURSE_ID))
+        # The library grants lineitem.readonly only to tools that may not create; Canvas sends every AGS scope
+        # the developer key holds.
+        extra[canvas.AGS_CLAIM] = {**launch.extra_claims[canvas.AGS_CLAIM], "scope": list(canvas.AGS_SCOPES)}
         launch.set_extra_claims(extra)
         data: dict[str, Any] = launch.lti_launch()
         return LaunchForm(str(data["launch_url"]), {"id_token": str(data["id_token"]), "state": str(data["state"])})
@@ -266,3 +297,85 @@ class SandboxPlatform:
         elif len(items) > 1 and not canvas.deep_linking_settings(placement, "")["accept_multiple"]:
             problems.append(f"{len(items)} items came back where the request accepted one")
         return problems
+
+    # -- service tokens ------------------------------------------------------------------------------------
+    def issue_token(self, form: dict[str, str], tool_jwks: dict[str, Any],
+                    use_jti: Callable[[str, float], bool]) -> dict[str, Any]:
+        """The access token answer for a client_credentials request; raises TokenRefusal.
+
+        lti1p3platform checks the form and the assertion's signature against the tool's keys; the claims are
+        checked here as Canvas checks them, and `use_jti(jti, forget_at)` refuses an assertion seen before.
+        """
+        self._check_token_form(form)
+        registration = self._registration(self.urls.tool_launch)
+        registration.set_tool_key_set(tool_jwks)
+        conf = _Conf(registration=registration)
+        try:
+            answer: dict[str, Any] = conf.get_access_token(dict(form))
+        except Exception as error:  # the library raises jwt's and its own exception types; each one is a refusal
+            raise TokenRefusal(401, "invalid_client", "The client assertion could not be verified: "
+                                                      f"{error or type(error).__name__}") from None
+        body: dict[str, Any] = jwt.decode(form["client_assertion"], options={"verify_signature": False})
+        now = time.time()
+        problems = self._assertion_problems(body, now)
+        # Remembered until the assertion would be refused anyway: its exp passed or its iat became too old.
+        if not problems and not use_jti(str(body["jti"]), min(body["exp"], body["iat"] + RESPONSE_MAX_AGE)):
+            problems.append(f"jti {body['jti']!r} was already used; each assertion is good for one token request")
+        if problems:
+            raise TokenRefusal(401, "invalid_client", "; ".join(problems))
+        return answer
+
+    def _check_token_form(self, form: dict[str, str]) -> None:
+        if form.get("grant_type") != "client_credentials":
+            raise TokenRefusal(400, "unsupported_grant_type",
+                               f"grant_type is {form.get('grant_type')!r}; the sandbox takes client_credentials only")
+        if form.get("client_assertion_type") != ASSERTION_TYPE:
+            raise TokenRefusal(400, "invalid_request", "assertion method not supported for this grant_type "
+                                                       f"(client_assertion_type must be {ASSERTION_TYPE})")
+        if not form.get("client_assertion"):
+            raise TokenRefusal(400, "invalid_request", "client_assertion is missing")
+        requested = form.get("scope", "").split()
+        if not requested:
+            raise TokenRefusal(400, "invalid_scope", "scope is missing: name the services the token is for")
+        unknown = [scope for scope in requested if scope not in canvas.KEY_SCOPES]
+        if unknown:
+            raise TokenRefusal(400, "invalid_scope", "The sandbox's developer key does not hold "
+                                                     f"{', '.join(unknown)}")
+
+    def _assertion_problems(self, body: dict[str, Any], now: float) -> list[str]:
+        """What is wrong with a signed client assertion's claims (Canvas requires each of them)."""
+        problems = [f"{name} is {body.get(name)!r}, expected the client_id {CLIENT_ID!r}" for name in ("iss", "sub")
+                    if body.get(name) != CLIENT_ID]
+        audience = body.get("aud")
+        # Canvas compares aud with its token URL exactly: a trailing slash or another host fails.
+        if self.urls.token not in (audience if isinstance(audience, list) else [audience]):
+            problems.append(f"aud is {audience!r}, expected exactly {self.urls.token!r}")
+        iat = body.get("iat")
+        if not _is_number(iat) or not now - RESPONSE_MAX_AGE <= iat <= now + RESPONSE_MAX_AHEAD:
+            problems.append(f"iat {iat!r} is not within the last {RESPONSE_MAX_AGE // 60} minutes "
+                            f"(nor more than {RESPONSE_MAX_AHEAD} seconds ahead)")
+        if not _is_number(body.get("exp")) or body["exp"] <= now:
+            problems.append(f"exp {body.get('exp')!r} is missing or past")
+        if not isinstance(body.get("jti"), str) or not body["jti"]:
+            problems.append("jti is missing")
+        return problems
+
+    def check_access_token(self, authorization: str | None, scopes: tuple[str, ...]) -> None:
+        """Raise AccessRefused unless the Authorization header carries a token of ours holding one of `scopes`."""
+        kind, _, token = (authorization or "").partition(" ")
+        if kind.lower() != "bearer" or not token.strip():
+            raise AccessRefused("Missing access token")
+        conf = _Conf(registration=self._registration(self.urls.tool_launch))
+        try:
+            allowed = conf.validate_token(token.strip(), allowed_scopes=list(scopes))
+        except jwt.ExpiredSignatureError:
+            raise AccessRefused("Access token expired") from None
+        except Exception as error:  # jwt's errors and the library's LtiException
+            raise AccessRefused(f"Invalid access token: {error or type(error).__name__}") from None
+        if not allowed:
+            raise AccessRefused("Insufficient permissions")
+
+
+def _is_number(value: Any) -> TypeGuard[float]:
+    """A JSON number (booleans are not)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)

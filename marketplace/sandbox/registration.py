@@ -48,6 +48,23 @@ class SandboxUrls:
     def jwks(self) -> str:
         return f"{self.base_url}/sandbox/jwks"
 
+    @property
+    def gradebook(self) -> str:
+        return f"{self.base_url}/sandbox/gradebook"
+
+    def course_api(self, course_id: str) -> str:
+        """Canvas's `/api/lti/courses/<id>` prefix of the course's services, under /sandbox."""
+        return f"{self.base_url}/sandbox/api/lti/courses/{course_id}"
+
+    def lineitems(self, course_id: str) -> str:
+        return f"{self.course_api(course_id)}/line_items"
+
+    def lineitem(self, course_id: str, item_id: str) -> str:
+        return f"{self.lineitems(course_id)}/{item_id}"
+
+    def memberships(self, course_id: str) -> str:
+        return f"{self.course_api(course_id)}/names_and_roles"
+
     def deep_link_return(self, placement: str) -> str:
         return f"{self.base_url}/sandbox/return/{placement}"
 

@@ -1,4 +1,5 @@
-"""The sandbox LMS's pages: the course, launch starts, the OIDC auth endpoint, its JWKS, the deep-link return.
+"""The sandbox LMS's pages: the course, its gradebook, launch starts, the OIDC auth endpoint, its JWKS, the
+deep-link return. The services the tool calls (token, AGS, NRPS) are in `marketplace.sandbox.services`.
 
 Every launch is real: the browser goes to the tool's login, back to /sandbox/auth, and posts the id_token to
 the tool's launch URL; the tool's signed response comes back to /sandbox/return/{placement}.
@@ -6,9 +7,7 @@ the tool's launch URL; the tool's signed response comes back to /sandbox/return/
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
@@ -16,32 +15,31 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from marketplace.lti.keys import ensure_keys, published_jwks
-from marketplace.sandbox import canvas
+from marketplace.sandbox import canvas, gradebook
 from marketplace.sandbox.course import (
-    CourseStore,
     Delivery,
     ShownDelivery,
     as_dict,
     canvas_view,
+    deliveries_of,
     frame_size,
     item_at,
+    link_id,
     safe_url,
 )
-from marketplace.sandbox.keys import load_or_create_key
 from marketplace.sandbox.lms import (
+    COURSE_ID,
     DEEP_LINK,
     RESOURCE,
     LaunchHint,
     ResourceTarget,
-    SandboxPlatform,
     SandboxRejection,
 )
-from marketplace.sandbox.registration import CLIENT_ID, DEPLOYMENT_ID, SandboxUrls, ensure_sandbox_registration
-from marketplace.settings import Settings
+from marketplace.sandbox.registration import CLIENT_ID, DEPLOYMENT_ID
+from marketplace.sandbox.services import service_routes
+from marketplace.sandbox.state import Sandbox, register, sandbox_of, tool_jwks
 
 MAX_RESPONSE_BYTES = 512 * 1024
-_build_lock = threading.Lock()
 
 DESCRIPTIONS = {
     canvas.EDITOR: "Ada Teacher inserts resources into the course page from the rich content editor.",
@@ -49,45 +47,6 @@ DESCRIPTIONS = {
     canvas.ASSIGNMENT: "Ada Teacher creates an assignment backed by a resource, with points.",
     canvas.HOMEWORK: "Sam Student submits a resource as homework.",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Sandbox:
-    """The sandbox's platform side and course store, built once per app."""
-
-    platform: SandboxPlatform
-    store: CourseStore
-
-
-def _build(settings: Settings) -> Sandbox:
-    folder = settings.data_dir / "sandbox"
-    platform = SandboxPlatform(SandboxUrls(settings.base_url), load_or_create_key(settings.data_dir),
-                               settings.secret_key)
-    return Sandbox(platform, CourseStore(folder))
-
-
-async def _sandbox(request: Request) -> Sandbox:
-    """The app's sandbox, made on first use (key generation takes a moment, so not in the event loop)."""
-    state = request.app.state
-    found: Sandbox | None = getattr(state, "sandbox", None)
-    if found is None:
-        def build() -> Sandbox:
-            with _build_lock:
-                existing: Sandbox | None = getattr(state, "sandbox", None)
-                if existing is None:
-                    existing = _build(state.settings)
-                    state.sandbox = existing
-                return existing
-
-        found = await run_in_threadpool(build)
-    return found
-
-
-def _register(request: Request) -> None:
-    """Make sure the tool knows the sandbox (blocking)."""
-    with request.app.state.sessions() as session:
-        ensure_sandbox_registration(session, request.app.state.settings)
-        session.commit()
 
 
 def _origin(url: str) -> str:
@@ -102,11 +61,17 @@ def _problem(request: Request, title: str, problems: list[str], status: int = 40
     return response
 
 
+def _page(request: Request, template: str, values: Mapping[str, object]) -> Response:
+    response: Response = request.app.state.templates.TemplateResponse(request, template, values)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 # -- the course page ----------------------------------------------------------------------------------------
 async def course_page(request: Request) -> Response:
     """GET /sandbox: the course, its placement buttons, and what the tool sent back so far."""
-    sandbox = await _sandbox(request)
-    await run_in_threadpool(_register, request)
+    sandbox = await sandbox_of(request)
+    await run_in_threadpool(register, request)
     deliveries = await run_in_threadpool(sandbox.store.deliveries)
     shown = [canvas_view(delivery) for delivery in deliveries]
     by_placement: dict[str, list[ShownDelivery]] = {placement: [] for placement in canvas.PLACEMENTS}
@@ -128,10 +93,17 @@ async def course_page(request: Request) -> Response:
         "urls": sandbox.platform.urls,
         "client_id": CLIENT_ID,
         "deployment_id": DEPLOYMENT_ID,
+        "course_id": COURSE_ID,
     }
-    response: Response = request.app.state.templates.TemplateResponse(request, "sandbox/course.html", page)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return _page(request, "sandbox/course.html", page)
+
+
+async def gradebook_page(request: Request) -> Response:
+    """GET /sandbox/gradebook: the columns, each student's score, and the score bodies the tool posted."""
+    sandbox = await sandbox_of(request)
+    data = await run_in_threadpool(sandbox.store.snapshot)
+    return _page(request, "sandbox/gradebook.html", {"view": gradebook.gradebook_view(data),
+                                                     "urls": sandbox.platform.urls, "course_id": COURSE_ID})
 
 
 async def reset(request: Request) -> Response:
@@ -139,7 +111,7 @@ async def reset(request: Request) -> Response:
     origin = request.headers.get("origin")
     if origin is not None and origin != _origin(str(request.app.state.settings.base_url)):
         return _problem(request, "Not cleared", ["Only the sandbox course page can clear the course."], 403)
-    sandbox = await _sandbox(request)
+    sandbox = await sandbox_of(request)
     await run_in_threadpool(sandbox.store.clear)
     return RedirectResponse(str(request.url_for("sandbox_course")), status_code=303)
 
@@ -150,22 +122,27 @@ async def start(request: Request) -> Response:
     placement = request.path_params["placement"]
     if placement not in canvas.PLACEMENTS:
         return _problem(request, "No such placement", [f"The sandbox offers {', '.join(canvas.PLACEMENTS)}."], 404)
-    sandbox = await _sandbox(request)
-    await run_in_threadpool(_register, request)
+    sandbox = await sandbox_of(request)
+    await run_in_threadpool(register, request)
     hint = LaunchHint(DEEP_LINK, placement, canvas.user_for(placement).key)
     return _redirect(sandbox.platform.login_url(hint))
 
 
 async def open_item(request: Request) -> Response:
-    """GET /sandbox/open/{delivery}/{index}: a resource-link launch of a returned item, as Sam Student."""
-    sandbox = await _sandbox(request)
+    """GET /sandbox/open/{delivery}/{index}?as=<user>: a resource-link launch of a returned item, as a student
+    (Sam Student unless `as` names another member of the course) or as the teacher."""
+    user = request.query_params.get("as", canvas.STUDENT.key)
+    if user not in canvas.USERS:
+        return _problem(request, "No such course member", [
+            f"The sandbox course has {', '.join(canvas.USERS)}; {user!r} is not one of them."], 404)
+    sandbox = await sandbox_of(request)
     delivery_id, index = str(request.path_params["delivery"]), int(request.path_params["index"])
     found = await _resource_target(request, sandbox, delivery_id, index)
     if isinstance(found, Response):
         return found
     delivery, target = found
-    await run_in_threadpool(_register, request)
-    hint = LaunchHint(RESOURCE, delivery.placement, canvas.STUDENT.key, f"{delivery.id}/{index}")
+    await run_in_threadpool(register, request)
+    hint = LaunchHint(RESOURCE, delivery.placement, user, f"{delivery.id}/{index}")
     return _redirect(sandbox.platform.login_url(hint, target.url))
 
 
@@ -178,7 +155,8 @@ def _redirect(url: str) -> Response:
 async def _resource_target(request: Request, sandbox: Sandbox, delivery_id: str,
                            index: int) -> tuple[Delivery, ResourceTarget] | Response:
     """A stored ltiResourceLink as a launch target, or a problem page."""
-    delivery = await run_in_threadpool(sandbox.store.find, delivery_id)
+    data = await run_in_threadpool(sandbox.store.snapshot)
+    delivery = next((entry for entry in deliveries_of(data) if entry.id == delivery_id), None)
     item = item_at(delivery, index) if delivery is not None else None
     if delivery is None or item is None or item.get("type") != "ltiResourceLink":
         return _problem(request, "No such link", ["The course has no tool link at this address any more."], 404)
@@ -189,14 +167,16 @@ async def _resource_target(request: Request, sandbox: Sandbox, delivery_id: str,
                                                          f"at {base_url}, so the sandbox will not launch it."])
     custom, frame = as_dict(item.get("custom")), as_dict(item.get("iframe"))
     width, height = canvas.FRAME_SIZE
+    column = gradebook.column_of_link(data, delivery.id, index)
     target = ResourceTarget(
-        link_id=f"sandbox-link-{delivery.id}-{index}",
+        link_id=link_id(delivery.id, index),
         title=str(item.get("title") or "Tool link"),
         url=url,
         # Canvas keeps only scalar custom values, and launches with them as strings.
         custom={str(key): str(value) for key, value in custom.items() if isinstance(value, str | int | float | bool)},
         width=frame_size(frame.get("width")) or width,
         height=frame_size(frame.get("height")) or height,
+        lineitem=sandbox.platform.urls.lineitem(COURSE_ID, column.id) if column is not None else None,
     )
     return delivery, target
 
@@ -204,7 +184,7 @@ async def _resource_target(request: Request, sandbox: Sandbox, delivery_id: str,
 # -- the platform's OIDC endpoints --------------------------------------------------------------------------
 async def auth(request: Request) -> Response:
     """GET /sandbox/auth: the OIDC authorization endpoint; answers a valid request with the id_token form."""
-    sandbox = await _sandbox(request)
+    sandbox = await sandbox_of(request)
     params = {key: value for key, value in request.query_params.items()}
     try:
         hint = sandbox.platform.check_auth_request(params)
@@ -228,19 +208,11 @@ async def auth(request: Request) -> Response:
 
 async def jwks(request: Request) -> Response:
     """GET /sandbox/jwks: the sandbox platform's public key."""
-    sandbox = await _sandbox(request)
+    sandbox = await sandbox_of(request)
     return JSONResponse(sandbox.platform.jwks(), headers={"Cache-Control": "no-store"})
 
 
 # -- the deep-linking return --------------------------------------------------------------------------------
-def _tool_jwks(request: Request) -> dict[str, Any]:
-    """The tool's published keys, read in-process (an HTTP call from the server to itself adds nothing)."""
-    with request.app.state.sessions() as session:
-        ensure_keys(session, request.app.state.settings.secret_key)
-        session.commit()
-        return published_jwks(session)
-
-
 async def receive(request: Request) -> Response:
     """POST /sandbox/return/{placement}: verify the tool's signed response, keep its items, show the course."""
     placement = request.path_params["placement"]
@@ -253,15 +225,18 @@ async def receive(request: Request) -> Response:
     token = form.get("JWT")
     if not isinstance(token, str) or not token:
         return _problem(request, "The response was refused", ["The form has no JWT field."])
-    sandbox = await _sandbox(request)
-    tool_jwks = await run_in_threadpool(_tool_jwks, request)
+    sandbox = await sandbox_of(request)
+    keys = await run_in_threadpool(tool_jwks, request)
     try:
-        body = await run_in_threadpool(sandbox.platform.verify_response, token, placement, tool_jwks)
+        body = await run_in_threadpool(sandbox.platform.verify_response, token, placement, keys)
     except SandboxRejection as rejection:
         return _problem(request, "The tool's deep-linking response was refused", rejection.problems)
     items = [item for item in body.get(canvas.CONTENT_ITEMS, []) if isinstance(item, dict)]
     delivery = Delivery.new(placement, canvas.user_for(placement).key, items, body)
-    if not await run_in_threadpool(sandbox.store.add, delivery, str(body["nonce"])):
+    # Columns for graded items are created with the delivery, as Canvas creates the assignment with the link.
+    added = await run_in_threadpool(sandbox.store.add, delivery, str(body["nonce"]),
+                                    lambda data: gradebook.add_deep_link_columns(data, delivery))
+    if not added:
         return _problem(request, "The response was refused", [
             "This response was already received; Canvas takes each one once. Open the tool again."], 409)
     url = str(request.url_for("sandbox_course").include_query_params(received=delivery.id))
@@ -272,10 +247,12 @@ def sandbox_routes() -> list[Route]:
     """The sandbox's routes, all under /sandbox; mount only when `sandbox_enabled(settings)`."""
     return [
         Route("/sandbox", course_page, name="sandbox_course"),
+        Route("/sandbox/gradebook", gradebook_page, name="sandbox_gradebook"),
         Route("/sandbox/reset", reset, methods=["POST"], name="sandbox_reset"),
         Route("/sandbox/start/{placement:str}", start, name="sandbox_start"),
         Route("/sandbox/open/{delivery:str}/{index:int}", open_item, name="sandbox_open"),
         Route("/sandbox/auth", auth, name="sandbox_auth"),
         Route("/sandbox/jwks", jwks, name="sandbox_jwks"),
         Route("/sandbox/return/{placement:str}", receive, methods=["POST"], name="sandbox_return"),
+        *service_routes(),
     ]

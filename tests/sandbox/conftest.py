@@ -6,7 +6,9 @@ import dataclasses
 import html
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -81,15 +83,70 @@ class SandboxEnvironment:
         return walk
 
 
-@pytest.fixture
-def sandbox(settings: Settings) -> Iterator[SandboxEnvironment]:
+# A graded quiz with three questions, one of them with two right answers, so a score can be partly right.
+GRADED_QUIZ_ID = "sandbox-quiz"
+GRADED_QUIZ = f'''id = "{GRADED_QUIZ_ID}"
+title = "Photosynthesis check"
+description = "Three questions on what plants take in, where it happens and what it makes."
+subject = "biology"
+grade_levels = ["6-8"]
+type = "quiz"
+language = "en"
+keywords = ["photosynthesis"]
+thumbnail = "thumbnails/biology.svg"
+[author]
+name = "Editors"
+[license]
+id = "CC-BY-4.0"
+attribution = "By the Editors"
+[payload]
+max_score = 5
+[[payload.questions]]
+prompt = "Which gas do plants take in?"
+options = ["oxygen", "carbon dioxide", "helium"]
+answer = 1
+points = 2
+[[payload.questions]]
+prompt = "Where does photosynthesis happen?"
+options = ["in chloroplasts", "in the nucleus", "in the cell wall"]
+answer = 0
+points = 1
+[[payload.questions]]
+prompt = "What does photosynthesis make?"
+options = ["sugar", "oxygen", "salt"]
+answer = [0, 1]
+points = 2
+'''
+
+
+def write_graded_quiz(content_dir: Path) -> None:
+    (content_dir / "resources" / "biology" / f"{GRADED_QUIZ_ID}.toml").write_text(GRADED_QUIZ, encoding="utf-8")
+
+
+@contextmanager
+def serving_sandbox(settings: Settings) -> Iterator[SandboxEnvironment]:
+    """The app with its sandbox on a free loopback port, its base URL set to match; its grade worker runs."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     configured = dataclasses.replace(settings, base_url=url, environment="development")
     write_extra_resources(configured.content_dir)
+    write_graded_quiz(configured.content_dir)
     prepare_app_data(configured)
     app = create_app(configured)
     # The lead wires the routes into create_app; the test adds them itself so it does not depend on that.
     app.router.routes.extend(sandbox_routes())
     with serving(app, port), httpx.Client(timeout=20) as browser:
         yield SandboxEnvironment(url, browser, app, configured)
+
+
+@pytest.fixture
+def sandbox(settings: Settings) -> Iterator[SandboxEnvironment]:
+    with serving_sandbox(settings) as environment:
+        yield environment
+
+
+@pytest.fixture
+def graded_sandbox(settings: Settings, database_url: str) -> Iterator[SandboxEnvironment]:
+    """The sandbox on SQLite and on PostgreSQL: the grade outbox claims its jobs differently on each."""
+    with serving_sandbox(dataclasses.replace(settings, database_url=database_url)) as environment:
+        yield environment

@@ -37,8 +37,13 @@ def query_of(url: str) -> dict[str, str]:
     return {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
 
 
-def open_links(page: str) -> list[str]:
-    return [html.unescape(link) for link in re.findall(r'href="([^"]*/sandbox/open/[^"]+)"', page)]
+def open_links(page: str, as_user: str | None = None) -> list[str]:
+    """The page's launch links that open as `as_user` (a key of canvas.USERS), or with None the plain links,
+    which open as Sam Student."""
+    links = [html.unescape(link) for link in re.findall(r'href="([^"]*/sandbox/open/[^"]+)"', page)]
+    if as_user is None:
+        return [link for link in links if "?as=" not in link]
+    return [link for link in links if link.endswith(f"?as={as_user}")]
 
 
 def check_deep_linking_claims(claims: dict[str, Any], env: SandboxEnvironment, placement: str) -> None:
@@ -100,7 +105,9 @@ def test_editor_button_inserts_html_images_and_links_into_the_page(sandbox: Sand
     assert '<a href="https://example.org/french-revolution" title="The French Revolution"' in page
     assert "Canvas embeds “Leaf quiz resource” here as a 800×600 frame" in page
     # The inserted quiz link is a real resource-link launch: the student sees the quiz.
-    [quiz_link] = open_links(page)
+    assert open_links(page) == []  # the frame offers each member of the course instead
+    assert len(open_links(page, "instructor")) == len(open_links(page, "student2")) == 1
+    [quiz_link] = open_links(page, "student")
     claims, quiz = sandbox.launch(quiz_link.removeprefix(sandbox.url))
     assert quiz.status_code == 200 and "Green?" in quiz.text
     assert claims[canvas.LTI + "message_type"] == "LtiResourceLinkRequest"

@@ -72,7 +72,7 @@ def test_resource_api(client: TestClient) -> None:
 def test_healthz(client: TestClient) -> None:
     body = client.get("/healthz").json()
     assert body["ok"] is True
-    assert body["database"]["revision"] == "0004_closed_door"
+    assert body["database"]["revision"] == "0005_grading"
     assert body["index"]["documents"] == 5
 
 
