@@ -44,14 +44,17 @@ class LineItems:
         self._client = client
         self._now = now
         self.created = 0  # line items this process created (tests and benchmarks read it)
+        # Columns this process already knows, to spare a database read per score; `forget` drops one.
+        self._known: dict[str, str] = {}
 
     async def resolve(self, job: ClaimedJob, owner: str, token: Callable[[], Awaitable[str]]) -> tuple[str, str]:
         """The column URL for the job's link and where it came from (launch, remembered, found, created)."""
         target = job.target
         if target.get("lineitem"):
             return str(target["lineitem"]), "launch"
-        remembered = await anyio.to_thread.run_sync(self._remembered, job.link_key)
+        remembered = self._known.get(job.link_key) or await anyio.to_thread.run_sync(self._remembered, job.link_key)
         if remembered:
+            self._known[job.link_key] = remembered
             return remembered, "remembered"
         taken = await anyio.to_thread.run_sync(self._take_lease, job, owner)
         if not taken:
@@ -62,6 +65,7 @@ class LineItems:
             await anyio.to_thread.run_sync(self._release, job.link_key, owner)
             raise
         await anyio.to_thread.run_sync(self._remember, job.link_key, url, source)
+        self._known[job.link_key] = url
         return url, source
 
     async def _find_or_create(self, job: ClaimedJob, token: str) -> tuple[str, str]:
@@ -97,6 +101,8 @@ class LineItems:
 
     async def forget(self, link_key: str, url: str) -> None:
         """The remembered column is gone (404): find or create it again next time."""
+        if self._known.get(link_key) == url:
+            del self._known[link_key]
         await anyio.to_thread.run_sync(self._forget, link_key, url)
 
     # -- database (worker threads) -------------------------------------------------------------------

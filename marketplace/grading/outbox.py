@@ -136,18 +136,34 @@ def _detached(row: GradeJobRow, until: datetime, owner: str) -> ClaimedJob:
     )
 
 
-def newer_sent(session: Session, job: ClaimedJob) -> bool:
-    """Whether a later score of the same series already reached the gradebook (an old retry must not undo it)."""
-    later = session.scalars(select(GradeJobRow.id).where(
-        GradeJobRow.series == job.series, GradeJobRow.id > job.id, GradeJobRow.state == SENT)).first()
-    return later is not None
+def superseded_ids(session: Session, ids: Sequence[int]) -> set[int]:
+    """Which of these jobs have a later score of the same series already in the gradebook (an old retry must not
+    undo it)."""
+    if not ids:
+        return set()
+    later = aliased(GradeJobRow)
+    query = select(GradeJobRow.id).where(GradeJobRow.id.in_(ids), exists().where(
+        later.series == GradeJobRow.series, later.id > GradeJobRow.id, later.state == SENT))
+    return set(session.scalars(query))
+
+
+def same_score_sent_before(session: Session, job: ClaimedJob) -> bool:
+    """Whether the series' last score sent before this job was this very score: the gradebook then shows it
+    either way, and reading it back cannot tell whether this job's own call arrived."""
+    last = session.scalars(select(GradeJobRow.score_given).where(
+        GradeJobRow.series == job.series, GradeJobRow.id < job.id, GradeJobRow.state == SENT)
+        .order_by(GradeJobRow.id.desc())).first()
+    return last is not None and abs(last - job.score_given) < 1e-9
 
 
 def finish(session: Session, outcomes: Iterable[Outcome], now: datetime, owners: Mapping[int, str]) -> int:
     """Record outcomes of jobs still leased by their worker (the caller commits); returns how many were kept."""
     kept = 0
+    outcomes = list(outcomes)
+    rows = {row.id: row for row in session.scalars(
+        select(GradeJobRow).where(GradeJobRow.id.in_([outcome.job_id for outcome in outcomes])))}
     for outcome in outcomes:
-        row = session.get(GradeJobRow, outcome.job_id)
+        row = rows.get(outcome.job_id)
         if row is None or row.state != PENDING or row.lease_owner != owners.get(outcome.job_id):
             continue
         row.claimed_at = None
@@ -211,7 +227,12 @@ def status(session: Session) -> list[PlatformCounts]:
     return [by_platform[label] for label in sorted(by_platform)]
 
 
-def next_due(session: Session) -> datetime | None:
-    """When the earliest pending job becomes due (None: nothing pending)."""
-    moment = session.scalars(select(func.min(GradeJobRow.next_attempt_at)).where(GradeJobRow.state == PENDING)).first()
-    return aware(moment) if moment is not None else None
+def next_due(session: Session, now: datetime) -> datetime | None:
+    """When the earliest pending job may be claimed (None: nothing pending); a job another worker holds is
+    not due before its lease ends."""
+    free = session.scalars(select(func.min(GradeJobRow.next_attempt_at)).where(
+        GradeJobRow.state == PENDING, or_(GradeJobRow.lease_until.is_(None), GradeJobRow.lease_until < now))).first()
+    held = session.scalars(select(func.min(GradeJobRow.lease_until)).where(
+        GradeJobRow.state == PENDING, GradeJobRow.lease_until >= now)).first()
+    moments = [aware(moment) for moment in (free, held) if moment is not None]
+    return min(moments) if moments else None

@@ -16,7 +16,7 @@ import asyncio
 import logging
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,6 +41,8 @@ logger = logging.getLogger("marketplace.grading")
 class DeliveryConfig:
     """How hard the worker pushes and how long it waits."""
 
+    # Outcomes are recorded as each call returns, so a crash leaves in doubt only the calls under way (a claimed
+    # job not yet sent is re-sent harmlessly); a larger batch spares claim queries.
     batch: int = 64
     concurrency: int = 16
     first_delay: float = 1.0
@@ -99,6 +101,37 @@ def _same_score(result: dict[str, Any], job: ClaimedJob) -> bool:
     return abs(float(given) / scale - job.score_given / job.score_maximum) < 1e-6
 
 
+class _Recorder:
+    """Writes outcomes as they arrive; while one write runs, the next ones gather for the following write."""
+
+    def __init__(self, write: Callable[[list[Outcome]], Awaitable[None]]) -> None:
+        self._write = write
+        self._pending: list[Outcome] = []
+        self._ready = asyncio.Event()
+        self._closed = False
+        self._task = asyncio.create_task(self._run())
+
+    def add(self, outcome: Outcome) -> None:
+        self._pending.append(outcome)
+        self._ready.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._ready.wait()
+            self._ready.clear()
+            batch, self._pending = self._pending, []
+            if batch:
+                await self._write(batch)
+            if self._closed and not self._pending:
+                return
+
+    async def close(self) -> None:
+        """Write what is left and stop."""
+        self._closed = True
+        self._ready.set()
+        await self._task
+
+
 class GradeDelivery:
     """Delivers due grade jobs; one per process, any number of processes."""
 
@@ -126,11 +159,17 @@ class GradeDelivery:
         report = DeliveryReport(claimed=len(jobs))
         if not jobs:
             return report
-        superseded = await anyio.to_thread.run_sync(self._superseded_ids, jobs)
+        superseded = await anyio.to_thread.run_sync(self._superseded_ids, [job.id for job in jobs])
+        owners = {job.id: job.owner for job in jobs}
+        recorder = _Recorder(lambda batch: anyio.to_thread.run_sync(self._finish, batch, owners))
         outcomes = [Outcome(job.id, SUPERSEDED, message="A newer score for this learner was already sent.")
                     for job in jobs if job.id in superseded]
-        outcomes += await self._deliver_all([job for job in jobs if job.id not in superseded])
-        await anyio.to_thread.run_sync(self._finish, outcomes, {job.id: job.owner for job in jobs})
+        for outcome in outcomes:
+            recorder.add(outcome)
+        try:
+            outcomes += await self._deliver_all([job for job in jobs if job.id not in superseded], recorder.add)
+        finally:
+            await recorder.close()
         for outcome in outcomes:
             report.states[outcome.state] += 1
         return report
@@ -179,35 +218,44 @@ class GradeDelivery:
                 waiter.cancel()
 
     # -- one batch -------------------------------------------------------------------------------------
-    async def _deliver_all(self, jobs: list[ClaimedJob]) -> list[Outcome]:
+    async def _deliver_all(self, jobs: list[ClaimedJob], record: Callable[[Outcome], None]) -> list[Outcome]:
         by_host: dict[str, list[ClaimedJob]] = {}
         for job in jobs:
             by_host.setdefault(_host(job), []).append(job)
         limit = asyncio.Semaphore(self.config.concurrency)
-        results = await asyncio.gather(*(self._deliver_host(host, host_jobs, limit)
+        results = await asyncio.gather(*(self._deliver_host(host, host_jobs, limit, record)
                                          for host, host_jobs in by_host.items()))
         return [outcome for outcomes in results for outcome in outcomes]
 
-    async def _deliver_host(self, host: str, jobs: list[ClaimedJob], limit: asyncio.Semaphore) -> list[Outcome]:
+    async def _deliver_host(self, host: str, jobs: list[ClaimedJob], limit: asyncio.Semaphore,
+                            record: Callable[[Outcome], None]) -> list[Outcome]:
         health = self._hosts.setdefault(host, HostHealth())
         outcomes: list[Outcome] = []
+
+        def done(outcome: Outcome) -> Outcome:
+            record(outcome)  # written at once, not at the end of the batch: a crash leaves less in doubt
+            outcomes.append(outcome)
+            return outcome
+
         if health.failures:
             # The host failed lately: one job probes it; the rest follow only if it answers.
             if health.paused_until and health.paused_until > self._now():
-                return [self._postpone(job, health.paused_until) for job in jobs]
+                return [done(self._postpone(job, health.paused_until)) for job in jobs]
             async with limit:
-                outcomes.append(await self._deliver_guarded(jobs[0], health))
+                done(await self._deliver_guarded(jobs[0], health))
             jobs = jobs[1:]
             if health.failures:
-                return outcomes + [self._postpone(job, health.paused_until) for job in jobs]
+                for job in jobs:
+                    done(self._postpone(job, health.paused_until))
+                return outcomes
 
         async def one(job: ClaimedJob) -> Outcome:
             async with limit:
                 if health.failures and health.paused_until and health.paused_until > self._now():
-                    return self._postpone(job, health.paused_until)
-                return await self._deliver_guarded(job, health)
+                    return done(self._postpone(job, health.paused_until))
+                return done(await self._deliver_guarded(job, health))
 
-        outcomes += await asyncio.gather(*(one(job) for job in jobs))
+        await asyncio.gather(*(one(job) for job in jobs))
         return outcomes
 
     def _postpone(self, job: ClaimedJob, until: datetime | None) -> Outcome:
@@ -256,12 +304,15 @@ class GradeDelivery:
             return await self.tokens.get(job.platform_id, scopes)
 
         url, source = await self.line_items.resolve(job, self._owner, token)
-        if job.in_doubt and ags.SCOPE_RESULT_READ in scopes:
+        if job.in_doubt and ags.SCOPE_RESULT_READ in scopes and not await anyio.to_thread.run_sync(
+                self._ambiguous, job):
             # The last worker died while delivering: if the gradebook already has this score, it arrived.
             found = await ags.results(self._client, await token(), url, user_id=job.user_sub)
             if any(result.get("userId") == job.user_sub and _same_score(result, job) for result in found):
                 return Outcome(job.id, SENT, 200, "Confirmed in the gradebook after an interrupted delivery.",
                                lineitem_url=url)
+        # Otherwise an in-doubt score is sent again with its own timestamp: the gradebook's value is right
+        # either way, and the platform orders scores by that timestamp.
         if (job.lease_until - self._now()).total_seconds() < self.config.request_timeout:
             # Too close to the end of our lease: another worker may take the job; let it.
             return Outcome(job.id, PENDING, counts_as_try=False)
@@ -286,9 +337,13 @@ class GradeDelivery:
         with self._sessions() as session:
             return outbox.claim(session, self._now(), limit, platform_id=platform_id)
 
-    def _superseded_ids(self, jobs: list[ClaimedJob]) -> set[int]:
+    def _superseded_ids(self, ids: list[int]) -> set[int]:
         with self._sessions() as session:
-            return {job.id for job in jobs if outbox.newer_sent(session, job)}
+            return outbox.superseded_ids(session, ids)
+
+    def _ambiguous(self, job: ClaimedJob) -> bool:
+        with self._sessions() as session:
+            return outbox.same_score_sent_before(session, job)
 
     def _finish(self, outcomes: list[Outcome], owners: dict[int, str]) -> None:
         with self._sessions() as session:
@@ -297,4 +352,4 @@ class GradeDelivery:
 
     def _next_due(self) -> datetime | None:
         with self._sessions() as session:
-            return outbox.next_due(session)
+            return outbox.next_due(session, self._now())

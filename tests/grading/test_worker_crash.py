@@ -89,3 +89,48 @@ def test_status_retry_and_sync_from_the_command_line(graded: Graded) -> None:
     out, _ = synced.communicate(timeout=120)
     assert "2 sent" in out
     assert sorted(score["userId"] for score in gradebook.scores) == ["ada", "bob", "cy"]
+
+
+def test_an_in_doubt_score_the_gradebook_cannot_confirm_is_sent_again_not_assumed(graded: Graded) -> None:
+    gradebook = graded.gradebook
+    _, token = graded.launch("ada")
+    graded.submit(token, {"q1": "0"})
+    graded.deliver()
+    graded.submit(token, {"q1": "1"})  # best policy: 2 again, so the gradebook shows 2 either way
+    with graded.env.sessions() as session:
+        session.execute(update(GradeJobRow).where(GradeJobRow.state == "pending").values(
+            claimed_at=utc_now(), lease_until=utc_now() - timedelta(seconds=1)))  # a worker died holding it
+        session.commit()
+    graded.deliver()
+    first, second = graded.jobs()
+    assert second.state == "sent" and "Confirmed" not in (second.last_message or "")
+    assert [score["timestamp"] for score in gradebook.scores] == [first.score_timestamp, second.score_timestamp]
+
+
+def test_an_in_doubt_score_already_in_the_gradebook_is_confirmed_not_sent_twice(graded: Graded) -> None:
+    gradebook = graded.gradebook
+    _, token = graded.launch("ada")
+    graded.submit(token, {"q1": "1"})
+    graded.deliver()
+    graded.submit(token, {"q1": "0"})
+    graded.deliver()
+    with graded.env.sessions() as session:  # the second call arrived, but its worker died before recording it
+        session.execute(update(GradeJobRow).where(GradeJobRow.id == graded.jobs()[1].id).values(
+            state="pending", claimed_at=utc_now(), lease_until=utc_now() - timedelta(seconds=1)))
+        session.commit()
+    graded.deliver()
+    assert len(gradebook.scores) == 2
+    assert "Confirmed in the gradebook" in (graded.jobs()[1].last_message or "")
+
+
+def test_sync_does_not_wait_for_jobs_another_worker_holds(graded: Graded) -> None:
+    import time
+
+    _, token = graded.launch("ada")
+    graded.submit(token, {"q1": "0"})
+    with graded.env.sessions() as session:
+        session.execute(update(GradeJobRow).values(lease_until=utc_now() + timedelta(seconds=100)))
+        session.commit()
+    started = time.monotonic()
+    graded.deliver()
+    assert time.monotonic() - started < 5 and [job.state for job in graded.jobs()] == ["pending"]
