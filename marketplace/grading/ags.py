@@ -12,6 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from marketplace.grading.service_http import ServiceFailure, call, json_body
+from marketplace.lti import claims
 
 LINEITEM = "application/vnd.ims.lis.v2.lineitem+json"
 LINEITEMS = "application/vnd.ims.lis.v2.lineitemcontainer+json"
@@ -20,12 +21,13 @@ RESULTS = "application/vnd.ims.lis.v2.resultcontainer+json"
 MEMBERSHIPS = "application/vnd.ims.lti-nrps.v2.membershipcontainer+json"
 MAX_PAGES = 500
 
-SCOPE_LINEITEM = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
-SCOPE_LINEITEM_READ = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly"
-SCOPE_RESULT_READ = "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly"
-SCOPE_SCORE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
-SCOPE_MEMBERSHIP = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
-DELIVERY_SCOPES = (SCOPE_LINEITEM, SCOPE_LINEITEM_READ, SCOPE_RESULT_READ, SCOPE_SCORE)
+# The scope names live with the other claim names; delivery may use every AGS scope.
+SCOPE_LINEITEM = claims.SCOPE_LINEITEM
+SCOPE_LINEITEM_READ = claims.SCOPE_LINEITEM_READ
+SCOPE_RESULT_READ = claims.SCOPE_RESULT_READ
+SCOPE_SCORE = claims.SCOPE_SCORE
+SCOPE_MEMBERSHIP = claims.NRPS_SCOPE
+DELIVERY_SCOPES = claims.AGS_SCOPES
 
 
 def service_url(lineitem_url: str, suffix: str) -> str:

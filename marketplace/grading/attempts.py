@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -217,8 +217,3 @@ def submit(sessions: sessionmaker[Session], context: LaunchContext, form: Mappin
         return AttemptOutcome(result, attempt.number, policy.attempts_left(attempt.number), policy,
                               score_sent if target is not None else None, reason)
 
-
-def attempt_count(session: Session, place: LinkPlace) -> int:
-    return int(session.scalar(select(func.count()).select_from(QuizAttemptRow).where(
-        QuizAttemptRow.platform_id == place.platform_id, QuizAttemptRow.context_id == place.context_id,
-        QuizAttemptRow.resource_link_id == place.resource_link_id)) or 0)

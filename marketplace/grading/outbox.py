@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -65,7 +65,6 @@ class Outcome:
     retry_at: datetime | None = None
     lineitem_url: str | None = None
     counts_as_try: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def next_timestamp(session: Session, series: str, submitted_at: datetime) -> str:

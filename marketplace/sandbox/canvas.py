@@ -11,6 +11,8 @@ import copy
 from dataclasses import dataclass
 from typing import Any, Final
 
+from marketplace.lti import claims
+
 EDITOR: Final = "editor_button"
 MODULES: Final = "link_selection"
 ASSIGNMENT: Final = "assignment_selection"
@@ -25,13 +27,13 @@ PLACEMENT_CLAIM: Final = "https://www.instructure.com/placement"
 AGS_CLAIM: Final = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 NRPS_CLAIM: Final = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
 
-SCOPE_LINEITEM: Final = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
-SCOPE_LINEITEM_READ: Final = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly"
-SCOPE_RESULT_READ: Final = "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly"
-SCOPE_SCORE: Final = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
-SCOPE_MEMBERSHIP: Final = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
+SCOPE_LINEITEM: Final = claims.SCOPE_LINEITEM
+SCOPE_LINEITEM_READ: Final = claims.SCOPE_LINEITEM_READ
+SCOPE_RESULT_READ: Final = claims.SCOPE_RESULT_READ
+SCOPE_SCORE: Final = claims.SCOPE_SCORE
+SCOPE_MEMBERSHIP: Final = claims.NRPS_SCOPE
 # Canvas puts "the key's scopes ∩ the AGS scopes" in the claim; the sandbox's key holds all of them.
-AGS_SCOPES: Final = (SCOPE_LINEITEM, SCOPE_LINEITEM_READ, SCOPE_RESULT_READ, SCOPE_SCORE)
+AGS_SCOPES: Final = claims.AGS_SCOPES
 KEY_SCOPES: Final = frozenset({*AGS_SCOPES, SCOPE_MEMBERSHIP})
 
 _LTILINK = "application/vnd.ims.lti.v1.ltilink"
