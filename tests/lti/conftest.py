@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import socket
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from marketplace.store.registrations import add_deployment, add_platform
 from tests.lti.catalog_extras import write_extra_resources
 from tests.lti.dl_receiver import DeepLinkReceiver
 from tests.lti.peer import PlatformPeer, form_fields
-from tests.lti.servers import free_port, serving
+from tests.lti.servers import reserved_socket, serving, url_of
 
 
 @dataclass
@@ -50,11 +51,18 @@ class LtiEnvironment:
 
 @pytest.fixture
 def lti(database_url: str, settings: Settings, tmp_path: Path) -> Iterator[LtiEnvironment]:
-    tool_port, peer_port = free_port(), free_port()
-    tool_url, peer_url = f"http://127.0.0.1:{tool_port}", f"http://127.0.0.1:{peer_port}"
+    with ExitStack() as stack:
+        tool_socket, peer_socket = stack.enter_context(reserved_socket()), stack.enter_context(reserved_socket())
+        yield from _lti_environment(stack, tool_socket, peer_socket, database_url, settings)
+
+
+def _lti_environment(stack: ExitStack, tool_socket: socket.socket, peer_socket: socket.socket, database_url: str,
+                     settings: Settings) -> Iterator[LtiEnvironment]:
+    tool_url, peer_url = url_of(tool_socket), url_of(peer_socket)
     configured = dataclasses.replace(settings, database_url=database_url, base_url=tool_url)
     upgrade_database(database_url)
     engine = make_engine(database_url)
+    stack.callback(engine.dispose)  # after the servers below have stopped
     sessions = make_session_factory(engine)
     peer = PlatformPeer(peer_url, tool_url)
     with sessions() as session:
@@ -67,14 +75,12 @@ def lti(database_url: str, settings: Settings, tmp_path: Path) -> Iterator[LtiEn
         session.commit()
         sync_index(session, configured.index_dir, workers=1)
     app = create_app(configured)
-    with ExitStack() as stack:
-        stack.enter_context(serving(peer.app(), peer_port))
-        stack.enter_context(serving(app, tool_port))
-        # A short refetch interval so key-rotation tests need not wait the production 5 s.
-        app.state.platform_keys = PlatformKeySets(app.state.http, min_refetch_interval=0.5)
-        browser = stack.enter_context(httpx.Client(timeout=20))
-        yield LtiEnvironment(tool_url, peer, browser, sessions, configured, app)
-    engine.dispose()
+    stack.enter_context(serving(peer.app(), peer_socket))
+    stack.enter_context(serving(app, tool_socket))
+    # A short refetch interval so key-rotation tests need not wait the production 5 s.
+    app.state.platform_keys = PlatformKeySets(app.state.http, min_refetch_interval=0.5)
+    browser = stack.enter_context(httpx.Client(timeout=20))
+    yield LtiEnvironment(tool_url, peer, browser, sessions, configured, app)
 
 
 @pytest.fixture
@@ -92,9 +98,9 @@ def extras(lti: LtiEnvironment) -> LtiEnvironment:
 @pytest.fixture
 def receiver(extras: LtiEnvironment) -> Iterator[DeepLinkReceiver]:
     """The platform's deep-linking return endpoint on its own loopback port, verifying strictly."""
-    port = free_port()
+    sock = reserved_socket()
     found = DeepLinkReceiver(issuer=extras.peer.issuer, client_id=extras.peer.client_id,
                              tool_jwks_url=extras.tool_url + "/lti/jwks")
-    with serving(found.app(), port):
-        found.return_url = f"http://127.0.0.1:{port}/return"
+    with serving(found.app(), sock) as base_url:
+        found.return_url = base_url + "/return"
         yield found

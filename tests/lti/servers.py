@@ -12,15 +12,22 @@ import uvicorn
 from starlette.types import ASGIApp
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def reserved_socket() -> socket.socket:
+    """A loopback socket bound to a port the kernel chose, held until a server takes it over.
+
+    Asking for a free port, closing the probe and binding again later races with everything else on the machine
+    (an outgoing connection to PostgreSQL may take the same ephemeral port in between): CI once failed on it.
+    """
+    return _bound(0)
+
+
+def url_of(sock: socket.socket) -> str:
+    return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 @contextmanager
 def _serve(app: ASGIApp, sock: socket.socket) -> Iterator[str]:
-    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    base_url = url_of(sock)
     config = uvicorn.Config(app, log_config=None, log_level="warning", access_log=False, ws="none",
                             http="h11", loop="asyncio", lifespan="on")
     server = uvicorn.Server(config)
@@ -42,15 +49,19 @@ def _serve(app: ASGIApp, sock: socket.socket) -> Iterator[str]:
 
 def _bound(port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+    except OSError:
+        sock.close()  # else it is garbage-collected in a later test, which then fails on the ResourceWarning
+        raise
     return sock
 
 
 @contextmanager
-def serving(app: ASGIApp, port: int) -> Iterator[str]:
-    """Serve `app` on 127.0.0.1:`port` until the block ends; yields the base URL."""
-    with _serve(app, _bound(port)) as base_url:
+def serving(app: ASGIApp, sock: socket.socket) -> Iterator[str]:
+    """Serve `app` on the reserved socket `sock` until the block ends; yields the base URL."""
+    with _serve(app, sock) as base_url:
         yield base_url
 
 
@@ -58,5 +69,5 @@ def serving(app: ASGIApp, port: int) -> Iterator[str]:
 def running_server(build: Callable[[str], ASGIApp]) -> Iterator[str]:
     """Serve build(base_url) on a port bound before the app is built, so the app can know its own URL."""
     sock = _bound(0)
-    with _serve(build(f"http://127.0.0.1:{sock.getsockname()[1]}"), sock) as base_url:
+    with _serve(build(url_of(sock)), sock) as base_url:
         yield base_url

@@ -349,11 +349,11 @@ def test_second_registration_of_the_same_client_is_refused_and_the_first_kept(
 
 
 def test_unreachable_platform(tool: Tool) -> None:
-    with socket.socket() as probe:  # a port nobody listens on once the probe is closed
+    with socket.socket() as probe:  # bound, never listening: refused, and no other process can take the port
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    page = tool.client.get("/lti/register", params={
-        "openid_configuration": f"http://127.0.0.1:{port}/.well-known/openid-configuration"})
+        page = tool.client.get("/lti/register", params={
+            "openid_configuration": f"http://127.0.0.1:{port}/.well-known/openid-configuration"})
     assert page.status_code == 502
     assert "could not reach the platform" in page.text and "HTTP status" not in page.text
 

@@ -23,7 +23,7 @@ from marketplace.settings import Settings
 from tests.conftest import prepare_app_data
 from tests.lti.catalog_extras import write_extra_resources
 from tests.lti.peer import form_fields
-from tests.lti.servers import free_port, serving
+from tests.lti.servers import reserved_socket, serving, url_of
 
 
 @dataclass
@@ -126,17 +126,17 @@ def write_graded_quiz(content_dir: Path) -> None:
 @contextmanager
 def serving_sandbox(settings: Settings) -> Iterator[SandboxEnvironment]:
     """The app with its sandbox on a free loopback port, its base URL set to match; its grade worker runs."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    configured = dataclasses.replace(settings, base_url=url, environment="development")
-    write_extra_resources(configured.content_dir)
-    write_graded_quiz(configured.content_dir)
-    prepare_app_data(configured)
-    app = create_app(configured)
-    # The lead wires the routes into create_app; the test adds them itself so it does not depend on that.
-    app.router.routes.extend(sandbox_routes())
-    with serving(app, port), httpx.Client(timeout=20) as browser:
-        yield SandboxEnvironment(url, browser, app, configured)
+    with reserved_socket() as sock:
+        url = url_of(sock)
+        configured = dataclasses.replace(settings, base_url=url, environment="development")
+        write_extra_resources(configured.content_dir)
+        write_graded_quiz(configured.content_dir)
+        prepare_app_data(configured)
+        app = create_app(configured)
+        # The lead wires the routes into create_app; the test adds them itself so it does not depend on that.
+        app.router.routes.extend(sandbox_routes())
+        with serving(app, sock), httpx.Client(timeout=20) as browser:
+            yield SandboxEnvironment(url, browser, app, configured)
 
 
 @pytest.fixture
