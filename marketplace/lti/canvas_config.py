@@ -1,18 +1,44 @@
-"""The Canvas developer key configuration (the JSON pasted or linked in Canvas), built from the base URL."""
+"""The Canvas developer key configuration (the JSON pasted or linked in Canvas), built from the base URL.
+
+`PLACEMENTS` is the one table of Canvas placements: the JSON configuration here and the dynamic registration
+(`marketplace.lti.dynamic_registration`) both read it, so a tool installed either way shows the same menus.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 from marketplace.lti import claims
 
-PLACEMENTS = {
-    "editor_button": ("Insert open resource", 1000, 700),
-    "link_selection": ("Add open resources", 1000, 700),
-    "assignment_selection": ("Open resource assignment", 1000, 700),
-    "homework_submission": ("Submit from my portfolio", 900, 650),
-}
+# Canvas expands this variable to the text selected in the rich content editor, so the search starts from it.
+EDITOR_SELECTION: Final[Mapping[str, str]] = MappingProxyType({"selection": "$com.instructure.Editor.selection"})
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """One Canvas placement: its menu text, the size of the selection dialog, custom parameters of its own."""
+
+    # What teachers (students, for homework_submission) see in Canvas's menu: say what the click does.
+    text: str
+    width: int
+    height: int
+    custom: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
+PLACEMENTS: Final[Mapping[str, Placement]] = MappingProxyType({
+    # The rich content editor's Apps menu, inside a page: one item goes into the text.
+    "editor_button": Placement("Insert open resource", 1000, 700, EDITOR_SELECTION),
+    # Modules > Add item > External Tool: several resources become module items.
+    "link_selection": Placement("Add open resources", 1000, 700),
+    # Assignment > Submission type > External Tool > Find: a verb, so it does not read as "open the assignment".
+    "assignment_selection": Placement("Assign an open resource", 1000, 700),
+    # The student's submission dialog.
+    "homework_submission": Placement("Submit from my portfolio", 900, 650),
+})
 
 
 def canvas_configuration(base_url: str) -> dict[str, Any]:
@@ -24,14 +50,13 @@ def canvas_configuration(base_url: str) -> dict[str, Any]:
             "placement": placement,
             "message_type": claims.DEEP_LINKING_REQUEST,
             "target_link_uri": f"{base_url}/lti/launch",
-            "text": text,
+            "text": settings.text,
             "icon_url": icon,
-            "selection_width": width,
-            "selection_height": height,
-            **({"custom_fields": {"selection": "$com.instructure.Editor.selection"}}
-               if placement == "editor_button" else {}),
+            "selection_width": settings.width,
+            "selection_height": settings.height,
+            **({"custom_fields": dict(settings.custom)} if settings.custom else {}),
         }
-        for placement, (text, width, height) in PLACEMENTS.items()
+        for placement, settings in PLACEMENTS.items()
     ]
     return {
         "title": "LTI Marketplace",

@@ -18,6 +18,7 @@ import httpx
 from sqlalchemy.orm import Session
 
 from marketplace.lti import claims
+from marketplace.lti.canvas_config import PLACEMENTS
 from marketplace.lti.outbound import DestinationRefused
 from marketplace.settings import Settings
 from marketplace.store.models import PlatformRow
@@ -35,6 +36,9 @@ PLATFORM_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-platform-configura
 CANVAS_ACCOUNT_NAME = "https://canvas.instructure.com/lti/account_name"
 CANVAS_PRIVACY_LEVEL = "https://canvas.instructure.com/lti/privacy_level"
 CANVAS_TOOL_ID = "https://canvas.instructure.com/lti/tool_id"
+# Canvas sizes a deep-linking placement's dialog from these message keys (its selection_width/height).
+CANVAS_LAUNCH_WIDTH = "https://canvas.instructure.com/lti/launch_width"
+CANVAS_LAUNCH_HEIGHT = "https://canvas.instructure.com/lti/launch_height"
 
 CLIENT_NAME = "LTI Marketplace"
 TOOL_ID = "lti-marketplace"
@@ -42,7 +46,7 @@ DESCRIPTION = "Find open educational resources and add them to your course as li
 CLAIMS = ("iss", "sub", "name", "given_name", "family_name", "email")
 # The same scopes as the Canvas developer key JSON (canvas_config.py).
 WANTED_SCOPES = (*claims.AGS_SCOPES, claims.NRPS_SCOPE, claims.NOTICE_SCOPE)
-CANVAS_PLACEMENTS = ("editor_button", "link_selection", "assignment_selection", "homework_submission")
+CANVAS_PLACEMENTS = tuple(PLACEMENTS)
 REQUIRED_ENDPOINTS = ("authorization_endpoint", "token_endpoint", "jwks_uri", "registration_endpoint")
 
 TIMEOUT = httpx.Timeout(15.0, connect=5.0)
@@ -54,6 +58,7 @@ MAX_ISSUER = 500
 MAX_CLIENT_ID = 255
 MAX_URL = 2_000
 MAX_NAME = 200
+MAX_DEPLOYMENT_ID = 255
 
 MISSING_CONFIGURATION = ("The openid_configuration parameter is missing. Start the registration from your LMS, "
                          "which adds it to this address.")
@@ -98,15 +103,15 @@ def tool_registration_payload(settings: Settings, platform_configuration: Mappin
     icon_url = f"{base}/static/icon.svg"
     canvas = product_family(platform_configuration) == "canvas"
 
-    deep_linking: dict[str, Any] = {
-        "type": "LtiDeepLinkingRequest",
-        "target_link_uri": launch_url,
-        "label": CLIENT_NAME,
-        "icon_uri": icon_url,
-    }
+    deep_linking: list[dict[str, Any]]
     if canvas:
-        # Placement names are Canvas's own; other platforms get spec keys only.
-        deep_linking["placements"] = list(CANVAS_PLACEMENTS)
+        # One message per placement: Canvas shows a message's label as the menu text of each placement it
+        # lists, so a single message would name every menu "LTI Marketplace".
+        deep_linking = [_canvas_message(placement, launch_url, icon_url) for placement in CANVAS_PLACEMENTS]
+    else:
+        # Placement names are Canvas's own; other platforms get the spec keys only.
+        deep_linking = [{"type": claims.DEEP_LINKING_REQUEST, "target_link_uri": launch_url, "label": CLIENT_NAME,
+                         "icon_uri": icon_url}]
     resource_link: dict[str, Any] = {"type": "LtiResourceLinkRequest", "target_link_uri": launch_url,
                                      "label": CLIENT_NAME}
 
@@ -115,7 +120,7 @@ def tool_registration_payload(settings: Settings, platform_configuration: Mappin
         "target_link_uri": launch_url,
         "description": DESCRIPTION,
         "claims": list(CLAIMS),
-        "messages": [deep_linking, resource_link],
+        "messages": [*deep_linking, resource_link],
     }
     if canvas:
         # Canvas defaults to "anonymous", which would drop the name and email claims we ask for.
@@ -135,6 +140,24 @@ def tool_registration_payload(settings: Settings, platform_configuration: Mappin
         "scope": " ".join(_scopes(platform_configuration)),
         TOOL_CONFIGURATION: tool_configuration,
     }
+
+
+def _canvas_message(placement: str, launch_url: str, icon_url: str) -> dict[str, Any]:
+    """The deep-linking message of one Canvas placement, from the table the JSON configuration also uses."""
+    settings = PLACEMENTS[placement]
+    message: dict[str, Any] = {
+        "type": claims.DEEP_LINKING_REQUEST,
+        "target_link_uri": launch_url,
+        "label": settings.text,
+        "icon_uri": icon_url,
+        "placements": [placement],
+        CANVAS_LAUNCH_WIDTH: settings.width,
+        CANVAS_LAUNCH_HEIGHT: settings.height,
+    }
+    if settings.custom:
+        # The editor's selection prefill: without it a registration by URL would lose what the JSON keeps.
+        message["custom_parameters"] = dict(settings.custom)
+    return message
 
 
 def product_family(platform_configuration: Mapping[str, Any]) -> str:
@@ -208,12 +231,7 @@ def _read_registration(status: int, body: str, issuer: str, endpoints: dict[str,
     if len(client_id) > MAX_CLIENT_ID:
         raise DynamicRegistrationError(
             f"The client_id the platform assigned is longer than {MAX_CLIENT_ID} characters.", status, body)
-    tool_configuration = registration.get(TOOL_CONFIGURATION)
-    deployment_id = (_text_value(tool_configuration.get("deployment_id"))
-                     if isinstance(tool_configuration, Mapping) else None)
-    if deployment_id and len(deployment_id) > MAX_CLIENT_ID:
-        raise DynamicRegistrationError(
-            f"The deployment_id the platform assigned is longer than {MAX_CLIENT_ID} characters.", status, body)
+    deployment_id = _deployment_id(registration, status, body)
 
     return RegisteredPlatform(
         issuer=issuer,
@@ -222,8 +240,39 @@ def _read_registration(status: int, body: str, issuer: str, endpoints: dict[str,
         auth_token_url=endpoints["token_endpoint"],
         key_set_url=endpoints["jwks_uri"],
         name=_platform_name(configuration, issuer),
-        deployment_id=deployment_id or None,
+        deployment_id=deployment_id,
     )
+
+
+_JSON_KINDS: dict[type, str] = {bool: "true or false", str: "empty text", float: "a decimal number", list: "a list",
+                                dict: "an object"}
+
+
+def _deployment_id(registration: Mapping[str, Any], status: int, body: str) -> str | None:
+    """The deployment the platform created for us, or None when it names none (the first launch will).
+
+    Canvas's current code answers it at the top level of the registration; older Canvas and other platforms
+    put it inside the echoed tool configuration. A value that is there but unusable refuses the registration:
+    storing the platform without it would leave its first launch "unknown" for no visible reason.
+    """
+    tool_configuration = registration.get(TOOL_CONFIGURATION)
+    for where in (registration, tool_configuration if isinstance(tool_configuration, Mapping) else {}):
+        value = where.get("deployment_id")
+        if value is None:
+            continue
+        deployment_id = _text_value(value)
+        if deployment_id is None:
+            # Its kind only, never the value: the registration endpoint may be any server this one reaches.
+            raise DynamicRegistrationError(
+                f"The platform accepted the registration but sent a deployment_id that is not an identifier "
+                f"({_JSON_KINDS.get(type(value), 'an unexpected value')}), so nothing was stored. Check the "
+                "tool's entry in your LMS, then register again.", status, body)
+        if len(deployment_id) > MAX_DEPLOYMENT_ID:
+            raise DynamicRegistrationError(
+                f"The deployment_id the platform assigned is longer than {MAX_DEPLOYMENT_ID} characters, so "
+                "nothing was stored.", status, body)
+        return deployment_id
+    return None
 
 
 def store_registration(session: Session, registered: RegisteredPlatform, *, allow_http: bool = False) -> PlatformRow:
@@ -250,8 +299,9 @@ def store_registration(session: Session, registered: RegisteredPlatform, *, allo
             allow_http=allow_http,
         )
         if registered.deployment_id:
-            # Anyone who can reach /lti/register can run this flow, so what it brings in waits for an
-            # administrator like any other unknown deployment (one `marketplace deployment approve`).
+            # Stored now, so its launches are recognised ("waiting for approval", not "unknown") before the
+            # first one. Anyone who can reach /lti/register can run this flow, so it stays pending until an
+            # administrator approves the platform, which approves this deployment with it (approve_platform).
             add_deployment(session, row, registered.deployment_id, status=PENDING)
     except RegistrationError as error:
         raise DynamicRegistrationError(f"The registration could not be stored: {error}") from error

@@ -24,7 +24,7 @@ from marketplace.lti.launch import FormRequest
 from marketplace.lti.tool_config import DatabaseToolConf
 from marketplace.platform_urls import PlatformUrlError, normalise_url, origin_of
 from marketplace.store.models import LoginStateRow, utc_now
-from marketplace.store.registrations import find_platform, platforms_of_issuer
+from marketplace.store.registrations import find_deployment, find_platform, platforms_of_issuer
 
 LOGIN_TTL = timedelta(minutes=10)
 STATE_COOKIE_PREFIX = "mkt-state-"
@@ -105,6 +105,16 @@ def start_login(session: Session, params: dict[str, str], *, base_url: str, secu
         if platforms_of_issuer(session, issuer) and not client_id:
             raise refused("login_ambiguous", f"The platform {issuer} has several registrations here and the login "
                           "request does not say which (no client_id).")
+        pending = find_platform(session, issuer, client_id, include_pending=True)
+        if pending is not None:
+            # Registered (dynamically) but not approved yet: say so, as a pending deployment does at launch,
+            # rather than "not registered", which would send the administrator to register it again.
+            deployment = find_deployment(session, pending, params.get("lti_deployment_id", ""))
+            which = f"deployment {deployment.deployment_id} of {pending.name}" if deployment else pending.name
+            raise refused("login_pending_platform", f"This installation of the tool ({which}) is waiting for "
+                          "approval.", status=403,
+                          advice="An administrator must approve it: marketplace platform approve --issuer "
+                                 f"{pending.issuer} --client-id {pending.client_id}")
         raise refused("login_unknown_platform", f"The platform {issuer} is not registered with this tool.",
                       advice="An administrator must register it first (marketplace platform add).")
     try:

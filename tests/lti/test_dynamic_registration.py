@@ -10,6 +10,7 @@ import re
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,25 +26,44 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from marketplace.app import STATIC_DIR, _templates, create_app
+from marketplace.lti.canvas_config import PLACEMENTS, canvas_configuration
 from marketplace.lti.dynamic_registration import (
+    CANVAS_LAUNCH_HEIGHT,
+    CANVAS_LAUNCH_WIDTH,
     CANVAS_PLACEMENTS,
     CANVAS_PRIVACY_LEVEL,
     CANVAS_TOOL_ID,
+    CLIENT_NAME,
     MAX_BODY_SHOWN,
     TOOL_CONFIGURATION,
     WANTED_SCOPES,
     DynamicRegistrationError,
+    RegisteredPlatform,
+    _read_registration,
+    store_registration,
+    tool_registration_payload,
 )
 from marketplace.settings import Settings
 from marketplace.store.database import make_engine, make_session_factory, upgrade_database
-from marketplace.store.registrations import list_deployments, list_platforms
+from marketplace.store.registrations import (
+    approve_platform,
+    find_platform,
+    list_deployments,
+    list_platforms,
+    remove_platform,
+)
 from marketplace.web.registration_views import register_page
 from marketplace.web.security import SecurityHeadersMiddleware
+from tests.lti.conftest import LtiEnvironment
 from tests.lti.servers import running_server
 
 TOKEN = "registration-token-123"
 NRPS = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
 CANVAS_EXTRA_SCOPES = ["https://canvas.instructure.com/lti/public_jwk/scope/update"]
+# Canvas's registration answer and the rules a registration for Canvas follows (reference sections 4.1, 4.2).
+CANVAS = json.loads((Path(__file__).parent.parent / "fixtures" / "canvas-registration.json").read_text())
+RULES = CANVAS["rules"]
+REGISTRATION_CONFIG_URL = "https://canvas.instructure.com/lti/registration_config_url"
 
 
 # --- the fake platform -------------------------------------------------------------------------------------------
@@ -62,7 +82,10 @@ class FakePlatform:
     register_status: int = 200
     register_error: str = ""
     client_id: str = "10000000000001"
-    deployment_id: str | None = None
+    deployment_id: Any = None  # None = not sent; anything else is sent as is (hostile values too)
+    # Where the answer carries deployment_id: "top" as current Canvas does, "tool_configuration" as older
+    # Canvas and Moodle do.
+    deployment_at: str = "top"
     configuration_headers: list[dict[str, str]] = field(default_factory=list)
     registration_headers: list[dict[str, str]] = field(default_factory=list)
     registrations: list[dict[str, Any]] = field(default_factory=list)
@@ -113,8 +136,10 @@ class FakePlatform:
             return Response(self.register_error, status_code=self.register_status, media_type="application/json")
         answer = {**received, "client_id": self.client_id}
         tool_configuration = dict(received[TOOL_CONFIGURATION])
+        if self.family == "canvas":
+            tool_configuration[REGISTRATION_CONFIG_URL] = f"{self.url}/api/lti/registrations/{self.client_id}/view"
         if self.deployment_id is not None:
-            tool_configuration["deployment_id"] = self.deployment_id
+            (answer if self.deployment_at == "top" else tool_configuration)["deployment_id"] = self.deployment_id
         answer[TOOL_CONFIGURATION] = tool_configuration
         return JSONResponse(answer)
 
@@ -257,10 +282,12 @@ def test_canvas_registration(tool: Tool, platform: FakePlatform) -> None:
     assert configuration["claims"] == ["iss", "sub", "name", "given_name", "family_name", "email"]
     assert configuration[CANVAS_PRIVACY_LEVEL] == "public"
     assert configuration[CANVAS_TOOL_ID] == "lti-marketplace"
-    deep_linking, resource_link = configuration["messages"]
-    assert deep_linking["type"] == "LtiDeepLinkingRequest" and deep_linking["label"] == "LTI Marketplace"
-    assert deep_linking["placements"] == list(CANVAS_PLACEMENTS)
-    assert deep_linking["icon_uri"] == f"{tool.url}/static/icon.svg"
+    *deep_linking, resource_link = configuration["messages"]
+    assert [message["placements"] for message in deep_linking] == [[name] for name in RULES["placements"]]
+    for message in deep_linking:
+        assert message["type"] == "LtiDeepLinkingRequest"
+        assert message["target_link_uri"] == f"{tool.url}/lti/launch"
+        assert message["icon_uri"] == f"{tool.url}/static/icon.svg"
     assert resource_link["type"] == "LtiResourceLinkRequest"
     assert resource_link["target_link_uri"] == f"{tool.url}/lti/launch"
 
@@ -269,6 +296,7 @@ def test_moodle_gets_spec_keys_only_and_its_deployment_waits_for_approval(tool: 
     platform.family = "moodle"
     platform.token = ""  # Moodle may start a registration without a token
     platform.deployment_id = "1"
+    platform.deployment_at = "tool_configuration"  # Moodle's shape
     platform.client_id = "aBc123"
     platform.scopes_supported = [scope for scope in WANTED_SCOPES if scope != NRPS]
 
@@ -280,6 +308,9 @@ def test_moodle_gets_spec_keys_only_and_its_deployment_waits_for_approval(tool: 
     (sent,) = platform.registrations
     assert "canvas.instructure.com" not in json.dumps(sent)
     assert all("placements" not in message for message in sent[TOOL_CONFIGURATION]["messages"])
+    # One generic deep-linking message, named after the tool (Moodle shows it as the tool's name).
+    (deep_linking,) = [m for m in sent[TOOL_CONFIGURATION]["messages"] if m["type"] == "LtiDeepLinkingRequest"]
+    assert deep_linking["label"] == CLIENT_NAME and "custom_parameters" not in deep_linking
     assert NRPS not in sent["scope"].split() and len(sent["scope"].split()) == len(WANTED_SCOPES) - 1
     (stored,) = tool.stored()
     assert stored["client_id"] == "aBc123" and stored["deployments"] == [("1", "pending")]
@@ -377,3 +408,166 @@ def test_the_route_in_the_real_app(settings: Settings, platform: FakePlatform) -
         assert page.status_code == 200, page.text
         assert "org.imsglobal.lti.close" in page.text
         assert running.stored()[0]["client_id"] == platform.client_id
+
+
+# --- Canvas shapes (issue 12, part 4; tests/fixtures/canvas-registration.json) ------------------------------------
+
+
+def canvas_payload(settings: Settings) -> dict[str, Any]:
+    configuration = {"issuer": "https://canvas.example.edu",
+                     "https://purl.imsglobal.org/spec/lti-platform-configuration": {"product_family_code": "canvas"}}
+    return tool_registration_payload(dataclasses.replace(settings, base_url="https://tool.example"), configuration)
+
+
+def deep_linking_messages(payload: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The Canvas deep-linking messages by placement; each must name exactly one."""
+    messages = [m for m in payload[TOOL_CONFIGURATION]["messages"] if m["type"] == "LtiDeepLinkingRequest"]
+    assert all(len(message["placements"]) == 1 for message in messages), messages
+    return {message["placements"][0]: message for message in messages}
+
+
+def test_canvas_gets_one_message_per_placement_with_its_own_menu_text_and_size(settings: Settings) -> None:
+    messages = deep_linking_messages(canvas_payload(settings))
+    assert list(messages) == RULES["placements"] == list(CANVAS_PLACEMENTS)
+    json_placements = {entry["placement"]: entry for entry in
+                       canvas_configuration("https://tool.example")["extensions"][0]["settings"]["placements"]}
+    for placement, message in messages.items():
+        assert set(RULES["message_keys_required"]) <= set(message), placement
+        assert message["target_link_uri"] == "https://tool.example/lti/launch"
+        # The same menu text and dialog size as the JSON configuration: one table, whichever way Canvas installs.
+        assert message["label"] == json_placements[placement]["text"] == PLACEMENTS[placement].text
+        width_key, height_key = RULES["launch_size_keys"]
+        assert (width_key, height_key) == (CANVAS_LAUNCH_WIDTH, CANVAS_LAUNCH_HEIGHT)
+        assert message[width_key] == json_placements[placement]["selection_width"]
+        assert message[height_key] == json_placements[placement]["selection_height"]
+
+
+def test_canvas_menu_texts_are_distinct_and_say_what_the_click_does(settings: Settings) -> None:
+    labels = [message["label"] for message in deep_linking_messages(canvas_payload(settings)).values()]
+    assert len(set(labels)) == len(labels)
+    assert not set(labels) & set(RULES["generic_labels_refused"])
+    # A teacher reads a menu item as an action: each text starts with its verb.
+    assert [label.split()[0] for label in labels] == ["Insert", "Add", "Assign", "Submit"]
+    assert all(len(label) <= 30 for label in labels)  # Canvas menus cut long texts
+
+
+def test_the_editor_button_keeps_the_selection_prefill_of_the_json_configuration(settings: Settings) -> None:
+    messages = deep_linking_messages(canvas_payload(settings))
+    json_editor = next(entry for entry in canvas_configuration("https://tool.example")["extensions"][0]["settings"]
+                       ["placements"] if entry["placement"] == "editor_button")
+    for placement, message in messages.items():
+        expected = RULES["custom_parameters_by_placement"].get(placement)
+        assert message.get("custom_parameters") == expected, placement
+    assert messages["editor_button"]["custom_parameters"] == json_editor["custom_fields"]
+    assert CANVAS["registration_response"][TOOL_CONFIGURATION]["messages"][0]["custom_parameters"] == \
+        json_editor["custom_fields"]
+
+
+ENDPOINTS = {"authorization_endpoint": "https://canvas.example.edu/api/lti/authorize_redirect",
+             "token_endpoint": "https://canvas.example.edu/login/oauth2/token",
+             "jwks_uri": "https://canvas.example.edu/api/lti/security/jwks",
+             "registration_endpoint": "https://canvas.example.edu/api/lti/registrations"}
+
+
+def read(answer: dict[str, Any]) -> RegisteredPlatform:
+    return _read_registration(200, json.dumps(answer), "https://canvas.example.edu", ENDPOINTS, {})
+
+
+def test_the_deployment_id_is_read_at_the_top_level_as_canvas_answers_then_inside_the_tool_configuration() -> None:
+    answer = copy_of(CANVAS["registration_response"])
+    assert "deployment_id" not in answer[TOOL_CONFIGURATION]
+    registered = read(answer)
+    assert registered.client_id == "10000000000042"
+    assert registered.deployment_id == "106:8865aa05b4b79b64a91a86042e43af5ea8ae79eb"
+
+    older = copy_of(answer)
+    older[TOOL_CONFIGURATION]["deployment_id"] = older.pop("deployment_id")
+    assert read(older).deployment_id == registered.deployment_id
+
+    both = copy_of(answer)
+    both[TOOL_CONFIGURATION]["deployment_id"] = "older-copy"
+    assert read(both).deployment_id == registered.deployment_id  # the current shape wins
+
+    del answer["deployment_id"]
+    assert read(answer).deployment_id is None  # then the first launch brings it, pending
+
+
+def copy_of(value: dict[str, Any]) -> dict[str, Any]:
+    copied: dict[str, Any] = json.loads(json.dumps(value))
+    return copied
+
+
+def test_a_canvas_deployment_is_stored_pending_at_once_and_shown(tool: Tool, platform: FakePlatform) -> None:
+    platform.deployment_id = CANVAS["registration_response"]["deployment_id"]
+
+    page = tool.register(platform)
+
+    assert page.status_code == 200, page.text
+    assert f"Deployment <code>{platform.deployment_id}</code> is waiting for approval" in page.text
+    (stored,) = tool.stored()
+    assert stored["deployments"] == [(platform.deployment_id, "pending")]
+
+
+@pytest.mark.parametrize(("value", "at"), [
+    ("", "top"), ("   ", "top"), (True, "top"), ([], "top"), ({"id": "1"}, "top"), (1.5, "top"),
+    ("x" * 256, "top"), ("", "tool_configuration"), ("x" * 256, "tool_configuration"),
+])
+def test_a_bad_deployment_id_refuses_the_registration_and_stores_nothing(tool: Tool, platform: FakePlatform,
+                                                                         value: Any, at: str) -> None:
+    platform.deployment_id = value
+    platform.deployment_at = at
+
+    page = tool.register(platform)
+
+    assert page.status_code == 502, page.text
+    assert "deployment_id" in page.text and "nothing was stored" in page.text
+    assert tool.stored() == []
+
+
+def test_a_numeric_deployment_id_is_kept_as_text(tool: Tool, platform: FakePlatform) -> None:
+    platform.deployment_id = 106
+    assert tool.register(platform).status_code == 200
+    assert tool.stored()[0]["deployments"] == [("106", "pending")]
+
+
+def test_approving_the_platform_approves_the_deployment_its_registration_brought(tool: Tool,
+                                                                                platform: FakePlatform) -> None:
+    platform.deployment_id = CANVAS["registration_response"]["deployment_id"]
+    assert tool.register(platform).status_code == 200
+    with make_session_factory(tool.engine)() as session:
+        row = find_platform(session, platform.url, platform.client_id, include_pending=True)
+        assert row is not None
+        assert [d.deployment_id for d in approve_platform(session, row)] == [platform.deployment_id]
+        session.commit()
+    assert tool.stored()[0]["deployments"] == [(platform.deployment_id, "active")]
+
+
+def test_a_registered_deployment_launches_only_once_the_platform_is_approved(lti: LtiEnvironment) -> None:
+    """Over the real login and launch: the deployment stored by the registration is "waiting for approval"
+    (not unknown) until the administrator approves the platform, and then launches."""
+    peer = lti.peer
+    with lti.sessions() as session:
+        remove_platform(session, peer.issuer, peer.client_id)  # the fixture's approved registration
+        store_registration(session, RegisteredPlatform(
+            issuer=peer.issuer, client_id=peer.client_id, auth_login_url=f"{peer.issuer}/auth",
+            auth_token_url=f"{peer.issuer}/token", key_set_url=f"{peer.issuer}/jwks", name="Loopback LMS",
+            deployment_id=peer.deployment_id), allow_http=True)
+        session.commit()
+
+    refused = lti.launch()
+
+    assert refused.status_code == 403, refused.text[:500]
+    assert refused.headers.get("x-lti-check") == "login_pending_platform"
+    assert (f"This installation of the tool (deployment {peer.deployment_id} of Loopback LMS) is waiting for "
+            "approval.") in refused.text
+    assert "not registered" not in refused.text and "marketplace platform approve" in refused.text
+    with lti.sessions() as session:
+        row = find_platform(session, peer.issuer, peer.client_id, include_pending=True)
+        assert row is not None
+        approve_platform(session, row)
+        session.commit()
+
+    page = lti.launch()
+
+    assert page.status_code == 200, page.text[:500]
+    assert "Welcome, Ada Teacher" in page.text
