@@ -103,6 +103,13 @@ def get_file_item(session: Session, item_id: str) -> PortfolioItemRow | None:
     return item if item is not None and item.kind == "file" else None
 
 
+def get_signed_item(session: Session, item_id: str) -> PortfolioItemRow | None:
+    """Any item by id alone (files, and notes and links served as web pages): only for signed downloads,
+    where the URL signature over the item's current content is the permission."""
+    item = session.get(PortfolioItemRow, item_id)
+    return item if item is not None and item.kind in KINDS else None
+
+
 # -- validation ---------------------------------------------------------------------------------------------
 def clean_title(raw: str) -> str:
     """The title on one line, without control characters; PortfolioError when missing or too long."""

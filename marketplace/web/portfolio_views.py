@@ -7,20 +7,22 @@ permission, because the platform's servers fetch the file without any cookie or 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive
 
 from marketplace.lti import claims, launch_token
 from marketplace.lti.context import LaunchContext
-from marketplace.lti.deep_linking import HOMEWORK, placement_of
+from marketplace.lti.deep_linking import HOMEWORK, DeepLinkingSettings, placement_of
 from marketplace.lti.errors import refused
-from marketplace.portfolio import files, signing
+from marketplace.portfolio import files, rendering, signing
+from marketplace.portfolio.content_items import AS_FILE, AS_LINK, submit_as_offers
 from marketplace.portfolio.errors import PortfolioError
 from marketplace.portfolio.store import (
     MAX_NOTE,
@@ -30,7 +32,7 @@ from marketplace.portfolio.store import (
     add_file,
     add_link,
     add_note,
-    get_file_item,
+    get_signed_item,
     list_items,
     owner_for_launch,
 )
@@ -46,6 +48,8 @@ MAX_FIELD_BYTES = 64 * 1024
 # An oversized body is read and dropped up to this much more, so the browser gets our sentence rather than a
 # reset connection; beyond it we stop reading and let the server close the connection.
 DRAIN_LIMIT = 64 * 1024 * 1024
+logger = logging.getLogger("marketplace.portfolio")
+
 CHOOSE_FORM = "picker-choose"  # the picker's submit form; portfolio radios join it with the form= attribute
 # The page a plain form post gets: the portfolio, and (outside it, so htmx swaps keep it) the submit form.
 FULL_PAGE = """{% extends "base.html" %}
@@ -132,7 +136,21 @@ def _item_view(item: PortfolioItemRow, request: Request) -> dict[str, Any]:
     return view
 
 
-def portfolio_page_context(request: Request, owner: Owner, token: str, **extra: Any) -> dict[str, Any]:
+# "File" stays out of these labels: the add form's file input is labelled "File", and a label containing the word
+# would make that name ambiguous to assistive technology users searching by label (and to tests).
+SUBMIT_AS_LABELS = {AS_FILE: "As a web page", AS_LINK: "As a link to the tool"}
+
+
+def submit_as_choices(context: LaunchContext | None) -> list[dict[str, str]]:
+    """The radios for how a note or link is submitted, from what the launch's platform accepts; the file first."""
+    claim = (context.deep_linking_settings if context is not None else None) or {}
+    settings = DeepLinkingSettings.from_claim({**claim, "deep_link_return_url": claim.get("deep_link_return_url", "")})
+    offers = submit_as_offers(settings.accept_types, settings.accept_media_types)
+    return [{"value": offer, "label": SUBMIT_AS_LABELS[offer]} for offer in offers]
+
+
+def portfolio_page_context(request: Request, owner: Owner, token: str, context: LaunchContext | None = None,
+                           **extra: Any) -> dict[str, Any]:
     """What `_portfolio.html` needs (blocking: call it in a thread); the picker page can include it too."""
     with request.app.state.sessions() as session:
         items = list_items(session, owner)
@@ -142,6 +160,8 @@ def portfolio_page_context(request: Request, owner: Owner, token: str, **extra: 
         "launch_token": token,
         "header": launch_token.HEADER,
         "portfolio_items": [_item_view(item, request) for item in items],
+        "portfolio_has_pages": any(item.kind != "file" for item in items),
+        "portfolio_submit_as": submit_as_choices(context),
         "portfolio_values": values,
         "portfolio_form": CHOOSE_FORM,
         "portfolio_accept": ",".join(f".{extension}" for extension in files.ALLOWED),
@@ -163,7 +183,7 @@ async def picker_portfolio(request: Request, context: LaunchContext, token: str)
     def run() -> dict[str, Any]:
         with request.app.state.sessions() as session:
             owner = owner_for_launch(session, context)
-        return portfolio_page_context(request, owner, token)
+        return portfolio_page_context(request, owner, token, context)
 
     try:
         return await run_in_threadpool(run)
@@ -171,10 +191,11 @@ async def picker_portfolio(request: Request, context: LaunchContext, token: str)
         raise AppError(error.status, error.message) from None
 
 
-async def _render(request: Request, owner: Owner, token: str, status: int = 200, **extra: Any) -> Response:
+async def _render(request: Request, launch: tuple[LaunchContext, Owner], token: str, status: int = 200,
+                  **extra: Any) -> Response:
     """The partial for htmx; for a plain form post, a whole page that can also submit the chosen item."""
     full_page = not request.headers.get("HX-Request")
-    page = await run_in_threadpool(portfolio_page_context, request, owner, token, **extra)
+    page = await run_in_threadpool(portfolio_page_context, request, launch[1], token, launch[0], **extra)
     templates = request.app.state.templates
     response: Response
     if full_page:
@@ -189,8 +210,8 @@ async def _render(request: Request, owner: Owner, token: str, status: int = 200,
 async def portfolio(request: Request) -> Response:
     """GET /lti/portfolio: the student's items as radios, and the add form."""
     token = request.headers.get(launch_token.HEADER)
-    _, owner = await portfolio_launch(request, token)
-    return await _render(request, owner, str(token))
+    launch = await portfolio_launch(request, token)
+    return await _render(request, launch, str(token))
 
 
 def _field(form: FormData, name: str) -> str:
@@ -240,7 +261,7 @@ async def add_item(request: Request) -> Response:
             try:
                 item = await run_in_threadpool(_add, request, launch[1], values, upload, max_bytes)
             except PortfolioError as error:
-                return await _render(request, launch[1], token, error.status, portfolio_error=error.message,
+                return await _render(request, launch, token, error.status, portfolio_error=error.message,
                                      portfolio_values=values)
     except _BodyTooLarge:
         await limited.drain()
@@ -248,37 +269,82 @@ async def add_item(request: Request) -> Response:
                    "Nothing was added.")
         if launch is None:
             raise AppError(413, message) from None
-        return await _render(request, launch[1], token, 413, portfolio_error=message)
-    return await _render(request, launch[1], token, portfolio_status=f"Added “{item.title}” to your portfolio.",
+        return await _render(request, launch, token, 413, portfolio_error=message)
+    return await _render(request, launch, token, portfolio_status=f"Added “{item.title}” to your portfolio.",
                          portfolio_selected=item.id)
 
 
+# Item ids are UUIDs; anything longer or odder never reaches the database (PostgreSQL refuses NUL in a string).
+MAX_ITEM_ID = 36
+
+
+def _refusal(status: int, message: str) -> Response:
+    """A download refusal: one plain sentence. Platforms fetch with no cookies and show nothing of ours, but a
+    person who opens the link sees why; never cached, so a fresh link is not shadowed by this answer."""
+    response = PlainTextResponse(message + "\n", status_code=status)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _expired_message(refusal: signing.SignatureRefused) -> str:
+    at = refusal.expires_at
+    when = f"on {at.day} {at:%B %Y at %H:%M} UTC" if at else "already"
+    return (f"This download link expired {when}. Links to submitted work last "
+            f"{signing.URL_LIFETIME.days} days. To hand the work in, the student should submit it again from the "
+            "course, which makes a fresh link; a teacher can open the submission again from the course.")
+
+
+INVALID_LINK = ("This download link is not valid: it was altered, or the portfolio item it points to has changed or "
+                "is gone since the link was made. Submit the item again from the course to make a fresh link.")
+
+
 async def download(request: Request) -> Response:
-    """GET /portfolio/files/{item_id}?expires=…&signature=…: the file, for whoever holds a valid signed URL."""
+    """GET /portfolio/files/{item_id}?expires=…&signature=…: the file (or a note's or link's web page), for
+    whoever holds a valid signed URL. 410 once it has expired, 403 when it is not one we signed for the item's
+    current content, each with a sentence: Canvas fetches only after the student presses Submit, maybe days
+    later, and a refusal must read as one, never as a broken file or a server error."""
     item_id = str(request.path_params["item_id"])
+    expires, given = request.query_params.get("expires", ""), request.query_params.get("signature", "")
     settings = request.app.state.settings
-    try:
-        signing.verify(item_id, request.query_params.get("expires", ""), request.query_params.get("signature", ""),
-                       settings.secret_key)
-    except signing.SignatureRefused as refusal:
-        if refusal.expired:
-            raise AppError(403, "This download link has expired. Open the submission from your course again to get "
-                           "a fresh link.") from None
-        raise AppError(403, "This download link is not valid. Use the link exactly as your course gave it.") from None
+    if not signing.well_formed(expires):
+        return _refusal(403, INVALID_LINK)
 
     def run() -> PortfolioItemRow | None:
+        if len(item_id) > MAX_ITEM_ID or not item_id.isascii() or not item_id.isprintable():
+            return None
         with request.app.state.sessions() as session:
-            return get_file_item(session, item_id)
+            return get_signed_item(session, item_id)
 
-    item = await run_in_threadpool(run)
-    path = files.stored_path(settings.data_dir, item.file_sha256) if item and item.file_sha256 else None
-    if item is None or path is None or not path.is_file():
-        raise AppError(404, "This file is no longer in the portfolio it was submitted from.")
-    response = FileResponse(path, media_type=item.media_type, filename=item.file_name,
-                            content_disposition_type="attachment")
+    try:
+        item = await run_in_threadpool(run)
+    except Exception:
+        # The query string (the signature) is not logged; the access log redacts it too.
+        logger.exception("portfolio download: the item could not be read")
+        return _refusal(503, "The submitted work cannot be read right now. Try again in a few minutes.")
+    try:
+        signing.verify(item_id, signing.content_sha256(item) if item else None, expires, given, settings.secret_key)
+    except signing.SignatureRefused as refusal:
+        if refusal.expired:
+            return _refusal(410, _expired_message(refusal))
+        return _refusal(403, INVALID_LINK)
+    assert item is not None  # noqa: S101 - verify refuses a missing item
+    response: Response
+    if item.kind == "file":
+        path = files.stored_path(settings.data_dir, item.file_sha256) if item.file_sha256 else None
+        if path is None or not path.is_file():
+            return _refusal(404, "This file is no longer in the portfolio it was submitted from.")
+        name = str(item.file_name or "download")
+        response = FileResponse(path, media_type=item.media_type,
+                                headers={"Content-Disposition": rendering.content_disposition(name)})
+        # Should a browser render it anyway, it gets no scripts, no origin and nothing to load.
+        response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    else:
+        response = Response(rendering.render(item), media_type=rendering.MEDIA_TYPE,
+                            headers={"Content-Disposition": rendering.content_disposition(rendering.file_name(item))})
+        # The page's inline style may apply; nothing else may load or run.
+        response.headers["Content-Security-Policy"] = f"{rendering.PAGE_POLICY}; sandbox"
     response.headers["X-Content-Type-Options"] = "nosniff"
-    # Should a browser render it anyway, it gets no scripts, no origin and nothing to load.
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response.headers["Cache-Control"] = "private, no-store"
     return response
 

@@ -146,8 +146,8 @@ def test_signed_downloads(portfolio_env: LtiEnvironment, student: Launch) -> Non
     assert ok.headers["x-content-type-options"] == "nosniff" and "sandbox" in ok.headers["content-security-policy"]
     (row,) = rows(portfolio_env.sessions)
     secret = portfolio_env.settings.secret_key
-    expired = signing.signed_file_url(portfolio_env.tool_url, row, secret, now=utc_now() - timedelta(hours=3))
-    assert browser.get(expired).status_code == 403 and "expired" in browser.get(expired).text
+    expired = signing.signed_file_url(portfolio_env.tool_url, row, secret, now=utc_now() - timedelta(days=8))
+    assert browser.get(expired).status_code == 410 and "expired" in browser.get(expired).text
     item_id, _, query = url.partition("?")
     expires, signature = re.findall(r"expires=(\d+)&signature=([0-9a-f]+)", query)[0]
     tampered = [
@@ -160,8 +160,9 @@ def test_signed_downloads(portfolio_env: LtiEnvironment, student: Launch) -> Non
     for bad in tampered:
         refused = browser.get(bad)
         assert refused.status_code == 403 and "not valid" in refused.text, bad
-    unknown = PortfolioItemRow(id="00000000-0000-0000-0000-000000000000")
-    assert browser.get(signing.signed_file_url(portfolio_env.tool_url, unknown, secret)).status_code == 404
+    # Without the item there is no content hash to check a signature against: refused like a forgery.
+    unknown = PortfolioItemRow(id="00000000-0000-0000-0000-000000000000", kind="file", file_sha256="a" * 64)
+    assert browser.get(signing.signed_file_url(portfolio_env.tool_url, unknown, secret)).status_code == 403
 
 
 @pytest.mark.parametrize("field", ["title", "note", "url"])
