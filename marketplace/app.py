@@ -36,6 +36,7 @@ from marketplace.web import (
     portfolio_views,
     registration_views,
     resource_views,
+    thumbnail_views,
 )
 from marketplace.web.catalog_views import browse_page, resource_api, search_api
 from marketplace.web.errors import (
@@ -126,6 +127,7 @@ def create_app(settings: Settings) -> Starlette:
         *portfolio_views.routes(),
         *grading_views.routes(),
         Route("/lti/deep-linking/respond", picker_views.respond, methods=["POST"], name="lti_deep_link_respond"),
+        Route("/thumbnails/{name:str}", thumbnail_views.thumbnail, name="thumbnail"),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         Mount("/content/thumbnails", StaticFiles(directory=settings.content_dir / "thumbnails", check_dir=False),
               name="thumbnails"),

@@ -163,13 +163,38 @@ def db_upgrade(revision: str) -> None:
     click.echo(f"Database is at {revision}.")
 
 
+def _make_thumbnails(session: Session, folder: Path, settings: Settings, *, refresh: bool) -> str:
+    """Make the catalog's thumbnails and commit them; returns the summary line. Never fails the command:
+    a resource without a thumbnail shows its type icon, and the next run tries again."""
+    from marketplace.catalog.thumbnails import make_client, make_thumbnails
+
+    try:
+        client = make_client() if settings.thumbnail_fetch else None
+        try:
+            report = make_thumbnails(session, folder, client, refresh=refresh)
+        finally:
+            if client is not None:
+                client.close()
+        session.commit()
+    except Exception as error:  # noqa: BLE001 - thumbnails are a nicety; the index must still be brought up to date
+        session.rollback()
+        detail = str(error).strip().splitlines()
+        return f"Thumbnails: not updated ({detail[0][:300] if detail else type(error).__name__})."
+    summary = report.summary()
+    if client is None:
+        summary += " (fetching pictures is off: MARKETPLACE_THUMBNAIL_FETCH=0)"
+    return summary + "."
+
+
 @main.command("index")
 @click.option("--content-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Catalog folder (default: MARKETPLACE_CONTENT_DIR or ./content).")
 @click.option("--full", is_flag=True, help="Re-read every file and rebuild the search index from scratch.")
 @click.option("--strict", is_flag=True, help="Exit with status 1 if any catalog file has a problem.")
-def index_command(content_dir: Path | None, full: bool, strict: bool) -> None:
-    """Load content/ into the database and bring the search index up to date."""
+@click.option("--refresh-thumbnails", is_flag=True,
+              help="Fetch every picture again, even unchanged ones and those that failed lately.")
+def index_command(content_dir: Path | None, full: bool, strict: bool, refresh_thumbnails: bool) -> None:
+    """Load content/ into the database, make thumbnails and bring the search index up to date."""
     from marketplace.catalog.sync import load_content, sync_index
 
     settings = _settings()
@@ -183,6 +208,9 @@ def index_command(content_dir: Path | None, full: bool, strict: bool) -> None:
         content = load_content(session, folder, full=full)
         session.commit()
         progress.update(reading, total=content.scanned, completed=content.scanned)
+        picturing = progress.add_task("Making thumbnails", total=None)
+        thumbnails = _make_thumbnails(session, folder, settings, refresh=refresh_thumbnails)
+        progress.update(picturing, total=1, completed=1)
         indexing = progress.add_task("Indexing", total=None)
         report = sync_index(session, settings.index_dir, rebuild=full,
                             progress=lambda count: progress.advance(indexing, count))
@@ -195,6 +223,7 @@ def index_command(content_dir: Path | None, full: bool, strict: bool) -> None:
         f"{len(content.problems)} with problems. Index: {report.total} resources"
         + (" (rebuilt)" if report.rebuilt else f" ({report.indexed} updated, {report.deleted} removed)")
     )
+    click.echo(thumbnails)
     if content.problems and strict:
         sys.exit(1)
 

@@ -34,6 +34,9 @@ class Settings:
     # Whether each server process runs the grade delivery worker (off when a separate worker runs
     # `marketplace grades sync`, or in tests that drive delivery themselves).
     grade_worker: bool = True
+    # Whether `marketplace index` fetches catalog pictures from their sites to make local thumbnails (off
+    # in tests, which must not reach past loopback, and on hosts without outbound network).
+    thumbnail_fetch: bool = True
 
     @property
     def allows_loopback_platforms(self) -> bool:
@@ -72,9 +75,14 @@ class Settings:
                 raise SettingsError("MARKETPLACE_BASE_URL must be an https:// URL when MARKETPLACE_ENV=production.")
         elif not secret_key:
             secret_key = development_secret(data_dir)
-        grade_worker = env.get("MARKETPLACE_GRADE_WORKER", "1").strip().lower() not in {"0", "false", "no", "off"}
+        grade_worker = _flag(env, "MARKETPLACE_GRADE_WORKER")
         return cls(data_dir, content_dir, database_url, base_url, secret_key, environment,
-                   grade_worker=grade_worker)
+                   grade_worker=grade_worker, thumbnail_fetch=_flag(env, "MARKETPLACE_THUMBNAIL_FETCH"))
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    """An on/off variable, on unless set to 0, false, no or off."""
+    return env.get(name, "1").strip().lower() not in {"0", "false", "no", "off"}
 
 
 def development_secret(data_dir: Path) -> str:

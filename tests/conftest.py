@@ -114,8 +114,17 @@ def content_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def settings(tmp_path: Path, content_dir: Path) -> Settings:
     url = f"sqlite:///{tmp_path / 'app.sqlite3'}"
+    # thumbnail_fetch off: the suite never reaches past loopback (thumbnail tests inject their own client).
     return Settings(data_dir=tmp_path / "var", content_dir=content_dir, database_url=url,
-                    base_url="http://127.0.0.1:8000", secret_key="x" * 40, environment="test")
+                    base_url="http://127.0.0.1:8000", secret_key="x" * 40, environment="test",
+                    thumbnail_fetch=False)
+
+
+@pytest.fixture(autouse=True)
+def _no_picture_fetching(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`marketplace index` run by a test (in process or as a subprocess) fetches no catalog pictures from
+    the internet unless the test turns it back on for a loopback server of its own."""
+    monkeypatch.setenv("MARKETPLACE_THUMBNAIL_FETCH", "0")
 
 
 def prepare_app_data(settings: Settings) -> None:

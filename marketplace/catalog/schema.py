@@ -18,6 +18,8 @@ from whoosh.fields import COLUMN, ID, KEYWORD, STORED, TEXT, Schema
 
 from marketplace.catalog.analysis import Analyzer, fold, shared_analyzer
 from marketplace.catalog.resource import Resource
+from marketplace.catalog.sources import source_name
+from marketplace.catalog.thumbnails import resource_picture
 
 TITLE_BOOST = 3.0
 KEYWORDS_BOOST = 2.0
@@ -85,9 +87,15 @@ def build_schema() -> Schema:
 
 
 def display_fields(resource: Resource) -> dict[str, Any]:
-    """What a search result shows besides the text fields, kept in the index to spare a database trip."""
+    """What a search result shows besides the text fields, kept in the index to spare a database trip.
+
+    `picture` is the local thumbnail made when indexing (the resource arrives as a PicturedResource), else
+    the type's icon; `thumbnail` stays the catalog's own value, for callers that still read it.
+    """
     return {
         "thumbnail": resource.thumbnail,
+        "picture": resource_picture(resource),
+        "source": source_name(resource),
         "author_url": resource.author_url,
         "license_label": resource.license_label,
         "license_url": resource.license_url,

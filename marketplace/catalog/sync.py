@@ -28,6 +28,7 @@ from marketplace.catalog.loader import (
     load_catalog,
     source_files,
 )
+from marketplace.catalog.thumbnails import indexed_hash, local_thumbnails, with_pictures
 from marketplace.store.resources import (
     all_resources,
     content_hashes,
@@ -110,17 +111,22 @@ def sync_index(session: Session, index_dir: Path, *, rebuild: bool = False, prog
                workers: int | None = None) -> IndexReport:
     """Make the index at `index_dir` hold exactly the database's resources."""
     report = IndexReport()
+    # Documents carry their thumbnails (made by `make_thumbnails`), and the manifest records a hash of
+    # content and thumbnail together: a thumbnail made or changed since the last build rewrites that document.
+    thumbnails = local_thumbnails(session)
     if rebuild or not index_exists(index_dir) or not analysis_is_current(index_dir):
         report.rebuilt = True
-        report.indexed = build_index(index_dir, all_resources(session), workers=workers, progress=progress)
+        report.indexed = build_index(index_dir, with_pictures(all_resources(session), thumbnails), workers=workers,
+                                     progress=progress)
         report.total = report.indexed
         return report
-    stored = content_hashes(session)
+    stored = {resource_id: indexed_hash(digest, thumbnails.get(resource_id))
+              for resource_id, digest in content_hashes(session).items()}
     indexed = read_manifest(index_dir)
     changed_ids = [resource_id for resource_id, digest in stored.items() if indexed.get(resource_id) != digest]
     deleted_ids = [resource_id for resource_id in indexed if resource_id not in stored]
     if changed_ids or deleted_ids:
-        apply_changes(index_dir, get_resources(session, changed_ids), deleted_ids)
+        apply_changes(index_dir, with_pictures(get_resources(session, changed_ids), thumbnails), deleted_ids)
         if progress:
             progress(len(changed_ids) + len(deleted_ids))
     report.indexed = len(changed_ids)

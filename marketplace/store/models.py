@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -53,6 +53,30 @@ class ResourceRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now, onupdate=utc_now)
 
     __table_args__ = (Index("ix_resources_content_hash", "content_hash"),)
+
+
+class ThumbnailRow(Base):
+    """A resource's picture, scaled and stored when indexing so pages never hot-link a third-party site.
+
+    The bytes live in the database, not on disk: every host serves them without a shared filesystem. A row
+    with no `data` records a source that could not be made into a thumbnail, and why, so it is retried later.
+    """
+
+    __tablename__ = "thumbnails"
+
+    resource_id: Mapped[str] = mapped_column(ForeignKey("resources.id", ondelete="CASCADE"), primary_key=True)
+    # The https URL fetched, or "content:<path>" for a picture shipped in content/.
+    source_url: Mapped[str] = mapped_column(String(2000))
+    source_sha256: Mapped[str | None] = mapped_column(String(64))
+    # The SHA-256 of `data`: its first 12 hex digits name the public URL, so a new picture gets a new URL.
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    media_type: Mapped[str | None] = mapped_column(String(50))
+    width: Mapped[int | None] = mapped_column()
+    height: Mapped[int | None] = mapped_column()
+    data: Mapped[bytes | None] = mapped_column(LargeBinary)
+    made_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_tried_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
 
 
 class PlatformRow(Base):

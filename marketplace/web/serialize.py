@@ -7,6 +7,8 @@ from typing import Any
 from marketplace.catalog.highlight import Segment
 from marketplace.catalog.resource import Resource
 from marketplace.catalog.search import NoResultsHelp, SearchHit, SearchResult
+from marketplace.catalog.sources import OWN_NAME, source_name
+from marketplace.catalog.thumbnails import LocalThumbnail, PicturedResource, picture_of
 from marketplace.catalog.vocabulary import FACETS
 
 
@@ -20,7 +22,13 @@ def _segments(segments: list[Segment]) -> list[dict[str, Any]]:
 
 
 def hit_to_json(hit: SearchHit) -> dict[str, Any]:
+    """A search result. `picture` is what its card shows: the local thumbnail made when indexing
+    ({"kind": "thumbnail", "url": "/thumbnails/<name>", "width", "height"}) or the type icon ({"kind": "icon",
+    "url": "/static/icons/<type>.svg", "width": 48, "height": 48}); `source` names the site it comes from.
+    `thumbnail_url` is picture.url, kept for older templates: never a third-party URL."""
     display = hit.display
+    # An index written before pictures existed has neither key until `marketplace index` rewrites it.
+    picture = display.get("picture") or picture_of(hit.type, None)
     return {
         "id": hit.id,
         "title": hit.title,
@@ -30,7 +38,9 @@ def hit_to_json(hit: SearchHit) -> dict[str, Any]:
         "grade_levels": display["grade_levels"],
         "language": hit.language,
         "keywords": display["keywords"],
-        "thumbnail_url": asset_url(display["thumbnail"]),
+        "thumbnail_url": picture["url"],
+        "picture": picture,
+        "source": display.get("source") or OWN_NAME,
         "author": {"name": hit.author, "url": display["author_url"]},
         "license": {
             "id": hit.license_id,
@@ -96,9 +106,19 @@ def result_to_json(result: SearchResult) -> dict[str, Any]:
     }
 
 
-def resource_to_json(resource: Resource) -> dict[str, Any]:
+def resource_to_json(resource: Resource, thumbnail: LocalThumbnail | None = None) -> dict[str, Any]:
+    """A resource in full, with `picture` and `source` as in hit_to_json.
+
+    The thumbnail is the one passed, else the one a PicturedResource carries (see
+    `marketplace.catalog.thumbnails.pictured` / `with_pictures`); without either, the type icon.
+    """
     data = resource.to_public_dict()
-    data["thumbnail_url"] = asset_url(resource.thumbnail)
+    if thumbnail is None and isinstance(resource, PicturedResource):
+        thumbnail = resource.local_thumbnail
+    picture = picture_of(resource.type, thumbnail)
+    data["picture"] = picture
+    data["source"] = source_name(resource)
+    data["thumbnail_url"] = picture["url"]
     if resource.type == "file":
         data["payload"]["download_url"] = asset_url(f"files/{resource.payload['path']}")
     return data

@@ -38,4 +38,4 @@ def test_app_refuses_to_start_on_an_old_schema(database_url: str, settings: Sett
     configured = dataclasses.replace(settings, database_url=database_url)
     with pytest.raises(SchemaOutOfDateError, match="marketplace db upgrade"):
         create_app(configured)
-    assert head_revision(database_url) == "0005_grading"
+    assert head_revision(database_url) == "0006_thumbnails"

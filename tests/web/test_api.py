@@ -29,7 +29,7 @@ def test_search_api_shape(client: TestClient) -> None:
     assert first["id"] == "photosynthesis-basics"
     assert first["license"] == {"id": "CC-BY-4.0", "label": "CC BY 4.0",
                                 "url": "https://creativecommons.org/licenses/by/4.0/", "attribution": "By Ada Author"}
-    assert first["thumbnail_url"] == "/content/thumbnails/biology.svg"
+    assert first["thumbnail_url"] == "/static/icons/link.svg"  # picture.url: the type icon, no thumbnail made
     assert {"text": "Photosynthesis", "match": True} in first["highlights"]["title"]
     assert set(body["facets"]) == {"subject", "grade", "type", "license"}
     assert body["facets"]["subject"]["biology"] == 2
@@ -72,7 +72,7 @@ def test_resource_api(client: TestClient) -> None:
 def test_healthz(client: TestClient) -> None:
     body = client.get("/healthz").json()
     assert body["ok"] is True
-    assert body["database"]["revision"] == "0005_grading"
+    assert body["database"]["revision"] == "0006_thumbnails"
     assert body["index"]["documents"] == 5
 
 
