@@ -6,6 +6,7 @@ the offending key, so the loader can point at the line.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
@@ -70,6 +71,12 @@ def _link(table: dict[str, Any], _files_dir: Path) -> dict[str, Any]:
     return {"url": _https_url(table, "url"), "embeddable": embeddable}
 
 
+# A snippet's own credit line: fine print or a caption naming a licence. The tool appends the credit from
+# [license] to every inserted snippet, so a second one in the snippet would show the credit twice.
+_CREDIT_TAGS = frozenset({"small", "figcaption"})
+_CREDIT_WORDS = re.compile(r"\b(cc[ -]?by|cc0|public domain|licen[cs]ed)\b|©", re.IGNORECASE)
+
+
 class _HtmlChecker(HTMLParser):
     """Walks a snippet and records the first thing outside the allowed subset.
 
@@ -80,6 +87,19 @@ class _HtmlChecker(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.problem: str | None = None
+        self._fine_print = 0  # how many <small>/<figcaption> are open
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _CREDIT_TAGS and self._fine_print:
+            self._fine_print -= 1
+
+    def handle_data(self, data: str) -> None:
+        if self.problem or not self._fine_print:
+            return
+        found = _CREDIT_WORDS.search(data)
+        if found:
+            self.problem = (f"the snippet carries its own credit line ({found.group(0)!r} in fine print or a "
+                            "caption); leave it out: the credit from [license] is added once when it is inserted")
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if self.problem:
@@ -87,6 +107,8 @@ class _HtmlChecker(HTMLParser):
         if tag not in ALLOWED_HTML_TAGS:
             self.problem = f"the tag <{tag}> is not allowed in an html snippet"
             return
+        if tag in _CREDIT_TAGS:
+            self._fine_print += 1
         for name, value in attrs:
             if name.startswith("on") or name not in ALLOWED_HTML_ATTRIBUTES and not name.startswith("aria-"):
                 self.problem = f"the attribute {name!r} on <{tag}> is not allowed"
@@ -100,7 +122,9 @@ class _HtmlChecker(HTMLParser):
                     self.problem = f"<a href> must be an https:// URL, got {url!r}"
                     return
 
-    handle_startendtag = handle_starttag
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+        self.handle_endtag(tag)  # a self-closed <small/> holds no text
 
 
 def _html(table: dict[str, Any], _files_dir: Path) -> dict[str, Any]:

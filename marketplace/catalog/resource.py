@@ -42,6 +42,19 @@ class Resource:
         info = LICENSES.get(self.license_id)
         return info.label if info else self.license_id
 
+    @property
+    def credit_line(self) -> str:
+        """The one credit line shown with the resource: the attribution, with the licence named once.
+
+        Most attributions already name their licence ("…, licensed CC BY 4.0"); appending the label again
+        would print it twice on the course page.
+        """
+        attribution = self.license_attribution.strip().rstrip(".")
+        label = self.license_label
+        if _squeezed(label) in _squeezed(attribution):
+            return attribution
+        return f"{attribution} ({label})"
+
     def to_public_dict(self) -> dict[str, Any]:
         """The JSON shape of the API; quiz answer keys are never included."""
         payload = dict(self.payload)
@@ -69,3 +82,8 @@ class Resource:
             },
             "payload": payload,
         }
+
+
+def _squeezed(text: str) -> str:
+    """Lower case without spaces, dashes or dots, so "CC-BY 4.0" and "cc by 4.0" compare equal."""
+    return "".join(char for char in text.lower() if char.isalnum())

@@ -21,6 +21,14 @@ LEARNER_ROLES = (
 )
 
 
+def _product_family(body: dict[str, Any]) -> str | None:
+    code = _dict(body.get(claims.TOOL_PLATFORM)).get("product_family_code")
+    if isinstance(code, str) and code.strip():
+        return code.strip().lower()
+    # Canvas always names the placement in its own claim, even where tool_platform is trimmed.
+    return "canvas" if claims.CANVAS_PLACEMENT in body else None
+
+
 def _dict(value: Any) -> dict[str, Any]:
     return dict(value) if isinstance(value, dict) else {}
 
@@ -52,6 +60,8 @@ class LaunchContext:
     nrps: dict[str, Any] | None
     custom: dict[str, str] = field(default_factory=dict)
     launch_presentation: dict[str, Any] = field(default_factory=dict)
+    # tool_platform.product_family_code ("canvas", "moodle", …): what a platform does with an item differs.
+    product_family: str | None = None
 
     @classmethod
     def from_claims(
@@ -84,6 +94,7 @@ class LaunchContext:
             nrps=body.get(claims.NRPS),
             custom=custom,
             launch_presentation=_dict(body.get(claims.LAUNCH_PRESENTATION)),
+            product_family=_product_family(body),
         )
 
     @property

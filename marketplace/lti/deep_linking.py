@@ -35,6 +35,8 @@ EDITOR, MODULES, ASSIGNMENT, HOMEWORK, GENERIC = (
     "editor_button", "link_selection", "assignment_selection", "homework_submission", "generic",
 )
 DEFAULT_FRAME = (800, 600)
+MAX_WIDTH = 1200  # px: wider images and frames overflow a course page; scaled down with their aspect kept
+PRESERVE_ASSIGNMENT_NAME = "https://canvas.instructure.com/lti/preserveExistingAssignmentName"
 
 # Preferred item types per resource type where the platform lets the tool choose (editor and generic).
 PREFERENCES = {
@@ -88,12 +90,15 @@ class DeepLinkingSettings:
 
 @dataclass(frozen=True, slots=True)
 class ItemOptions:
-    """What the instructor set on insert: points for non-quiz graded items, dates, title."""
+    """What the instructor set on insert: points for non-quiz graded items, dates, the description choice."""
 
     points: float | None = None
     available_start: str | None = None
     available_end: str | None = None
     due: str | None = None
+    # Send the resource's description as the item's `text`: Canvas's assignment page replaces the teacher's
+    # description with it, and server-created assignments take it as theirs, so only when the teacher asks.
+    use_description: bool = False
     extra_custom: dict[str, str] = field(default_factory=dict)
     # Attempts allowed and grade policy, for quizzes only (see grading.policy).
     quiz_custom: dict[str, str] = field(default_factory=dict)
@@ -106,6 +111,27 @@ def media_type_accepted(media_type: str, accepted: tuple[str, ...]) -> bool:
     kind = media_type.lower().split(";")[0].strip()
     major = kind.split("/")[0]
     return any(pattern in {"*/*", kind, f"{major}/*"} for pattern in accepted)
+
+
+def dates_honoured(placement: str, product_family: str | None) -> bool:
+    """Whether the platform uses an item's `available`/`submission` dates, so the picker may ask for them.
+
+    Canvas's assignment page ignores them (its code reads "TODO: add date prefill here"); its module placement
+    creates the assignment on the server, with unlock, lock and due dates from them (shared reference 2.4).
+    Moodle fills its activity form from title, url, custom and lineItem only. Other platforms get the spec.
+    """
+    if placement in {ASSIGNMENT, EDITOR, HOMEWORK}:
+        return False
+    if placement == MODULES:
+        return True
+    return product_family != "moodle"
+
+
+def scaled_to_fit(width: int, height: int, maximum: int = MAX_WIDTH) -> tuple[int, int]:
+    """(width, height) no wider than `maximum`, the aspect ratio kept."""
+    if width <= maximum:
+        return width, height
+    return maximum, max(1, round(height * maximum / width))
 
 
 def placement_of(context: LaunchContext) -> str:
@@ -122,10 +148,12 @@ def _absolute(base_url: str, path: str) -> str:
 class ContentItemBuilder:
     """Builds the content items for one deep-linking launch."""
 
-    def __init__(self, settings: DeepLinkingSettings, placement: str, base_url: str) -> None:
+    def __init__(self, settings: DeepLinkingSettings, placement: str, base_url: str,
+                 product_family: str | None = None) -> None:
         self.settings = settings
         self.placement = placement
         self.base_url = base_url
+        self.product_family = product_family
 
     def accepts(self, item_type: str) -> bool:
         return not self.settings.accept_types or item_type in self.settings.accept_types
@@ -161,21 +189,38 @@ class ContentItemBuilder:
         return items
 
     # -- items ------------------------------------------------------------------------------------------
-    def _presentation(self, resource: Resource) -> dict[str, Any]:
-        width, height = DEFAULT_FRAME
+    def _frame_size(self, resource: Resource) -> tuple[int, int]:
         if resource.type in {"simulation", "image"}:
-            width, height = int(resource.payload["width"]), int(resource.payload["height"])
-            if width > 1200:  # keep a huge image's frame sensible, same aspect ratio
-                width, height = 1200, max(1, round(height * 1200 / width))
+            return scaled_to_fit(int(resource.payload["width"]), int(resource.payload["height"]))
+        return DEFAULT_FRAME
+
+    def _presentation(self, resource: Resource, frame_src: str | None = None) -> dict[str, Any]:
+        """`iframe` where frames are accepted, else a new window.
+
+        A `link` item needs `iframe.src`: without it Canvas's editor inserts a plain anchor, not a frame.
+        For an ltiResourceLink the platform puts its own launch URL in the frame, so only the size is sent.
+        """
+        width, height = self._frame_size(resource)
         targets = self.settings.targets
         if not targets or "iframe" in targets:
-            return {"iframe": {"width": width, "height": height}}
+            frame: dict[str, Any] = {"width": width, "height": height}
+            if frame_src:
+                frame = {"src": frame_src, **frame}
+            return {"iframe": frame}
         if "window" in targets:
             return {"window": {"targetName": "_blank"}}
         return {}
 
-    def _thumbnail(self, resource: Resource) -> dict[str, Any]:
-        return {"url": _absolute(self.base_url, resource.thumbnail), "width": 320, "height": 180}
+    def _description(self, resource: Resource, options: ItemOptions) -> dict[str, str]:
+        """`text` only where the teacher asked for the description, never in the editor.
+
+        In Canvas's editor an anchor's body is the thumbnail, else `text`, else `title` (reference 2.3): with
+        neither thumbnail nor text, a link reads as its title. On the assignment page `text` replaces the
+        teacher's description.
+        """
+        if self.placement in {EDITOR, HOMEWORK} or not options.use_description:
+            return {}
+        return {"text": resource.description}
 
     def _custom(self, resource: Resource, options: ItemOptions) -> dict[str, str]:
         custom = {"resource_id": resource.id, **{str(k): str(v) for k, v in options.extra_custom.items()}}
@@ -184,28 +229,30 @@ class ContentItemBuilder:
         return custom
 
     def _item(self, resource: Resource, item_type: str, options: ItemOptions) -> dict[str, Any]:
-        attribution = f"{resource.license_attribution} ({resource.license_label})"
         if item_type == "html":
-            # Canvas's editor ignores an html item's `text`, so the credit line goes into the fragment itself
-            # (the snippet is the catalog's own validated HTML; Markup escapes the credit).
+            # The credit goes into the fragment itself, once: Canvas's editor ignores an html item's `text`, and
+            # a platform that shows `text` as well would print the credit twice, so no `text` is sent. Catalog
+            # snippets carry no credit of their own (the loader refuses one); Markup escapes the credit line.
             fragment = Markup('{}<p class="attribution"><small>{}</small></p>').format(
-                Markup(resource.payload["html"]), attribution  # noqa: S704 - validated catalog HTML
+                Markup(resource.payload["html"]), resource.credit_line  # noqa: S704 - validated catalog HTML
             )
-            return {"type": "html", "html": str(fragment), "title": resource.title, "text": attribution}
+            return {"type": "html", "html": str(fragment), "title": resource.title}
         if item_type == "image":
             # No thumbnail: with one, Canvas inserts the thumbnail linking to the image instead of the image.
+            # `text` is the alternative text Canvas puts on the <img>.
+            width, height = scaled_to_fit(int(resource.payload["width"]), int(resource.payload["height"]))
             return {"type": "image", "url": resource.payload["url"], "title": resource.title,
-                    "text": resource.payload["alt"], "width": resource.payload["width"],
-                    "height": resource.payload["height"]}
+                    "text": resource.payload["alt"], "width": width, "height": height}
         if item_type == "file":
             return {"type": "file", "url": _absolute(self.base_url, f"files/{resource.payload['path']}"),
                     "title": resource.payload["filename"], "text": resource.payload["filename"],
                     "mediaType": resource.payload["media_type"]}
         if item_type == "link":
-            item: dict[str, Any] = {"type": "link", "url": self._link_url(resource), "title": resource.title,
-                                    "text": resource.description, "thumbnail": self._thumbnail(resource)}
+            url = self._link_url(resource)
+            item: dict[str, Any] = {"type": "link", "url": url, "title": resource.title,
+                                    **self._description(resource, options)}
             if resource.type == "link" and resource.payload.get("embeddable"):
-                item.update(self._presentation(resource))
+                item.update(self._presentation(resource, frame_src=url))
             elif "window" in self.settings.targets or not self.settings.targets:
                 item["window"] = {"targetName": "_blank"}
             return item
@@ -223,22 +270,32 @@ class ContentItemBuilder:
             "type": "ltiResourceLink",
             "url": f"{self.base_url}/lti/launch",
             "title": resource.title,
-            "text": resource.description,
-            "thumbnail": self._thumbnail(resource),
+            **self._description(resource, options),
             "custom": self._custom(resource, options),
             **self._presentation(resource),
         }
+        if self.placement == ASSIGNMENT:
+            # Canvas's assignment page renames the teacher's assignment after the item unless told not to.
+            item[PRESERVE_ASSIGNMENT_NAME] = True
         score_maximum = resource.payload.get("max_score") if resource.type == "quiz" else options.points
         wants_lineitem = self.placement == ASSIGNMENT or (resource.type == "quiz" and self.placement != EDITOR)
         if score_maximum and wants_lineitem and self.settings.accept_lineitem is not False:
             item["lineItem"] = {"scoreMaximum": score_maximum, "label": resource.title,
                                 "resourceId": resource.id, "tag": "lti-marketplace"}
-            if options.available_start or options.available_end:
-                item["available"] = {key: value for key, value in (("startDateTime", options.available_start),
-                                                                   ("endDateTime", options.available_end)) if value}
-            if options.due:
-                item["submission"] = {"endDateTime": options.due}
+            if dates_honoured(self.placement, self.product_family):
+                item.update(self._dates(options))
         return item
+
+    @staticmethod
+    def _dates(options: ItemOptions) -> dict[str, Any]:
+        dates: dict[str, Any] = {}
+        available = {key: value for key, value in (("startDateTime", options.available_start),
+                                                   ("endDateTime", options.available_end)) if value}
+        if available:
+            dates["available"] = available
+        if options.due:
+            dates["submission"] = {"endDateTime": options.due}
+        return dates
 
 
 def response_claims(context: LaunchContext, settings: DeepLinkingSettings, items: list[dict[str, Any]],

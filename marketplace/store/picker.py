@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from marketplace.store.models import FavouriteRow, LaunchRow, RecentUseRow, utc_now
+from marketplace.store.models import FavouriteRow, LaunchRow, RecentUseRow, ResourceRow, utc_now
 
 MAX_TRAY = 50
 RECENT_SHOWN = 8
@@ -59,3 +59,38 @@ def record_uses(session: Session, platform_id: int, user_sub: str, resource_ids:
     session.add_all(RecentUseRow(platform_id=platform_id, user_sub=user_sub, resource_id=resource_id, used_at=now)
                     for resource_id in ids)
     session.flush()
+
+
+def most_used_ids(session: Session, platform_id: int, limit: int) -> list[str]:
+    """The resources most instructors of this platform have sent to a course, most first."""
+    users = func.count(RecentUseRow.user_sub)
+    query = (select(RecentUseRow.resource_id)
+             .where(RecentUseRow.platform_id == platform_id)
+             .group_by(RecentUseRow.resource_id)
+             .order_by(users.desc(), func.max(RecentUseRow.used_at).desc(), RecentUseRow.resource_id)
+             .limit(limit))
+    return list(session.scalars(query))
+
+
+def newest_ids(session: Session, limit: int, scan: int = 500) -> list[str]:
+    """The resources added to the catalog most recently, the subjects taken in turn among equally new ones.
+
+    Resources added on the same day count as equally new: a catalog loaded in one go would otherwise come out
+    in its load order (the alphabetical list this screen replaces), so each subject gets a turn instead.
+    """
+    query = (select(ResourceRow.id, ResourceRow.subject_id, ResourceRow.created_at)
+             .order_by(ResourceRow.created_at.desc(), ResourceRow.id).limit(scan))
+    batches: dict[object, dict[str, list[str]]] = {}  # day -> subject -> ids
+    for resource_id, subject, created in session.execute(query):
+        batches.setdefault(created.date(), {}).setdefault(subject, []).append(resource_id)
+    chosen: list[str] = []
+    for by_subject in batches.values():  # newest batch first (dicts keep insertion order)
+        queues = list(by_subject.values())
+        while queues and len(chosen) < limit:
+            for queue in queues:
+                if queue and len(chosen) < limit:
+                    chosen.append(queue.pop(0))
+            queues = [queue for queue in queues if queue]
+        if len(chosen) >= limit:
+            break
+    return chosen

@@ -24,9 +24,11 @@ from marketplace.lti.deep_linking import (
     ASSIGNMENT,
     EDITOR,
     HOMEWORK,
+    MODULES,
     ContentItemBuilder,
     DeepLinkingSettings,
     ItemOptions,
+    dates_honoured,
     placement_of,
     response_claims,
     sign_response,
@@ -36,10 +38,11 @@ from marketplace.lti.keys import SigningKeys
 from marketplace.platform_urls import safe_origin
 from marketplace.portfolio.content_items import submission_item
 from marketplace.store.models import LaunchRow, utc_now
-from marketplace.store.picker import favourite_ids, recent_ids, record_uses, set_favourite, set_selected
+from marketplace.store.picker import favourite_ids, record_uses, set_favourite, set_selected
 from marketplace.store.resources import get_resources
 from marketplace.web.launch_session import launch_context
 from marketplace.web.params import search_request
+from marketplace.web.picks import first_screen, wants_first_screen
 from marketplace.web.resource_views import load_resource, resource_page_context
 from marketplace.web.security import content_security_policy
 from marketplace.web.serialize import hit_to_json
@@ -71,6 +74,12 @@ def picker_context(context: LaunchContext) -> dict[str, Any]:
         "single": not settings.accept_multiple or placement in {ASSIGNMENT, HOMEWORK},
         "submit_label": "Submit selected" if placement == HOMEWORK else "Add selected",
         "ask_points": placement == ASSIGNMENT,
+        # Dates only where the platform uses them (never on Canvas's assignment page); they go with a line item.
+        "ask_dates": placement != ASSIGNMENT and dates_honoured(placement, context.product_family),
+        # The description replaces the teacher's own where the item becomes an assignment or a module item.
+        "ask_description": placement not in {EDITOR, HOMEWORK},
+        "description_target": "assignment" if placement == ASSIGNMENT else
+                              "module item" if placement == MODULES else "activity",
         # A quiz added anywhere but the editor or a homework submission becomes a graded activity.
         "ask_quiz_settings": placement not in {EDITOR, HOMEWORK},
         # Canvas expands $com.instructure.Editor.selection; an unexpanded variable means nothing was selected.
@@ -86,20 +95,20 @@ def _launch_row(session: Any, context: LaunchContext) -> LaunchRow:
     return row  # type: ignore[no-any-return]
 
 
-def _personal(request: Request, context: LaunchContext) -> dict[str, Any]:
-    """Tray, favourites and recently used, with their resources' titles (blocking)."""
+def _personal(request: Request, context: LaunchContext, search: SearchRequest | None = None) -> dict[str, Any]:
+    """The tray and favourites, and the first screen's sections when nothing was asked yet (blocking)."""
     with request.app.state.sessions() as session:
         row = _launch_row(session, context)
         tray_ids = list(row.selection or [])
         favourites = favourite_ids(session, row.platform_id, context.user_sub)
-        recent = recent_ids(session, row.platform_id, context.user_sub)
-        known = {resource.id: resource for resource in get_resources(session, [*tray_ids, *favourites, *recent])}
+        known = {resource.id: resource for resource in get_resources(session, tray_ids)}
+        sections = (first_screen(session, row.platform_id, context.user_sub)
+                    if search is not None and wants_first_screen(search) else [])
     return {
         "tray": [known[item] for item in tray_ids if item in known],
         "tray_ids": set(tray_ids),
         "favourite_ids": set(favourites),
-        "favourites": [known[item] for item in favourites if item in known],
-        "recent": [known[item] for item in recent if item in known],
+        "first_screen": sections,
     }
 
 
@@ -117,7 +126,7 @@ async def initial_results(request: Request, context: LaunchContext, text: str) -
     """The first page of results and the personal lists, for the full picker page."""
     search = SearchRequest(text=text, per_page=10)
     result = await _search(request, search)
-    personal = await run_in_threadpool(_personal, request, context)
+    personal = await run_in_threadpool(_personal, request, context, search)
     return {"search": search, "result": result, "hits": [hit_to_json(hit) for hit in result.hits], **personal}
 
 
@@ -136,11 +145,11 @@ async def picker_results(request: Request) -> Response:
     if "per_page" not in request.query_params:
         search = SearchRequest(**{**_fields(search), "per_page": 10})
     result = await _search(request, search)
-    personal = await run_in_threadpool(_personal, request, context)
+    personal = await run_in_threadpool(_personal, request, context, search)
     response: Response = request.app.state.templates.TemplateResponse(
         request, "_picker_results.html",
         {"search": search, "result": result, "hits": [hit_to_json(hit) for hit in result.hits],
-         **personal, **picker_context(context)},
+         **personal, **picker_context(context), "oob": True},
     )
     return response
 
@@ -217,8 +226,10 @@ async def respond(request: Request) -> Response:
     assert context.deep_linking_settings is not None  # noqa: S101 - checked by _context
     posted = [str(value) for value in form.getlist("resource")][: MAX_SELECTION + 1]
     portfolio_item = str(form.get("portfolio_item", ""))
+    portfolio_as = str(form.get("portfolio_as", ""))  # a note or link as a "file" or a "link"; checked there
     options = ItemOptions(points=_points(str(form.get("points", ""))), available_start=_date(form, "available_from"),
                           available_end=_date(form, "available_until"), due=_date(form, "due"),
+                          use_description=str(form.get("use_description", "")) == "yes",
                           quiz_custom=_quiz_settings(form))
     settings = DeepLinkingSettings.from_claim(context.deep_linking_settings)
     base_url = request.app.state.settings.base_url
@@ -241,9 +252,10 @@ async def respond(request: Request) -> Response:
                                   advice="")
                 items = [submission_item(session, context, portfolio_item, base_url,
                                          request.app.state.settings.secret_key, settings.accept_types,
-                                         settings.accept_media_types)]
+                                         settings.accept_media_types, portfolio_as)]
             else:
-                items = ContentItemBuilder(settings, placement_of(context), base_url).build(resources, options)
+                items = ContentItemBuilder(settings, placement_of(context), base_url,
+                                           context.product_family).build(resources, options)
             answered = session.execute(
                 update(LaunchRow)
                 .where(LaunchRow.id == context.launch_id, LaunchRow.responded_at.is_(None))

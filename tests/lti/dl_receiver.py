@@ -19,6 +19,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.lti.canvas_rules import PRESERVE_NAME, RULES, editor_insert
+
 DL = "https://purl.imsglobal.org/spec/lti-dl/claim/"
 
 
@@ -122,6 +124,27 @@ class DeepLinkReceiver:
             problems.append("an assignment needs a lineItem")
         if kind == "image" and not item.get("text"):
             problems.append("image without alt text")
+        problems += DeepLinkReceiver._check_canvas_display(item, placement)
+        return problems
+
+    @staticmethod
+    def _check_canvas_display(item: dict[str, Any], placement: str) -> list[str]:
+        """What a real Canvas would show wrongly (tests/fixtures/canvas-content-items.json)."""
+        problems = []
+        kind, frame = item.get("type"), item.get("iframe")
+        if placement == "editor_button" and kind in {"link", "ltiResourceLink"} and not frame:
+            body = editor_insert(item).body
+            if body != item.get("title"):
+                problems.append(f"the editor's link would read {body[:60]!r}, not its title")
+        if placement == "editor_button" and kind == "link" and isinstance(frame, dict) and not frame.get("src"):
+            problems.append("a link meant as a frame without iframe.src becomes a plain anchor in Canvas")
+        limit = RULES["editor_button"]["sensible_max_width_px"]
+        for width in (item.get("width") if kind == "image" else None,
+                      frame.get("width") if isinstance(frame, dict) else None):
+            if isinstance(width, int) and width > limit:
+                problems.append(f"{width} px wide, more than {limit}")
+        if placement == "assignment_selection" and item.get(PRESERVE_NAME) is not True:
+            problems.append("without preserveExistingAssignmentName Canvas renames the teacher's assignment")
         return problems
 
     async def receive(self, request: Request) -> Response:

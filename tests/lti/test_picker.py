@@ -56,12 +56,20 @@ def test_favourites_and_recently_used_follow_the_instructor(extras: LtiEnvironme
     assert 'aria-pressed="true"' in star.text and "Favourite: Leaf image resource" in star.text
     items_of(send_back(lti, choose(lti, page, ["plant-cells"])))
     again = open_picker(lti, receiver, "editor_button")
-    assert 'id="fav-heading">Favourites' in again.text and 'id="recent-heading">Recently used' in again.text
-    side = again.text.split('aria-label="Your lists"')[1]
-    assert "Leaf image resource" in side and "Plant cells under the microscope" in side
+    # The first screen: recently used, then favourites, then the rest of the catalog, each resource once.
+    recent = again.text.index('id="section-recent">Recently used')
+    favourites = again.text.index('id="section-favourites">Your favourites')
+    newest = again.text.index('id="section-newest">New in the catalog')
+    assert recent < favourites < newest
+    assert 'for="pick-recent-plant-cells"' in again.text and 'for="pick-favourites-leaf-image"' in again.text
+    assert 'pick-newest-plant-cells"' not in again.text and 'pick-newest-leaf-image"' not in again.text
     lti.peer.user_id = "another-teacher"
     other = open_picker(lti, receiver, "editor_button")
-    assert "fav-heading" not in other.text and "recent-heading" not in other.text
+    assert "section-favourites" not in other.text and "section-recent" not in other.text
+    # Words, a filter or an explicit sort ask for a list of results instead.
+    searched = lti.browser.get(lti.tool_url + "/lti/picker/results", params={"q": "leaf"},
+                               headers={"X-Launch-Token": token_of(again), "HX-Request": "true"})
+    assert "section-recent" not in searched.text and 'for="pick-leaf-image"' in searched.text
     unstar = post(lti, again, "/lti/picker/favourite", {"resource": "leaf-image", "favourite": "false"})
     assert 'aria-pressed="false"' in unstar.text
 
@@ -82,14 +90,16 @@ def test_preview_facets_and_escaping(extras: LtiEnvironment, receiver: DeepLinkR
     assert lti.browser.get(lti.tool_url + "/lti/picker/results").status_code == 401  # no launch token
 
 
-def test_assignment_settings_become_line_item_dates(extras: LtiEnvironment, receiver: DeepLinkReceiver) -> None:
-    page = open_picker(extras, receiver, "assignment_selection")
-    for label in ("Points", "Available from", "Available until", "Due"):
+def test_module_quiz_settings_become_line_item_dates(extras: LtiEnvironment, receiver: DeepLinkReceiver) -> None:
+    # Canvas creates the assignment of a module quiz on its server, with the dates (its assignment page
+    # ignores them: tests/lti/test_canvas_display.py).
+    page = open_picker(extras, receiver, "link_selection")
+    for label in ("Available from", "Available until", "Due"):
         assert f">{label}</label>" in page.text
-    (item,) = items_of(send_back(extras, choose(extras, page, ["plant-cells"], points="20",
+    (item,) = items_of(send_back(extras, choose(extras, page, ["leaf-quiz"],
                                                 available_from="2026-12-01T08:00", due="2026-12-08T23:59")))
-    assert item["lineItem"]["scoreMaximum"] == 20.0
+    assert item["lineItem"]["scoreMaximum"] == 2
     assert item["available"] == {"startDateTime": "2026-12-01T08:00:00"}
     assert item["submission"] == {"endDateTime": "2026-12-08T23:59:00"}
-    bad = choose(extras, open_picker(extras, receiver, "assignment_selection"), ["plant-cells"], due="next week")
+    bad = choose(extras, open_picker(extras, receiver, "link_selection"), ["leaf-quiz"], due="next week")
     assert bad.status_code == 400 and "not a date" in bad.text

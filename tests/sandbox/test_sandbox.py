@@ -138,7 +138,9 @@ def test_assignment_shows_its_points(sandbox: SandboxEnvironment) -> None:
     assignments = page[page.index('id="assignments-heading"'):page.index('id="submissions-heading"')]
     assert "<h4>Plant cells under the microscope</h4>" in assignments
     assert '<p class="sandbox-points">Points: 15</p>' in assignments
-    assert "A look at chloroplasts" in assignments
+    assert "A look at chloroplasts" not in assignments  # the teacher's own description is kept
+    described = sandbox.walk("assignment_selection", ["plant-cells"], points="15", use_description="yes")
+    assert described.course is not None and "A look at chloroplasts" in described.course.text
 
 
 def test_homework_submission_is_made_by_the_student(sandbox: SandboxEnvironment) -> None:
