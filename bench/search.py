@@ -42,9 +42,10 @@ import numpy as np
 from bench.baseline import BaselineSearch
 from bench.synthetic import ZipfSampler, resources, vocabulary
 from marketplace.catalog.index_store import apply_changes, build_index
+from marketplace.catalog.licences import LICENCES
 from marketplace.catalog.resource import Resource
 from marketplace.catalog.search import CatalogIndex, SearchRequest
-from marketplace.catalog.vocabulary import GRADE_LEVELS, LICENSES, RESOURCE_TYPES, SUBJECTS
+from marketplace.catalog.vocabulary import GRADE_LEVELS, RESOURCE_TYPES, SUBJECTS
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG_SEED = 42
@@ -62,7 +63,7 @@ FACET_VALUES = {
     "subject": tuple(SUBJECTS),
     "grade": tuple(GRADE_LEVELS),
     "type": tuple(RESOURCE_TYPES),
-    "license": tuple(LICENSES),
+    "license": tuple(LICENCES),
 }
 WORD = re.compile(r"\w+")
 TARGETS = {"p95_ms": 40.0, "p99_ms": 100.0, "ratio_p95": 1.0, "build_s": 30.0, "reindex_s": 3.0,

@@ -6,8 +6,9 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
+from marketplace.catalog.licences import LICENCES
 from marketplace.catalog.resource import Resource
-from marketplace.catalog.vocabulary import GRADE_LEVELS, LICENSES, RESOURCE_TYPES, SUBJECTS
+from marketplace.catalog.vocabulary import GRADE_LEVELS, RESOURCE_TYPES, SUBJECTS
 
 SYLLABLES = (
     "ka to ri mo na se lu vi da pe go ha ji ke la mi no pa qu re sa ti ul ve wa xe yo za bra cle dri "
@@ -54,7 +55,11 @@ def resources(count: int, seed: int = 42) -> Iterator[Resource]:
     subjects = list(SUBJECTS)
     grades = list(GRADE_LEVELS)
     types = list(RESOURCE_TYPES)
-    licenses = list(LICENSES)
+    licenses = list(LICENCES)
+    # Roughly the bundled catalog's mix: CC BY and the public domain common, the rest rare.
+    common = {"CC-BY-4.0": 30, "CC-BY-SA-4.0": 15, "LicenseRef-PDM-1.0": 12, "CC0-1.0": 8, "CC-BY-NC-SA-4.0": 8,
+              "CC-BY-NC-4.0": 6}
+    licence_weights = [common.get(licence_id, 1) for licence_id in licenses]
     authors = [" ".join(w.title() for w in sampler.sample(2)) for _ in range(2000)]
     for number in range(count):
         title = " ".join(sampler.sample(rng.randint(3, 8))).capitalize()
@@ -76,9 +81,9 @@ def resources(count: int, seed: int = 42) -> Iterator[Resource]:
             thumbnail="thumbnails/mathematics.svg",
             author_name=rng.choice(authors),
             author_url=None,
-            license_id=rng.choices(licenses, weights=(5, 3, 30, 15, 8, 12, 4, 3, 5, 2, 2))[0],
+            license_id=rng.choices(licenses, weights=licence_weights)[0],
             license_attribution="Synthetic resource for benchmarks",
-            license_url=LICENSES["CC-BY-4.0"].url,
+            license_url=LICENCES["CC-BY-4.0"].url,
             payload=payload,
             content_hash=f"{number:064x}",
             source_path=f"resources/synthetic/synthetic-{number:06d}.toml",

@@ -229,6 +229,55 @@ def index_command(content_dir: Path | None, full: bool, strict: bool, refresh_th
 
 
 @main.group()
+def catalog() -> None:
+    """Read the catalog in content/ as its editors need it."""
+
+
+@catalog.command("licences")
+@click.option("--content-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Catalog folder (default: MARKETPLACE_CONTENT_DIR or ./content).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--strict", is_flag=True, help="Exit with status 1 if any entry needs its licence read again.")
+def catalog_licences(content_dir: Path | None, as_json: bool, strict: bool) -> None:
+    """Count resources per licence and per source, and list external ones whose licence evidence is missing
+    or over a year old."""
+    from marketplace.catalog.licence_report import licence_report
+    from marketplace.catalog.licences import LICENCES
+
+    folder = (content_dir or _settings().content_dir).resolve()
+    if not folder.is_dir():
+        raise click.ClickException(f"The catalog folder {folder} does not exist.")
+    report = licence_report(folder, datetime.now(UTC).date())
+    if as_json:
+        _echo_json(report.to_dict())
+    else:
+        click.echo(f"{report.total} resources, {report.external} from outside sources.\n")
+        click.echo(_table(("Licence", "Id", "Resources"), [
+            (LICENCES[licence_id].label, licence_id, str(count))
+            for licence_id, count in report.per_licence.most_common()
+        ]))
+        click.echo("")
+        click.echo(_table(("Source", "Resources", "Licences"), [
+            (source, str(sum(licences.values())),
+             ", ".join(f"{LICENCES[licence_id].label} ({count})" for licence_id, count in licences.most_common()))
+            for source, licences in sorted(report.per_source.items(), key=lambda item: -sum(item[1].values()))
+        ]))
+        click.echo("")
+        if report.to_check:
+            click.echo(f"{len(report.to_check)} to read again at their source:")
+            click.echo(_table(("File", "Source", "Licence", "Why"), [
+                (entry.source_path, entry.source, entry.licence_id, entry.reason) for entry in report.to_check
+            ]))
+        else:
+            click.echo("Every external resource's licence was read at its source within the last year.")
+        if report.problems:
+            click.echo(f"\n{report.problems} files did not load and are not counted: "
+                       "`marketplace index --strict` names their problems.")
+    if strict and (report.to_check or report.problems):
+        sys.exit(1)
+
+
+@main.group()
 def platform() -> None:
     """LMS platform registrations (issuer + client_id)."""
 

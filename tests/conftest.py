@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from marketplace.catalog.licences import LICENCES
 from marketplace.settings import Settings
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -63,7 +64,7 @@ name = "{author}"
 
 [license]
 id = "{license}"
-attribution = "By {author}"
+attribution = "{title} by {author}, https://example.org/{id}, licensed {label}"
 
 [payload]
 url = "https://example.org/{id}"
@@ -79,7 +80,7 @@ def write_resource(content_dir: Path, resource_id: str, *, title: str, descripti
     path = folder / f"{resource_id}.toml"
     path.write_text(RESOURCE_TEMPLATE.format(
         id=resource_id, title=title, description=description, subject=subject, grades=list(grades),
-        keywords=list(keywords), author=author, license=license_id,
+        keywords=list(keywords), author=author, license=license_id, label=LICENCES[license_id].label,
     ).replace("'", '"'), encoding="utf-8")
     return path
 

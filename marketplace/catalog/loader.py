@@ -12,12 +12,15 @@ import sys
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from marketplace.catalog.attribution import check_credit
+from marketplace.catalog.licences import LICENCES, LicenceTerms
 from marketplace.catalog.payloads import PAYLOAD_VALIDATORS, PayloadError
 from marketplace.catalog.resource import Resource
-from marketplace.catalog.vocabulary import GRADE_LEVELS, LICENSES, RESOURCE_TYPES, SUBJECTS
+from marketplace.catalog.vocabulary import GRADE_LEVELS, RESOURCE_TYPES, SUBJECTS
 
 RESOURCES_FOLDER = "resources"
 FILES_FOLDER = "files"
@@ -26,6 +29,7 @@ LANGUAGE_PATTERN = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
 TOP_LEVEL_KEYS = frozenset(
     "id title description subject grade_levels type language keywords thumbnail author license payload".split()
 )
+LICENSE_KEYS = frozenset("id attribution url work_title evidence_url checked note".split())
 MAX_FILE_BYTES = 1_000_000
 
 
@@ -201,16 +205,7 @@ def _validate(data: dict[str, Any], path: Path, content_dir: Path) -> Resource:
     if author_url is not None and (not isinstance(author_url, str) or not author_url.startswith("https://")):
         raise _Located("url", "author.url must be an https:// URL", table="author")
 
-    license_table = _table(data, "license")
-    license_id = license_table.get("id")
-    if license_id not in LICENSES:
-        raise _Located("id", f"unknown licence {license_id!r} (allowed: {', '.join(LICENSES)})", table="license")
-    attribution = license_table.get("attribution")
-    if not isinstance(attribution, str) or not attribution.strip():
-        raise _Located("attribution", "license.attribution is required", table="license")
-    license_url = license_table.get("url") or LICENSES[license_id].url
-    if not isinstance(license_url, str) or not license_url.startswith("https://"):
-        raise _Located("url", "license.url must be an https:// URL", table="license")
+    provenance = _license(_table(data, "license"), title=title, author_name=author_name.strip())
 
     payload_table = _table(data, "payload")
     files_dir = content_dir / FILES_FOLDER
@@ -231,11 +226,68 @@ def _validate(data: dict[str, Any], path: Path, content_dir: Path) -> Resource:
         thumbnail=thumbnail,
         author_name=author_name.strip(),
         author_url=author_url,
-        license_id=license_id,
-        license_attribution=attribution.strip(),
-        license_url=license_url,
+        license_id=provenance.licence.id,
+        license_attribution=provenance.attribution,
+        license_url=provenance.url,
+        license_evidence_url=provenance.evidence_url,
+        license_checked=provenance.checked,
+        license_note=provenance.note,
         payload=payload,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Provenance:
+    licence: LicenceTerms
+    attribution: str
+    url: str
+    evidence_url: str | None
+    checked: date | None
+    note: str
+
+
+def _license(table: dict[str, Any], *, title: str, author_name: str) -> _Provenance:
+    """The [license] table: a known id, a TASL credit line, and where and when the licence was read."""
+    unknown = sorted(set(table) - LICENSE_KEYS)
+    if unknown:
+        raise _Located(unknown[0], f"unknown key license.{unknown[0]} (allowed: {', '.join(sorted(LICENSE_KEYS))})",
+                       table="license")
+    licence_id = table.get("id")
+    if not isinstance(licence_id, str) or licence_id not in LICENCES:
+        raise _Located("id", f"unknown licence {licence_id!r}: use an SPDX id or one of our LicenseRef- ids "
+                             "(listed in content/README.md)", table="license")
+    licence = LICENCES[licence_id]
+    attribution = table.get("attribution")
+    if not isinstance(attribution, str) or not attribution.strip():
+        raise _Located("attribution", "license.attribution is required", table="license")
+    work_title = table.get("work_title", "")
+    if not isinstance(work_title, str) or len(work_title) > 300:
+        raise _Located("work_title", "license.work_title must be text of at most 300 characters", table="license")
+    credit = check_credit(attribution, titles=(title, work_title.strip()), author=author_name, licence=licence)
+    if credit:
+        raise _Located("attribution", "; ".join(problem.reason for problem in credit), table="license")
+    url = table.get("url") or licence.url
+    if not isinstance(url, str) or not url.startswith("https://"):
+        raise _Located("url", "license.url must be an https:// URL", table="license")
+    evidence_url = table.get("evidence_url")
+    if evidence_url is not None and (not isinstance(evidence_url, str) or not evidence_url.startswith("https://")):
+        raise _Located("evidence_url", "license.evidence_url must be the https:// page where the licence was read",
+                       table="license")
+    checked = table.get("checked")
+    if checked is not None:
+        if not isinstance(checked, date) or isinstance(checked, datetime):
+            raise _Located("checked", "license.checked must be a date written as 2026-12-05 (no quotes)",
+                           table="license")
+        if checked > date.today() + timedelta(days=1):
+            raise _Located("checked", f"license.checked ({checked.isoformat()}) is in the future", table="license")
+    if (evidence_url is None) != (checked is None):
+        raise _Located("evidence_url" if evidence_url is not None else "checked",
+                       "license.evidence_url and license.checked go together: where the licence was read, and when",
+                       table="license")
+    note = table.get("note", "")
+    if not isinstance(note, str) or len(note) > 1000:
+        raise _Located("note", "license.note must be text of at most 1000 characters", table="license")
+    return _Provenance(licence, attribution.strip(), url, evidence_url, checked, note.strip())
 
 
 def parse_resource_file(path: Path, content_dir: Path) -> Resource:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
-from marketplace.catalog.vocabulary import ACTIVITY_TYPES, LICENSES
+from marketplace.catalog.licences import LICENCES, LicenceTerms
+from marketplace.catalog.vocabulary import ACTIVITY_TYPES
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +32,9 @@ class Resource:
     content_hash: str = ""
     source_path: str = ""
     source_fingerprint: str = ""
+    license_evidence_url: str | None = None  # where the licence was read at its source
+    license_checked: date | None = None  # and when
+    license_note: str = ""  # e.g. which version a relicensed source's link points to
 
     @property
     def is_activity(self) -> bool:
@@ -39,8 +44,13 @@ class Resource:
     @property
     def license_label(self) -> str:
         """The licence as people read it, e.g. "CC BY 4.0"."""
-        info = LICENSES.get(self.license_id)
-        return info.label if info else self.license_id
+        terms = LICENCES.get(self.license_id)
+        return terms.label if terms else self.license_id
+
+    @property
+    def licence(self) -> LicenceTerms | None:
+        """The licence's terms (None only for a row stored under an id the vocabulary no longer has)."""
+        return LICENCES.get(self.license_id)
 
     @property
     def credit_line(self) -> str:
@@ -54,6 +64,14 @@ class Resource:
         if _squeezed(label) in _squeezed(attribution):
             return attribution
         return f"{attribution} ({label})"
+
+    def licence_summary(self) -> dict[str, Any]:
+        """The licence with what it allows, and where and when it was read (its provenance)."""
+        return licence_to_dict(self.license_id, self.license_url, self.license_attribution) | {
+            "evidence_url": self.license_evidence_url,
+            "checked": self.license_checked.isoformat() if self.license_checked else None,
+            "note": self.license_note or None,
+        }
 
     def to_public_dict(self) -> dict[str, Any]:
         """The JSON shape of the API; quiz answer keys are never included."""
@@ -74,14 +92,26 @@ class Resource:
             "keywords": list(self.keywords),
             "thumbnail": self.thumbnail,
             "author": {"name": self.author_name, "url": self.author_url},
-            "license": {
-                "id": self.license_id,
-                "label": self.license_label,
-                "url": self.license_url,
-                "attribution": self.license_attribution,
-            },
+            "license": self.licence_summary(),
             "payload": payload,
         }
+
+
+def licence_to_dict(licence_id: str, url: str, attribution: str) -> dict[str, Any]:
+    """A licence as the API shows it: id, names, link, credit line and what it lets people do."""
+    terms = LICENCES.get(licence_id)
+    return {
+        "id": licence_id,
+        "label": terms.label if terms else licence_id,
+        "name": terms.name if terms else licence_id,
+        "url": url,
+        "attribution": attribution,
+        "allows_commercial_use": terms.commercial if terms else None,
+        "allows_adaptations": terms.adaptations if terms else None,
+        "share_alike": terms.share_alike if terms else None,
+        "public_domain": terms.public_domain if terms else None,
+        "in_plain_words": terms.plain_words if terms else None,
+    }
 
 
 def _squeezed(text: str) -> str:

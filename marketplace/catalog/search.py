@@ -29,11 +29,12 @@ from marketplace.catalog.analysis import Analyzer, normalise, shared_analyzer
 from marketplace.catalog.forward import ForwardIndex, ForwardMismatchError
 from marketplace.catalog.highlight import SNIPPET_CHARS, Segment, highlight
 from marketplace.catalog.index_store import analysis_is_current, index_exists, read_stamp
+from marketplace.catalog.licences import LICENCES, PERMISSIONS, allows
 from marketplace.catalog.postings import PostingsCache, length_codes
 from marketplace.catalog.query import Clause, ParsedQuery, parse_query
 from marketplace.catalog.schema import STEMMED_FIELDS
 from marketplace.catalog.spelling import SpellingDictionary, correct_stem
-from marketplace.catalog.vocabulary import FACETS, GRADE_LEVELS
+from marketplace.catalog.vocabulary import CONJUNCTIVE_FACETS, FACETS, GRADE_LEVELS
 
 SortOrder = Literal["relevance", "title"]
 SORT_ORDERS: tuple[SortOrder, ...] = ("relevance", "title")
@@ -71,13 +72,15 @@ class SearchRequest:
     grades: tuple[str, ...] = ()
     types: tuple[str, ...] = ()
     licenses: tuple[str, ...] = ()
+    allows: tuple[str, ...] = ()  # permissions every result's licence must grant ("commercial", "adaptations")
     page: int = 1
     per_page: int = 20
     sort: SortOrder = "relevance"
     as_you_type: bool = False
 
     def filters(self) -> dict[str, tuple[str, ...]]:
-        return {"subject": self.subjects, "grade": self.grades, "type": self.types, "license": self.licenses}
+        return {"subject": self.subjects, "grade": self.grades, "type": self.types, "allows": self.allows,
+                "license": self.licenses}
 
 
 @dataclass(frozen=True, slots=True)
@@ -677,6 +680,9 @@ class CatalogIndex:
         for facet, selected in request.filters().items():
             if not selected:
                 continue
+            if facet == "allows":
+                masks[facet] = self._allows_mask(state, selected)
+                continue
             ordinals = [list(FACETS[facet]).index(value) for value in selected if value in FACETS[facet]]
             if facet == "grade":
                 wanted = np.uint8(sum(1 << ordinal for ordinal in ordinals))
@@ -685,6 +691,15 @@ class CatalogIndex:
                 masks[facet] = np.isin(state.codes[facet], np.asarray(ordinals, dtype=np.int16))
         return masks
 
+    @staticmethod
+    def _allows_mask(state: _IndexState, permissions: tuple[str, ...]) -> Mask:
+        """Resources whose licence grants every one of `permissions` (read from the licence vocabulary)."""
+        granting = [
+            ordinal for ordinal, terms in enumerate(LICENCES.values())
+            if all(allows(terms, permission) for permission in permissions if permission in PERMISSIONS)
+        ]
+        return np.isin(state.codes["license"], np.asarray(granting, dtype=np.int16))
+
     def _facet_counts(
         self, state: _IndexState, text_mask: Mask, filter_masks: dict[str, Mask]
     ) -> dict[str, dict[str, int]]:
@@ -692,11 +707,15 @@ class CatalogIndex:
         for facet, values in FACETS.items():
             scope = text_mask
             for other, mask in filter_masks.items():
-                if other != facet:
+                # A conjunctive facet's own choices narrow its counts too: "adaptations (n)" after ticking
+                # "commercial" counts what allows both.
+                if other != facet or facet in CONJUNCTIVE_FACETS:
                     scope = scope & mask
             if facet == "grade":
                 bits = state.grade_bits[scope]
                 tallies = [int(np.count_nonzero(bits & np.uint8(1 << bit))) for bit in range(len(values))]
+            elif facet == "allows":
+                tallies = [int(np.count_nonzero(scope & self._allows_mask(state, (value,)))) for value in values]
             else:
                 codes = state.codes[facet][scope]
                 tallies = np.bincount(codes[codes >= 0], minlength=len(values)).tolist()

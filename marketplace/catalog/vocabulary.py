@@ -5,8 +5,9 @@ Their order is the display order of facets; their labels are what people read.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final
+
+from marketplace.catalog.licences import LICENCES, PERMISSIONS
 
 SUBJECTS: Final[dict[str, str]] = {
     "mathematics": "Mathematics",
@@ -45,32 +46,20 @@ RESOURCE_TYPES: Final[dict[str, str]] = {
 ACTIVITY_TYPES: Final[frozenset[str]] = frozenset({"reading", "simulation", "quiz"})
 
 
-@dataclass(frozen=True, slots=True)
-class LicenseInfo:
-    """A licence the catalog accepts: its display label and its canonical deed URL."""
-
-    label: str
-    url: str
-
-
-LICENSES: Final[dict[str, LicenseInfo]] = {
-    "CC0-1.0": LicenseInfo("CC0 1.0", "https://creativecommons.org/publicdomain/zero/1.0/"),
-    "CC-PDDC": LicenseInfo("Public domain", "https://creativecommons.org/publicdomain/mark/1.0/"),
-    "CC-BY-4.0": LicenseInfo("CC BY 4.0", "https://creativecommons.org/licenses/by/4.0/"),
-    "CC-BY-SA-4.0": LicenseInfo("CC BY-SA 4.0", "https://creativecommons.org/licenses/by-sa/4.0/"),
-    "CC-BY-NC-4.0": LicenseInfo("CC BY-NC 4.0", "https://creativecommons.org/licenses/by-nc/4.0/"),
-    "CC-BY-NC-SA-4.0": LicenseInfo("CC BY-NC-SA 4.0", "https://creativecommons.org/licenses/by-nc-sa/4.0/"),
-    "CC-BY-3.0": LicenseInfo("CC BY 3.0", "https://creativecommons.org/licenses/by/3.0/"),
-    "CC-BY-SA-3.0": LicenseInfo("CC BY-SA 3.0", "https://creativecommons.org/licenses/by-sa/3.0/"),
-    "CC-BY-NC-SA-3.0": LicenseInfo("CC BY-NC-SA 3.0", "https://creativecommons.org/licenses/by-nc-sa/3.0/"),
-    "CC-BY-2.0": LicenseInfo("CC BY 2.0", "https://creativecommons.org/licenses/by/2.0/"),
-    "CC-BY-SA-2.0": LicenseInfo("CC BY-SA 2.0", "https://creativecommons.org/licenses/by-sa/2.0/"),
-}
-
 FACETS: Final[dict[str, dict[str, str]]] = {
     "subject": SUBJECTS,
     "grade": GRADE_LEVELS,
     "type": RESOURCE_TYPES,
-    "license": {key: info.label for key, info in LICENSES.items()},
+    "allows": PERMISSIONS,
+    "license": {key: terms.label for key, terms in LICENCES.items()},
 }
-"""Facet name (as in the API's query parameters) -> value -> label."""
+"""Facet name (as in the API's query parameters) -> value -> label.
+
+Every facet but `allows` is disjunctive (any of the values ticked); `allows` is conjunctive (each permission
+ticked must be granted), and it is derived from the licence rather than stored.
+"""
+FACET_LEGENDS: Final[dict[str, str]] = {
+    "subject": "Subject", "grade": "Grade level", "type": "Type", "allows": "What you may do", "license": "Licence",
+}
+"""Facet name -> the heading of its group of checkboxes."""
+CONJUNCTIVE_FACETS: Final[frozenset[str]] = frozenset({"allows"})

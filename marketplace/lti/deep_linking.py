@@ -41,7 +41,9 @@ PRESERVE_ASSIGNMENT_NAME = "https://canvas.instructure.com/lti/preserveExistingA
 # Preferred item types per resource type where the platform lets the tool choose (editor and generic).
 PREFERENCES = {
     "html": ("html", "ltiResourceLink", "link"),
-    "image": ("image", "link", "ltiResourceLink"),
+    # An embedded picture is a copy of the work, so it carries its credit: as an html figure where the
+    # platform accepts html (an `image` item has no place for a caption), else as a bare image.
+    "image": ("html", "image", "link", "ltiResourceLink"),
     "file": ("file", "link", "ltiResourceLink"),
     "link": ("link", "ltiResourceLink"),
     "reading": ("ltiResourceLink", "link"),
@@ -223,12 +225,18 @@ class ContentItemBuilder:
         return {"text": resource.description}
 
     def _custom(self, resource: Resource, options: ItemOptions) -> dict[str, str]:
-        custom = {"resource_id": resource.id, **{str(k): str(v) for k, v in options.extra_custom.items()}}
+        # The full credit travels with the item, so the platform (and whoever copies the course) keeps it
+        # even where the tool's own page, which shows it too, is not at hand.
+        custom = {"resource_id": resource.id, "attribution": resource.credit_line, "license": resource.license_id,
+                  "license_url": resource.license_url,
+                  **{str(k): str(v) for k, v in options.extra_custom.items()}}
         if resource.type == "quiz":
             custom.update({str(k): str(v) for k, v in options.quiz_custom.items()})
         return custom
 
     def _item(self, resource: Resource, item_type: str, options: ItemOptions) -> dict[str, Any]:
+        if item_type == "html" and resource.type == "image":
+            return self._figure(resource)
         if item_type == "html":
             # The credit goes into the fragment itself, once: Canvas's editor ignores an html item's `text`, and
             # a platform that shows `text` as well would print the credit twice, so no `text` is sent. Catalog
@@ -257,6 +265,18 @@ class ContentItemBuilder:
                 item["window"] = {"targetName": "_blank"}
             return item
         return self._resource_link(resource, options)
+
+    @staticmethod
+    def _figure(resource: Resource) -> dict[str, Any]:
+        """A picture with its credit under it: the image at a capped size, and a caption. No inline style (a
+        page's CSP may forbid it; Canvas's content CSS already keeps images within the page's width). No
+        `text`: the caption is the credit, and a platform showing `text` too would repeat it."""
+        width, height = scaled_to_fit(int(resource.payload["width"]), int(resource.payload["height"]))
+        fragment = Markup(
+            '<figure><img src="{}" alt="{}" width="{}" height="{}">'
+            '<figcaption><small>{}</small></figcaption></figure>'
+        ).format(resource.payload["url"], resource.payload["alt"], width, height, resource.credit_line)
+        return {"type": "html", "html": str(fragment), "title": resource.title}
 
     def _link_url(self, resource: Resource) -> str:
         if resource.type in {"link", "simulation", "image"}:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Date, DateTime, Float, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -45,6 +45,10 @@ class ResourceRow(Base):
     license_id: Mapped[str] = mapped_column(String(40), index=True)
     license_attribution: Mapped[str] = mapped_column(Text)
     license_url: Mapped[str] = mapped_column(String(2000))
+    # Where and when the licence was read at its source (null for our own items and for unread sources).
+    license_evidence_url: Mapped[str | None] = mapped_column(String(2000))
+    license_checked: Mapped[date | None] = mapped_column(Date)
+    license_note: Mapped[str] = mapped_column(Text, default="")
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     content_hash: Mapped[str] = mapped_column(String(64))
     source_path: Mapped[str] = mapped_column(String(500), unique=True)

@@ -40,6 +40,9 @@ def to_resource(row: ResourceRow) -> Resource:
         license_id=row.license_id,
         license_attribution=row.license_attribution,
         license_url=row.license_url,
+        license_evidence_url=row.license_evidence_url,
+        license_checked=row.license_checked,
+        license_note=row.license_note or "",
         payload=dict(row.payload),
         content_hash=row.content_hash,
         source_path=row.source_path,
@@ -61,6 +64,9 @@ def _apply(row: ResourceRow, resource: Resource) -> None:
     row.license_id = resource.license_id
     row.license_attribution = resource.license_attribution
     row.license_url = resource.license_url
+    row.license_evidence_url = resource.license_evidence_url
+    row.license_checked = resource.license_checked
+    row.license_note = resource.license_note
     row.payload = dict(resource.payload)
     row.content_hash = resource.content_hash
     row.source_path = resource.source_path

@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from marketplace.catalog.search import CatalogIndex, SearchRequest, SearchResult
-from marketplace.catalog.vocabulary import FACETS
+from marketplace.catalog.vocabulary import FACET_LEGENDS, FACETS
 from marketplace.store.resources import get_resource
 from marketplace.web.errors import AppError
 from marketplace.web.params import search_request
@@ -50,6 +50,7 @@ async def browse_page(request: Request) -> Response:
         "result": result,
         "hits": [hit_to_json(hit) for hit in result.hits],
         "facet_labels": FACETS,
+        "facet_legends": FACET_LEGENDS,
         "query_string": str(request.query_params),
     }
     template = "_results.html" if is_htmx and request.headers.get("HX-Target") == "results" else "catalog.html"

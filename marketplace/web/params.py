@@ -40,7 +40,7 @@ def _facet_values(params: QueryParams, name: str) -> tuple[str, ...]:
 
 
 def search_request(params: QueryParams, *, as_you_type: bool = False) -> SearchRequest:
-    """Validate the search parameters (q, subject, grade, type, license, page, per_page, sort)."""
+    """Validate the search parameters (q, subject, grade, type, allows, license, page, per_page, sort)."""
     text = params.get("q", "")
     per_page = _integer(params, "per_page", DEFAULT_PER_PAGE, 1, MAX_PER_PAGE)
     page = _integer(params, "page", 1, 1, MAX_RESULT_WINDOW)
@@ -57,6 +57,7 @@ def search_request(params: QueryParams, *, as_you_type: bool = False) -> SearchR
         grades=_facet_values(params, "grade"),
         types=_facet_values(params, "type"),
         licenses=_facet_values(params, "license"),
+        allows=_facet_values(params, "allows"),
         page=page,
         per_page=per_page,
         sort=sort_order,

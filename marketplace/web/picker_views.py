@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from marketplace.catalog.search import CatalogIndex, SearchRequest, SearchResult
-from marketplace.catalog.vocabulary import FACETS
+from marketplace.catalog.vocabulary import FACET_LEGENDS, FACETS
 from marketplace.grading.policy import ATTEMPTS_KEY, MAX_ATTEMPTS_ALLOWED, POLICIES, POLICY_KEY
 from marketplace.lti import launch_token
 from marketplace.lti.context import LaunchContext
@@ -48,7 +48,6 @@ from marketplace.web.security import content_security_policy
 from marketplace.web.serialize import hit_to_json
 
 MAX_SELECTION = 50
-FACET_LEGENDS = {"subject": "Subject", "grade": "Grade level", "type": "Type", "license": "Licence"}
 
 
 def require_role(context: LaunchContext) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from marketplace.catalog.highlight import Segment
-from marketplace.catalog.resource import Resource
+from marketplace.catalog.resource import Resource, licence_to_dict
 from marketplace.catalog.search import NoResultsHelp, SearchHit, SearchResult
 from marketplace.catalog.sources import OWN_NAME, source_name
 from marketplace.catalog.thumbnails import LocalThumbnail, PicturedResource, picture_of
@@ -42,12 +42,7 @@ def hit_to_json(hit: SearchHit) -> dict[str, Any]:
         "picture": picture,
         "source": display.get("source") or OWN_NAME,
         "author": {"name": hit.author, "url": display["author_url"]},
-        "license": {
-            "id": hit.license_id,
-            "label": display["license_label"],
-            "url": display["license_url"],
-            "attribution": display["attribution"],
-        },
+        "license": licence_to_dict(hit.license_id, display["license_url"], display["attribution"]),
         "highlights": {
             "title": _segments(hit.title_highlight),
             "description": _segments(hit.description_highlight),

@@ -28,7 +28,7 @@ url = "https://example.org"
 
 [license]
 id = "CC-BY-4.0"
-attribution = "By the Editors"
+attribution = "A good resource by the Editors, https://example.org, CC BY 4.0"
 
 [payload]
 max_score = 3
@@ -101,7 +101,8 @@ def test_a_question_may_have_several_right_answers(content_dir: Path) -> None:
         (("name = \"Editors\"", "name = \"\""), 12, "author.name is required"),
         (("url = \"https://example.org\"", "url = \"http://example.org\""), 13, "author.url"),
         (("id = \"CC-BY-4.0\"", "id = \"GPL-3.0\""), 16, "unknown licence 'GPL-3.0'"),
-        (("attribution = \"By the Editors\"", "attribution = \"\""), 17, "license.attribution is required"),
+        (("attribution = \"A good resource by the Editors, https://example.org, CC BY 4.0\"", "attribution = \"\""),
+         17, "license.attribution is required"),
         (("max_score = 3", "max_score = 4"), 20, "add up to 3"),
         (("answer = 0\npoints = 2", "answer = 5\npoints = 2"), 25, "0-based index"),
         (("answer = 0\npoints = 2", "answer = []\npoints = 2"), 25, "or a list of them"),

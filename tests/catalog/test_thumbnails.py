@@ -59,7 +59,7 @@ name = "Pat Painter"
 
 [license]
 id = "CC0-1.0"
-attribution = "Pat Painter"
+attribution = "{title} by Pat Painter, images.example, CC0 1.0"
 
 [payload]
 url = "{url}"

@@ -44,7 +44,7 @@ thumbnail = "thumbnails/biology.svg"
 name = "Editors"
 [license]
 id = "CC-BY-4.0"
-attribution = "By the Editors"
+attribution = "{TITLE} by the Editors, LTI Marketplace, CC BY 4.0"
 [payload]
 max_score = 3
 [[payload.questions]]

@@ -25,4 +25,5 @@ def write_extra_resources(content_dir: Path) -> None:
             'description = "A resource about leaves, long enough for the loader."\nsubject = "biology"\n'
             f'grade_levels = ["6-8"]\ntype = "{kind}"\nlanguage = "en"\nkeywords = ["leaf"]\n'
             'thumbnail = "thumbnails/biology.svg"\n[author]\nname = "Editors"\n[license]\nid = "CC-BY-4.0"\n'
-            f'attribution = "By the Editors"\n[payload]\n{payload}\n', encoding="utf-8")
+            f'attribution = "Leaf {kind} resource by the Editors, LTI Marketplace (CC BY 4.0)"\n'
+            f'[payload]\n{payload}\n', encoding="utf-8")

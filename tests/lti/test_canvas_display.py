@@ -48,7 +48,8 @@ def display(extras: LtiEnvironment) -> LtiEnvironment:
         "credited-snippet": ("html", "Credited snippet", 'html = "<p>Veins carry water.</p>"'),
     }
     for resource_id, (kind, title, payload) in resources.items():
-        attribution = "Editors, licensed CC BY 4.0" if kind == "html" else "By the Editors"
+        attribution = (f"{title}, Editors, LTI Marketplace, licensed CC BY 4.0" if kind == "html"
+                       else f"{title} by the Editors, LTI Marketplace, CC BY 4.0")
         (folder / f"{resource_id}.toml").write_text(RESOURCE.format(
             id=resource_id, title=title, description=LONG, type=kind, attribution=attribution, payload=payload),
             encoding="utf-8")
@@ -87,9 +88,10 @@ def test_pictures_and_frames_are_capped_with_their_aspect(display: LtiEnvironmen
                                                            receiver: DeepLinkReceiver) -> None:
     page = open_picker(display, receiver, "editor_button")
     (image,) = items_of(send_back(display, choose(display, page, ["giant-leaf"])))
-    assert (image["width"], image["height"]) == (1200, 800)
-    element = editor_insert(image)
-    assert element.element == "img" and element.body == "A leaf"
+    element = editor_insert(image)  # a figure: the picture with its credit as the caption
+    assert element.element == "html" and element.html is not None
+    assert '<img src="https://upload.example/giant.jpg" alt="A leaf" width="1200" height="800">' in element.html
+    assert element.html.count("Giant leaf photograph by the Editors, LTI Marketplace, CC BY 4.0") == 1
     page = open_picker(display, receiver, "link_selection")
     (framed,) = items_of(send_back(display, choose(display, page, ["giant-leaf"])))
     assert (framed["iframe"]["width"], framed["iframe"]["height"]) == (1200, 800)
@@ -100,9 +102,9 @@ def test_the_credit_line_appears_once(display: LtiEnvironment, receiver: DeepLin
     page = open_picker(display, receiver, "editor_button")
     snippet, plain = items_of(send_back(display, choose(display, page, ["credited-snippet", "embed-snippet"])))
     shown = editor_insert(snippet).html or ""
-    assert shown.count("CC BY 4.0") == 1 and "Editors, licensed CC BY 4.0" in shown
+    assert shown.count("CC BY 4.0") == 1 and "Editors, LTI Marketplace, licensed CC BY 4.0" in shown
     assert "text" not in snippet  # a platform showing `text` too would print the credit twice
-    assert (editor_insert(plain).html or "").count("By the Editors (CC BY 4.0)") == 1
+    assert (editor_insert(plain).html or "").count("by the Editors, LTI Marketplace (CC BY 4.0)") == 1
 
 
 def test_the_assignment_page_keeps_the_teachers_name_and_description(display: LtiEnvironment,

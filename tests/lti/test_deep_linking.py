@@ -80,13 +80,20 @@ def test_editor_button_round_trip(lti: LtiEnvironment, receiver: DeepLinkReceive
     page = open_picker(lti, receiver, "editor_button")
     ids = ["embed-snippet", "leaf-image", "leaf-worksheet", "leaf-quiz", "french-revolution"]
     items = items_of(send_back(lti, choose(lti, page, ids)))
-    assert [item["type"] for item in items] == ["html", "image", "link", "ltiResourceLink", "link"]
+    assert [item["type"] for item in items] == ["html", "html", "link", "ltiResourceLink", "link"]
     html_item, image, worksheet, quiz, page_link = items
-    assert "sugar" in html_item["html"] and "By the Editors (CC BY 4.0)" in html_item["html"]  # Canvas drops text
-    assert image["text"] == "A green leaf" and (image["width"], image["height"]) == (640, 480)
-    assert "thumbnail" not in image  # else Canvas inserts the thumbnail instead of the image
+    # The credit goes inside the fragment: Canvas drops an html item's text.
+    assert "sugar" in html_item["html"] and "by the Editors, LTI Marketplace (CC BY 4.0)" in html_item["html"]
+    # A picture is a copy of the work: it goes as a figure whose caption is its credit.
+    assert re.search(r'<figure><img src="https://upload.example/leaf.png" alt="A green leaf" width="640" '
+                     r'height="480"[^>]*><figcaption><small>Leaf image resource by the Editors, LTI Marketplace '
+                     r'\(CC BY 4.0\)</small></figcaption></figure>', image["html"]), image["html"]
+    assert "thumbnail" not in image and "text" not in image
     assert worksheet["url"].endswith("/content/files/leaf.pdf")  # a link to the file, never a file item
-    assert quiz["custom"] == {"resource_id": "leaf-quiz"} and "iframe" in quiz and "lineItem" not in quiz
+    assert quiz["custom"] == {"resource_id": "leaf-quiz", "license": "CC-BY-4.0",
+                              "license_url": "https://creativecommons.org/licenses/by/4.0/",
+                              "attribution": "Leaf quiz resource by the Editors, LTI Marketplace (CC BY 4.0)"}
+    assert "iframe" in quiz and "lineItem" not in quiz
     assert page_link["url"] == "https://example.org/french-revolution"
     assert not receiver.problems
 
@@ -96,7 +103,11 @@ def test_link_selection_round_trip(lti: LtiEnvironment, receiver: DeepLinkReceiv
     items = items_of(send_back(lti, choose(lti, page, ["leaf-quiz", "plant-cells"])))
     assert [item["type"] for item in items] == ["ltiResourceLink", "ltiResourceLink"]
     assert items[0]["lineItem"]["scoreMaximum"] == 2 and "lineItem" not in items[1]
-    assert items[1]["custom"] == {"resource_id": "plant-cells"}
+    assert items[1]["custom"]["resource_id"] == "plant-cells"
+    # The full credit travels with the item, whatever the platform shows of it.
+    assert items[1]["custom"]["attribution"] == ("Plant cells under the microscope by Ada Author, "
+                                                 "https://example.org/plant-cells, licensed CC BY 4.0")
+    assert items[1]["custom"]["license"] == "CC-BY-4.0"
 
 
 def test_assignment_selection_round_trip(lti: LtiEnvironment, receiver: DeepLinkReceiver) -> None:
@@ -115,11 +126,12 @@ def test_a_graded_quiz_carries_its_attempts_and_grade_policy(lti: LtiEnvironment
     assert choose(lti, page, ["leaf-quiz"], attempts_allowed="0").status_code == 400
     assert choose(lti, page, ["leaf-quiz"], grade_policy="worst").status_code == 400
     (item,) = items_of(send_back(lti, choose(lti, page, ["leaf-quiz"], attempts_allowed="3", grade_policy="latest")))
-    assert item["custom"] == {"resource_id": "leaf-quiz", "attempts_allowed": "3", "grade_policy": "latest"}
+    assert {key: item["custom"][key] for key in ("resource_id", "attempts_allowed", "grade_policy")} == {
+        "resource_id": "leaf-quiz", "attempts_allowed": "3", "grade_policy": "latest"}
     assert item["lineItem"]["scoreMaximum"] == 2
     page = open_picker(lti, receiver, "link_selection")
     items = items_of(send_back(lti, choose(lti, page, ["leaf-quiz", "plant-cells"], attempts_allowed="2")))
-    assert items[0]["custom"]["attempts_allowed"] == "2" and items[1]["custom"] == {"resource_id": "plant-cells"}
+    assert items[0]["custom"]["attempts_allowed"] == "2" and "attempts_allowed" not in items[1]["custom"]
     page = open_picker(lti, receiver, "editor_button")
     assert 'name="attempts_allowed"' not in page.text
 
@@ -191,7 +203,7 @@ def test_media_types_and_the_message_for_the_platform(lti: LtiEnvironment, recei
     page = open_picker(lti, receiver, "homework_submission", settings)
     # A PDF where only images are accepted goes as a resource link (its launch offers the download).
     (item,) = items_of(send_back(lti, choose(lti, page, ["leaf-worksheet"])))
-    assert item["type"] == "ltiResourceLink" and item["custom"] == {"resource_id": "leaf-worksheet"}
+    assert item["type"] == "ltiResourceLink" and item["custom"]["resource_id"] == "leaf-worksheet"
     assert receiver.received[-1]["https://purl.imsglobal.org/spec/lti-dl/claim/msg"] == (
         "Submitted 1 item from LTI Marketplace.")
 
@@ -199,8 +211,8 @@ def test_media_types_and_the_message_for_the_platform(lti: LtiEnvironment, recei
 def test_markup_in_resource_titles_and_the_editor_selection_prefill(lti: LtiEnvironment,
                                                                     receiver: DeepLinkReceiver) -> None:
     path = lti.settings.content_dir / "resources" / "biology" / "leaf-quiz.toml"
-    path.write_text(path.read_text().replace('title = "Leaf quiz resource"',
-                                             'title = "Leaf <script>alert(1)</script> quiz"'))
+    # The credit line names the title, so it carries the markup too (and must be escaped as well).
+    path.write_text(path.read_text().replace("Leaf quiz resource", "Leaf <script>alert(1)</script> quiz"))
     with lti.sessions() as session:
         load_content(session, lti.settings.content_dir)
         session.commit()

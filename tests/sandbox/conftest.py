@@ -98,7 +98,7 @@ thumbnail = "thumbnails/biology.svg"
 name = "Editors"
 [license]
 id = "CC-BY-4.0"
-attribution = "By the Editors"
+attribution = "Photosynthesis check by the Editors, LTI Marketplace, CC BY 4.0"
 [payload]
 max_score = 5
 [[payload.questions]]

@@ -97,9 +97,11 @@ def test_editor_button_inserts_html_images_and_links_into_the_page(sandbox: Sand
     assert "The course received 5 items" in page and "from the Editor button launch." in page
     # The html snippet runs in a sandboxed frame with no permissions, never in the course page itself.
     assert ('<iframe class="sandbox-html" sandbox="" srcdoc="&lt;p&gt;Light makes &lt;strong&gt;sugar&lt;/strong&gt;'
-            '.&lt;/p&gt;&lt;p class=&#34;attribution&#34;&gt;&lt;small&gt;By the Editors (CC BY 4.0)') in page
-    # The image comes without a thumbnail, so (as in Canvas) the image itself is inserted.
-    assert re.search(r'<img src="https://upload.example/leaf.png" alt="A green leaf"', page)
+            '.&lt;/p&gt;&lt;p class=&#34;attribution&#34;&gt;&lt;small&gt;Leaf html resource by the Editors, '
+            'LTI Marketplace (CC BY 4.0)') in page
+    # The image comes as a figure with its credit as the caption (an image item has no place for one).
+    assert re.search(r'srcdoc="&lt;figure&gt;&lt;img src=&#34;https://upload.example/leaf.png&#34; '
+                     r'alt=&#34;A green leaf&#34;.*Leaf image resource by the Editors', page)
     assert "inserts the thumbnail linked to the image" not in page
     assert f'<a href="{sandbox.url}/content/files/leaf.pdf" title="Leaf file resource"' in page
     assert '<a href="https://example.org/french-revolution" title="The French Revolution"' in page
@@ -111,7 +113,8 @@ def test_editor_button_inserts_html_images_and_links_into_the_page(sandbox: Sand
     claims, quiz = sandbox.launch(quiz_link.removeprefix(sandbox.url))
     assert quiz.status_code == 200 and "Green?" in quiz.text
     assert claims[canvas.LTI + "message_type"] == "LtiResourceLinkRequest"
-    assert claims[canvas.LTI + "custom"] == {"resource_id": "leaf-quiz"}
+    assert claims[canvas.LTI + "custom"]["resource_id"] == "leaf-quiz"
+    assert claims[canvas.LTI + "custom"]["attribution"].startswith("Leaf quiz resource by the Editors")
     assert claims[canvas.LTI + "resource_link"]["title"] == "Leaf quiz resource"
     assert claims["name"] == "Sam Student" and LEARNER in claims[canvas.LTI + "roles"]
 

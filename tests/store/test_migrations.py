@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import date
+from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, select
 
+from alembic import command
 from marketplace.app import create_app
+from marketplace.catalog.sync import load_content
 from marketplace.settings import Settings
 from marketplace.store.database import (
     SchemaOutOfDateError,
+    alembic_config,
     check_schema,
     head_revision,
     make_engine,
+    make_session_factory,
     upgrade_database,
 )
 from marketplace.store.models import SubjectRow
+from marketplace.store.resources import get_resource
 
 
 def test_upgrade_on_an_empty_database(database_url: str) -> None:
@@ -38,4 +45,33 @@ def test_app_refuses_to_start_on_an_old_schema(database_url: str, settings: Sett
     configured = dataclasses.replace(settings, database_url=database_url)
     with pytest.raises(SchemaOutOfDateError, match="marketplace db upgrade"):
         create_app(configured)
-    assert head_revision(database_url) == "0006_thumbnails"
+    assert head_revision(database_url) == "0007_licence_provenance"
+
+
+def test_the_licence_provenance_migration_makes_the_next_index_read_every_file_again(
+    database_url: str, content_dir: Path
+) -> None:
+    """0007 adds where and when each licence was read; files unchanged since the last index must fill it too."""
+    path = content_dir / "resources" / "biology" / "plant-cells.toml"
+    path.write_text(path.read_text().replace(
+        'attribution = "', 'evidence_url = "https://example.org/terms"\nchecked = 2026-11-30\nattribution = "'))
+    upgrade_database(database_url)
+    engine = make_engine(database_url)
+    with make_session_factory(engine)() as session:
+        assert load_content(session, content_dir).added > 0
+        session.commit()
+    command.downgrade(alembic_config(database_url), "0006_thumbnails")  # a database indexed before this release
+    columns = {column["name"] for column in inspect(engine).get_columns("resources")}
+    assert "license_evidence_url" not in columns
+    upgrade_database(database_url)
+    with make_session_factory(engine)() as session:
+        report = load_content(session, content_dir)  # nothing changed on disk since the last index
+        session.commit()
+        assert report.updated == report.scanned
+        resource = get_resource(session, "plant-cells")
+        assert resource is not None
+        assert (resource.license_evidence_url, resource.license_checked) == ("https://example.org/terms",
+                                                                            date(2026, 11, 30))
+        other = get_resource(session, "photosynthesis-basics")
+        assert other is not None and other.license_evidence_url is None and other.license_note == ""
+    engine.dispose()

@@ -27,11 +27,16 @@ def test_search_api_shape(client: TestClient) -> None:
     assert body["total"] == 2 and body["page"] == 1 and body["per_page"] == 1 and body["page_count"] == 2
     (first,) = body["results"]
     assert first["id"] == "photosynthesis-basics"
-    assert first["license"] == {"id": "CC-BY-4.0", "label": "CC BY 4.0",
-                                "url": "https://creativecommons.org/licenses/by/4.0/", "attribution": "By Ada Author"}
+    assert first["license"] == {
+        "id": "CC-BY-4.0", "label": "CC BY 4.0", "name": "Creative Commons Attribution 4.0 International",
+        "url": "https://creativecommons.org/licenses/by/4.0/",
+        "attribution": ("Photosynthesis basics by Ada Author, https://example.org/photosynthesis-basics, "
+                        "licensed CC BY 4.0"),
+        "allows_commercial_use": True, "allows_adaptations": True, "share_alike": False, "public_domain": False,
+        "in_plain_words": "Free to share and adapt, also for commercial use, with credit"}
     assert first["thumbnail_url"] == "/static/icons/link.svg"  # picture.url: the type icon, no thumbnail made
     assert {"text": "Photosynthesis", "match": True} in first["highlights"]["title"]
-    assert set(body["facets"]) == {"subject", "grade", "type", "license"}
+    assert set(body["facets"]) == {"subject", "grade", "type", "allows", "license"}
     assert body["facets"]["subject"]["biology"] == 2
     assert body["suggestion"] is None
     assert client.get(first["thumbnail_url"]).status_code == 200
@@ -72,7 +77,7 @@ def test_resource_api(client: TestClient) -> None:
 def test_healthz(client: TestClient) -> None:
     body = client.get("/healthz").json()
     assert body["ok"] is True
-    assert body["database"]["revision"] == "0006_thumbnails"
+    assert body["database"]["revision"] == "0007_licence_provenance"
     assert body["index"]["documents"] == 5
 
 
