@@ -108,7 +108,7 @@ def content_dir(tmp_path: Path) -> Path:
     write_resource(folder, "plate-tectonics", title="Plate tectonics and earthquakes",
                    subject="earth-space-science",
                    description="Why continents drift and how moving plates cause earthquakes and volcanoes.",
-                   keywords=("earthquakes", "volcanoes", "plates"), grades=("6-8",))
+                   keywords=("earthquakes", "volcanoes", "plates"), grades=("6-8",), license_id="CC-BY-NC-4.0")
     return folder
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,51 @@ def test_production_without_a_secret_is_a_one_line_error(runner: CliRunner, monk
     result = runner.invoke(main, ["db", "upgrade"])
     assert result.exit_code == 1
     assert "MARKETPLACE_SECRET_KEY" in result.output and "Traceback" not in result.output
+
+
+def _with_evidence(path: Path, checked: str) -> None:
+    path.write_text(path.read_text().replace(
+        'attribution = "', f'evidence_url = "https://example.org/terms"\nchecked = {checked}\nattribution = "'))
+
+
+def test_catalog_licences_counts_and_lists_what_to_read_again(runner: CliRunner, content_dir: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    today = datetime.now(UTC).date()
+    folder = content_dir / "resources"
+    _with_evidence(folder / "biology" / "plant-cells.toml", (today - timedelta(days=30)).isoformat())
+    _with_evidence(folder / "history" / "french-revolution.toml", (today - timedelta(days=400)).isoformat())
+    write_resource(content_dir, "own-notes", title="Our own notes", description="Notes written for the catalog.",
+                   author="LTI Marketplace Editors")
+    result = runner.invoke(main, ["catalog", "licences", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert (report["total"], report["external"], report["files_with_problems"]) == (6, 5, 0)
+    assert {row["id"]: row["count"] for row in report["per_licence"]} == {
+        "CC-BY-4.0": 3, "CC0-1.0": 1, "CC-BY-SA-4.0": 1, "CC-BY-NC-4.0": 1}
+    sources = {row["source"]: row for row in report["per_source"]}
+    assert sources["example.org"]["count"] == 5 and sources["LTI Marketplace"]["count"] == 1  # ours, wherever linked
+    to_check = {row["id"]: row["reason"] for row in report["to_check"]}
+    assert "plant-cells" not in to_check and "own-notes" not in to_check  # read lately; ours to license
+    assert to_check["french-revolution"].endswith("over a year ago")
+    assert to_check["photosynthesis-basics"] == "no evidence recorded"
+    assert len(to_check) == 4
+
+    table = runner.invoke(main, ["catalog", "licences"])
+    assert table.exit_code == 0
+    assert "CC BY-NC 4.0" in table.output and "4 to read again at their source:" in table.output
+    assert "resources/history/french-revolution.toml" in table.output
+    assert runner.invoke(main, ["catalog", "licences", "--strict"]).exit_code == 1
+    missing = runner.invoke(main, ["catalog", "licences", "--content-dir", str(content_dir / "nowhere")])
+    assert missing.exit_code != 0 and "does not exist" in missing.output
+
+
+def test_the_bundled_catalog_report_runs(runner: CliRunner) -> None:
+    from tests.conftest import PROJECT_DIR
+
+    result = runner.invoke(main, ["catalog", "licences", "--json", "--content-dir", str(PROJECT_DIR / "content")])
+    assert result.exit_code == 0
+    report = json.loads(result.output)
+    assert report["files_with_problems"] == 0 and report["external"] > 150
+    by_source = {row["source"]: row["licences"] for row in report["per_source"]}
+    assert by_source["PhET"] == {"CC-BY-NC-4.0": 33} and by_source["OpenStreetMap"] == {"ODbL-1.0": 3}

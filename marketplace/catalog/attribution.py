@@ -58,15 +58,14 @@ def check_credit(
         problems.append(CreditProblem(
             "license.attribution does not name the source: add the web address of the work at its source "
             f"(or “{OWN_SOURCE}” for works published here)"))
-    if not any(names(attribution, name) for name in licence.names()):
+    other = other_licence_named(attribution, licence)
+    if other is not None:
+        problems.append(CreditProblem(
+            f"license.attribution names {other.label} but license.id is {licence.id} ({licence.label}); "
+            "make them agree"))
+    elif not any(names(attribution, name) for name in licence.names()):
         problems.append(CreditProblem(
             f"license.attribution does not name the licence (“{licence.label}” or “{licence.name}”)"))
-    else:
-        other = other_licence_named(attribution, licence)
-        if other is not None:
-            problems.append(CreditProblem(
-                f"license.attribution names {other.label} but license.id is {licence.id} ({licence.label}); "
-                "make them agree"))
     return problems
 
 

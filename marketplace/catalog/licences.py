@@ -123,6 +123,8 @@ _ALL: Final[tuple[LicenceTerms, ...]] = (
         "LicenseRef-JPL-Image-Use", "JPL image use policy", "NASA/JPL-Caltech image use policy",
         "https://www.jpl.nasa.gov/jpl-image-use-policy",
         commercial=True, adaptations=True, share_alike=False, aliases=("JPL Image Use Policy",),
+        words="Free to share and adapt, also for commercial use, with credit to NASA/JPL-Caltech and no suggestion "
+              "that NASA or JPL endorses it",
     ),
     LicenceTerms(
         "LicenseRef-Gutenberg-License", "Public domain in the USA (Project Gutenberg License)",

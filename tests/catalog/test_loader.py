@@ -213,3 +213,83 @@ def test_the_bundled_catalog_meets_the_starter_target() -> None:
     assert len(resources) >= 300
     assert len({r.subject for r in resources}) >= 10
     assert Counter(r.type for r in resources)["quiz"] >= 40
+
+
+CREDIT = 'attribution = "A good resource by the Editors, https://example.org, CC BY 4.0"'
+
+
+@pytest.mark.parametrize(
+    ("change", "line", "reason"),
+    [
+        # Each missing TASL part, reported at the attribution's own line.
+        ((CREDIT, 'attribution = "By the Editors, https://example.org, CC BY 4.0"'), 17,
+         "does not name the title (“A good resource”)"),
+        ((CREDIT, 'attribution = "A good resource, https://example.org, CC BY 4.0"'), 17,
+         "does not name the author (“Editors”"),
+        ((CREDIT, 'attribution = "A good resource by the Editors, CC BY 4.0"'), 17, "does not name the source"),
+        ((CREDIT, 'attribution = "A good resource by the Editors, https://example.org"'), 17,
+         "does not name the licence (“CC BY 4.0” or “Creative Commons Attribution 4.0 International”)"),
+        ((CREDIT, 'attribution = "A good resource by the Editors, https://example.org, CC BY-NC 4.0"'), 17,
+         "names CC BY-NC 4.0 but license.id is CC-BY-4.0"),
+        # The licence's own id and the provenance keys.
+        (('id = "CC-BY-4.0"', 'id = "CC-PDDC"'), 16, "unknown licence 'CC-PDDC'"),
+        ((CREDIT, CREDIT + '\nevidence = "https://example.org/terms"'), 18, "unknown key license.evidence"),
+        ((CREDIT, CREDIT + '\nevidence_url = "http://example.org/terms"\nchecked = 2026-11-30'), 18,
+         "https:// page where the licence was read"),
+        ((CREDIT, CREDIT + '\nevidence_url = "https://example.org/terms"\nchecked = "2026-11-30"'), 19,
+         "a date written as 2026-12-05"),
+        ((CREDIT, CREDIT + '\nevidence_url = "https://example.org/terms"\nchecked = 2999-01-01'), 19,
+         "is in the future"),
+        ((CREDIT, CREDIT + '\nevidence_url = "https://example.org/terms"'), 18, "go together"),
+        ((CREDIT, CREDIT + '\nchecked = 2026-11-30'), 18, "go together"),
+    ],
+)
+def test_licence_problems_are_reported_with_file_and_line(
+    content_dir: Path, change: tuple[str, str], line: int, reason: str
+) -> None:
+    old, new = change
+    assert old in GOOD
+    write(content_dir, "good-one", GOOD.replace(old, new, 1))
+    problems = [p for p in load_catalog(content_dir).problems if p.path.endswith("good-one.toml")]
+    assert len(problems) == 1, problems
+    assert reason in problems[0].reason
+    assert str(problems[0]).startswith(f"resources/physics/good-one.toml:{line}: ")
+
+
+def test_a_work_title_names_a_work_whose_title_at_its_source_differs(content_dir: Path) -> None:
+    text = GOOD.replace(CREDIT, 'attribution = "Forces and Motion by the Editors, https://example.org, CC BY 4.0"\n'
+                                'work_title = "Forces and Motion"')
+    write(content_dir, "good-one", text)
+    result = load_catalog(content_dir)
+    assert not [p for p in result.problems if p.path.endswith("good-one.toml")]
+
+
+def test_provenance_is_loaded(content_dir: Path) -> None:
+    text = GOOD.replace(CREDIT, CREDIT + '\nevidence_url = "https://example.org/terms"\nchecked = 2026-11-30\n'
+                                         'note = "The link points to the 2026 edition."')
+    resource = parse_resource_file(write(content_dir, "good-one", text), content_dir)
+    assert resource.license_evidence_url == "https://example.org/terms"
+    assert resource.license_checked is not None and resource.license_checked.isoformat() == "2026-11-30"
+    assert resource.license_note == "The link points to the 2026 edition."
+    summary = resource.licence_summary()
+    assert summary["checked"] == "2026-11-30" and summary["evidence_url"] == "https://example.org/terms"
+    assert summary["in_plain_words"] == "Free to share and adapt, also for commercial use, with credit"
+
+
+def test_every_external_bundled_resource_has_a_licence_we_know() -> None:
+    result = load_catalog(PROJECT_DIR / "content")
+    assert result.problems == []
+    external = [r for r in result.resources if r.author_name != "LTI Marketplace Editors"]
+    assert len(external) > 150
+    phet = [r for r in external if "phet.colorado.edu" in str(r.payload.get("url", ""))]
+    assert len(phet) >= 30 and all(r.license_id == "CC-BY-NC-4.0" for r in phet)  # relicensed in March 2026
+    assert all(r.license_evidence_url and r.license_checked for r in phet)
+    openstax = [r for r in external if "openstax.org" in str(r.payload.get("url", ""))]
+    assert openstax and all(r.license_id == "CC-BY-NC-SA-4.0" for r in openstax)
+    assert all("openstax.org/details/books/" in r.license_attribution or "openstax.org/books/" in r.license_attribution
+               for r in openstax), [r.id for r in openstax]
+    osm = [r for r in external if "openstreetmap.org" in str(r.payload.get("url", ""))]
+    assert osm and all(r.license_id == "ODbL-1.0" for r in osm)
+    khan = [r for r in external if "khanacademy.org" in str(r.payload.get("url", ""))]
+    assert khan and all(r.license_id == "LicenseRef-CC-BY-NC-SA-3.0-US" for r in khan)
+    assert not [r.id for r in external if r.license_id == "CC-PDDC"]

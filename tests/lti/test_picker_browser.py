@@ -78,7 +78,7 @@ def test_editor_button_multi_select_with_search(extras: LtiEnvironment, receiver
     shot(page, "picker-editor_button")
     page.get_by_role("button", name="Add selected").click()
     items = returned_items(receiver, page)
-    assert [item["type"] for item in items] == ["image", "link"]
+    assert [item["type"] for item in items] == ["html", "link"]  # the picture as a figure with its credit
 
 
 def test_link_selection_keyboard_only(extras: LtiEnvironment, receiver: DeepLinkReceiver, page: Page) -> None:
@@ -169,3 +169,37 @@ def test_no_results_help_keeps_filters_visible_and_clears_them(extras: LtiEnviro
     nothing = page.get_by_role("region", name="No resources contain your words.")
     expect(nothing).to_be_visible()
     expect(nothing.get_by_role("button", name="Biology (7)")).to_be_visible()
+
+
+def test_filtering_by_what_the_licence_allows(extras: LtiEnvironment, receiver: DeepLinkReceiver,
+                                              page: Page) -> None:
+    open_picker(extras, receiver, page, "link_selection")
+    search_for(page, "earthquakes")
+    # Each result says what its licence lets a teacher do, in plain words, with the licence's link.
+    result = page.get_by_role("listitem").filter(has=page.get_by_label("Plate tectonics and earthquakes"))
+    expect(result).to_contain_text("Free to share and adapt, not for commercial use, with credit")
+    expect(result.get_by_role("link", name="CC BY-NC 4.0")).to_have_attribute(
+        "href", "https://creativecommons.org/licenses/by-nc/4.0/")
+    page.get_by_role("button", name="Preview Plate tectonics and earthquakes").click()
+    preview = page.locator("#picker-preview")
+    expect(preview.get_by_role("link", name="Creative Commons Attribution-NonCommercial 4.0 International")
+           ).to_be_visible()
+    expect(preview).to_contain_text("Credit: Plate tectonics and earthquakes by Ada Author")
+
+    page.get_by_label("Search").fill("")
+    expect(page.get_by_label("Plate tectonics and earthquakes")).to_be_visible()
+    allows = page.get_by_role("group", name="What you may do")
+    expect(allows.get_by_label("Allows commercial use (9)")).to_be_visible()  # all but the CC BY-NC one
+    expect(allows.get_by_label("Allows adaptations (10)")).to_be_visible()
+    allows.get_by_label("Allows commercial use (9)").check()
+    expect(page.get_by_label("Plate tectonics and earthquakes")).to_have_count(0)
+    expect(page.get_by_label("The French Revolution")).to_be_visible()
+    expect(allows.get_by_label("Allows adaptations (9)")).to_be_visible()  # what allows both
+    results = Axe().run(page)
+    assert results.violations_count == 0, results.generate_report()
+    page.get_by_label("The French Revolution").check()
+    page.get_by_role("button", name="Add selected").click()
+    (item,) = returned_items(receiver, page)
+    assert item["custom"]["attribution"] == ("The French Revolution by Marie Historienne, "
+                                             "https://example.org/french-revolution, licensed CC BY-SA 4.0")
+    assert item["custom"]["license"] == "CC-BY-SA-4.0"

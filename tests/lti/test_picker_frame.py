@@ -84,7 +84,7 @@ def test_results_come_first_in_an_800_by_600_modal(extras: LtiEnvironment, recei
     assert results.violations_count == 0, results.generate_report()
     page.get_by_role("button", name="Add selected").click()
     (item,) = returned_items(receiver, page)
-    assert item["type"] == "image"
+    assert item["type"] == "html" and "<figure><img" in item["html"]  # the picture, captioned with its credit
 
 
 def test_filters_are_open_on_wide_screens(extras: LtiEnvironment, receiver: DeepLinkReceiver, page: Page) -> None:

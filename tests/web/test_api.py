@@ -52,10 +52,29 @@ def test_search_api_filters_paging_and_suggestion(client: TestClient) -> None:
     assert client.get("/api/catalog/search", params={"q": "x" * 10_000}).status_code == 200
 
 
+def test_search_api_filters_by_what_the_licence_allows(client: TestClient) -> None:
+    everything = client.get("/api/catalog/search").json()
+    assert everything["total"] == 5
+    # Counts of a conjunctive facet: each value says how many results remain when it is ticked.
+    assert everything["facets"]["allows"] == {"commercial": 4, "adaptations": 5}
+    commercial = client.get("/api/catalog/search?allows=commercial").json()
+    assert commercial["total"] == 4 and "plate-tectonics" not in {r["id"] for r in commercial["results"]}
+    assert all(r["license"]["allows_commercial_use"] for r in commercial["results"])
+    assert commercial["facets"]["allows"] == {"commercial": 4, "adaptations": 4}
+    both = client.get("/api/catalog/search?allows=commercial&allows=adaptations").json()
+    assert both["total"] == 4
+    assert client.get("/api/catalog/search?allows=adaptations").json()["total"] == 5
+    tectonics = client.get("/api/catalog/search?q=earthquakes").json()["results"][0]
+    assert tectonics["license"]["label"] == "CC BY-NC 4.0"
+    assert tectonics["license"]["in_plain_words"] == "Free to share and adapt, not for commercial use, with credit"
+    assert client.get("/api/catalog/search?allows=commercial&subject=earth-space-science").json()["total"] == 0
+
+
 @pytest.mark.parametrize(
     ("query", "parameter"),
     [("page=0", "page"), ("page=abc", "page"), ("per_page=101", "per_page"), ("per_page=-1", "per_page"),
      ("subject=alchemy", "subject"), ("grade=13", "grade"), ("type=podcast", "type"), ("license=GPL", "license"),
+     ("allows=resale", "allows"), ("license=CC-PDDC", "license"),
      ("sort=random", "sort"), ("page=600&per_page=20", "page")],
 )
 def test_bad_parameters_get_400_naming_them(client: TestClient, query: str, parameter: str) -> None:
@@ -155,3 +174,18 @@ def test_search_api_no_results_help(client: TestClient) -> None:
     assert nothing["message"] == "No resources contain your words." and nothing["nearest_subjects"][0]["q"] == ""
     page = client.get("/", params={"q": "photosynthesis", "subject": "history"}).text
     assert "Clear all filters" in page and "Remove filter History" in page and "Biology (2)" in page
+
+
+def test_browse_page_filters_by_what_the_licence_allows_and_says_it_in_plain_words(client: TestClient) -> None:
+    page = client.get("/")
+    assert "<legend>What you may do</legend>" in page.text
+    assert 'id="count-allows-commercial">(4)' in page.text and 'id="count-allows-adaptations">(5)' in page.text
+    filtered = client.get("/?allows=commercial")
+    assert "Plate tectonics" not in filtered.text and "The French Revolution" in filtered.text
+    assert "Free to share and adapt, also for commercial use, share alike, with credit" in filtered.text
+    resource = client.get("/resources/plate-tectonics")
+    assert resource.status_code == 200
+    assert ('<a href="https://creativecommons.org/licenses/by-nc/4.0/" rel="license" target="_blank">'
+            "Creative Commons Attribution-NonCommercial 4.0 International</a>") in resource.text
+    assert "Free to share and adapt, not for commercial use, with credit." in resource.text
+    assert "Credit: Plate tectonics and earthquakes by Ada Author" in resource.text
