@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -27,6 +26,7 @@ from marketplace.lti.outbound import guarded_sync_transport
 from marketplace.lti.platform_keys import PlatformKeySets
 from marketplace.sandbox import sandbox_enabled
 from marketplace.settings import Settings
+from marketplace.shipped import static_dir, templates_dir
 from marketplace.store.database import check_schema, make_engine, make_session_factory
 from marketplace.web import (
     access_log,
@@ -51,14 +51,10 @@ from marketplace.web.frame_ancestors import FrameAncestors
 from marketplace.web.health import healthz
 from marketplace.web.security import SecurityHeadersMiddleware
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-TEMPLATES_DIR = PROJECT_DIR / "templates"
-STATIC_DIR = PROJECT_DIR / "static"
-
 
 def _templates() -> Jinja2Templates:
     environment = Environment(
-        loader=FileSystemLoader(TEMPLATES_DIR), autoescape=select_autoescape(default=True), auto_reload=False
+        loader=FileSystemLoader(templates_dir()), autoescape=select_autoescape(default=True), auto_reload=False
     )
     return Jinja2Templates(env=environment)
 
@@ -128,7 +124,7 @@ def create_app(settings: Settings) -> Starlette:
         *grading_views.routes(),
         Route("/lti/deep-linking/respond", picker_views.respond, methods=["POST"], name="lti_deep_link_respond"),
         Route("/thumbnails/{name:str}", thumbnail_views.thumbnail, name="thumbnail"),
-        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+        Mount("/static", StaticFiles(directory=static_dir()), name="static"),
         Mount("/content/thumbnails", StaticFiles(directory=settings.content_dir / "thumbnails", check_dir=False),
               name="thumbnails"),
         Mount("/content/files", StaticFiles(directory=settings.content_dir / "files", check_dir=False),

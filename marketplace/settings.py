@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from marketplace.shipped import bundled_content_dir
+
 ENVIRONMENTS = ("development", "production", "test")
 SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
 MIN_SECRET_LENGTH = 32
@@ -58,7 +60,7 @@ class Settings:
         if environment not in ENVIRONMENTS:
             raise SettingsError(f"MARKETPLACE_ENV must be one of {', '.join(ENVIRONMENTS)}, not {environment!r}.")
         data_dir = Path(env.get("MARKETPLACE_DATA_DIR", "./var")).expanduser().resolve()
-        content_dir = Path(env.get("MARKETPLACE_CONTENT_DIR", "./content")).expanduser().resolve()
+        content_dir = _content_dir(env.get("MARKETPLACE_CONTENT_DIR"))
         database_url = env.get("MARKETPLACE_DATABASE_URL") or f"sqlite:///{data_dir / 'marketplace.sqlite3'}"
         base_url = env.get("MARKETPLACE_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
         if not base_url.startswith(("http://", "https://")):
@@ -83,6 +85,15 @@ class Settings:
 def _flag(env: Mapping[str, str], name: str) -> bool:
     """An on/off variable, on unless set to 0, false, no or off."""
     return env.get(name, "1").strip().lower() not in {"0", "false", "no", "off"}
+
+
+def _content_dir(configured: str | None) -> Path:
+    """The configured catalog folder; else ./content where it exists (a checkout); else the bundled catalog
+    installed with the package, so `marketplace index` works from any folder after a plain `pip install`."""
+    if configured:
+        return Path(configured).expanduser().resolve()
+    local = Path("./content").resolve()
+    return local if local.is_dir() else bundled_content_dir()
 
 
 def development_secret(data_dir: Path) -> str:

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-ALEMBIC_DIR = Path(__file__).resolve().parent.parent.parent / "alembic"
+from marketplace.shipped import migrations_dir
 
 
 class SchemaOutOfDateError(RuntimeError):
@@ -44,7 +44,7 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 def alembic_config(database_url: str) -> Config:
     """The Alembic configuration for this package's migrations, pointed at `database_url`."""
     config = Config()
-    config.set_main_option("script_location", str(ALEMBIC_DIR))
+    config.set_main_option("script_location", str(migrations_dir()))
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     return config
 

@@ -25,7 +25,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
-from marketplace.app import STATIC_DIR, _templates, create_app
+from marketplace.app import _templates, create_app
 from marketplace.lti.canvas_config import PLACEMENTS, canvas_configuration
 from marketplace.lti.dynamic_registration import (
     CANVAS_LAUNCH_HEIGHT,
@@ -44,6 +44,7 @@ from marketplace.lti.dynamic_registration import (
     tool_registration_payload,
 )
 from marketplace.settings import Settings
+from marketplace.shipped import static_dir
 from marketplace.store.database import make_engine, make_session_factory, upgrade_database
 from marketplace.store.registrations import (
     approve_platform,
@@ -180,7 +181,7 @@ def registration_app(settings: Settings) -> Starlette:
         routes=[
             Route("/", _browse, name="browse"),
             Route("/lti/register", register_page, name="lti_register"),
-            Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+            Mount("/static", StaticFiles(directory=static_dir()), name="static"),
         ],
         lifespan=lifespan,
         middleware=[Middleware(SecurityHeadersMiddleware)],
