@@ -22,8 +22,8 @@ from marketplace.grading.errors import GradingError
 from marketplace.grading.runtime import build_grading
 from marketplace.lti.errors import LtiRefusal
 from marketplace.lti.keys import SigningKeys, ensure_keys
-from marketplace.lti.outbound import guarded_sync_transport
 from marketplace.lti.platform_keys import PlatformKeySets
+from marketplace.outbound import guarded_sync_transport
 from marketplace.sandbox import sandbox_enabled
 from marketplace.settings import Settings
 from marketplace.shipped import static_dir, templates_dir

@@ -28,8 +28,7 @@ from marketplace.catalog.loader import (
     load_catalog,
     source_files,
 )
-from marketplace.catalog.thumbnails import indexed_hash, local_thumbnails, with_pictures
-from marketplace.store.resources import (
+from marketplace.catalog.records import (
     all_resources,
     content_hashes,
     delete_resources,
@@ -37,6 +36,7 @@ from marketplace.store.resources import (
     stored_sources,
     upsert_resources,
 )
+from marketplace.catalog.thumbnails import indexed_hash, local_thumbnails, with_pictures
 
 Progress = Callable[[int], None]
 

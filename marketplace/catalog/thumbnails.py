@@ -190,7 +190,7 @@ class Scaled:
 def make_client(*, allow_loopback: bool = False) -> httpx.Client:
     """The client indexing fetches pictures with: public addresses only, the address checked at connect time
     (catalog URLs are reviewed, but a redirect could still point at a cloud metadata service)."""
-    from marketplace.lti.outbound import guarded_sync_transport
+    from marketplace.outbound import guarded_sync_transport
 
     return httpx.Client(transport=guarded_sync_transport(allow_loopback=allow_loopback), timeout=TIMEOUT,
                         follow_redirects=False, headers={"User-Agent": USER_AGENT, "Accept": "image/*"})

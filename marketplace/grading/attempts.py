@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from marketplace.catalog.records import get_resource
 from marketplace.catalog.resource import Resource
 from marketplace.grading import ags, outbox
 from marketplace.grading.clock import aware, iso
@@ -27,7 +28,6 @@ from marketplace.grading.products import product_name
 from marketplace.grading.quiz import QuizResult, chosen_options, grade, is_multiple, right_answers
 from marketplace.lti.context import LaunchContext
 from marketplace.store.models import LaunchRow, QuizAttemptRow
-from marketplace.store.resources import get_resource
 
 
 @dataclass(frozen=True, slots=True)

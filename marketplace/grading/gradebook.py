@@ -14,6 +14,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from marketplace.catalog.records import get_resource
 from marketplace.grading import ags, outbox
 from marketplace.grading.attempts import LinkPlace, delivery_target, link_place
 from marketplace.grading.clock import aware
@@ -23,7 +24,6 @@ from marketplace.grading.service_http import ServiceFailure
 from marketplace.grading.tokens import AccessTokens
 from marketplace.lti.context import LEARNER_ROLES, LaunchContext
 from marketplace.store.models import GradeJobRow, LaunchRow, LineItemRow, QuizAttemptRow
-from marketplace.store.resources import get_resource
 
 LEARNER_ROLE_NAMES = {*LEARNER_ROLES, "Learner", "Student", "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"}
 STATE_WORDS = {outbox.PENDING: "Pending", outbox.SENT: "Sent", outbox.FAILED: "Failed",

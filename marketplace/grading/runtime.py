@@ -13,7 +13,7 @@ from marketplace.grading.lineitems import LineItems
 from marketplace.grading.tokens import AccessTokens
 from marketplace.grading.worker import DeliveryConfig, GradeDelivery
 from marketplace.lti.keys import SigningKeys
-from marketplace.lti.outbound import guarded_async_transport
+from marketplace.outbound import guarded_async_transport
 
 # Connect fails fast (a dead host is retried later); a slow gradebook gets longer to answer.
 TIMEOUT = httpx.Timeout(connect=5.0, read=20.0, write=10.0, pool=10.0)

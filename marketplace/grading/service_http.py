@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from marketplace.lti.outbound import DestinationRefused
+from marketplace.outbound import DestinationRefused
 
 MAX_MESSAGE = 500
 MAX_RETRY_AFTER = 3600.0

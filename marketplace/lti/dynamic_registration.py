@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from marketplace.lti import claims
 from marketplace.lti.canvas_config import PLACEMENTS
-from marketplace.lti.outbound import DestinationRefused
+from marketplace.outbound import DestinationRefused
 from marketplace.settings import Settings
 from marketplace.store.models import PlatformRow
 from marketplace.store.registrations import (

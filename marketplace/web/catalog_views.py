@@ -6,9 +6,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from marketplace.catalog.records import get_resource
 from marketplace.catalog.search import CatalogIndex, SearchRequest, SearchResult
 from marketplace.catalog.vocabulary import FACET_LEGENDS, FACETS
-from marketplace.store.resources import get_resource
 from marketplace.web.errors import AppError
 from marketplace.web.params import search_request
 from marketplace.web.serialize import hit_to_json, resource_to_json, result_to_json

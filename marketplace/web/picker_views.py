@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from marketplace.catalog.records import get_resources
 from marketplace.catalog.search import CatalogIndex, SearchRequest, SearchResult
 from marketplace.catalog.vocabulary import FACET_LEGENDS, FACETS
 from marketplace.grading.policy import ATTEMPTS_KEY, MAX_ATTEMPTS_ALLOWED, POLICIES, POLICY_KEY
@@ -39,7 +40,6 @@ from marketplace.platform_urls import safe_origin
 from marketplace.portfolio.content_items import submission_item
 from marketplace.store.models import LaunchRow, utc_now
 from marketplace.store.picker import favourite_ids, record_uses, set_favourite, set_selected
-from marketplace.store.resources import get_resources
 from marketplace.web.launch_session import launch_context
 from marketplace.web.params import search_request
 from marketplace.web.picks import first_screen, wants_first_screen

@@ -23,7 +23,7 @@ from marketplace.lti.dynamic_registration import (
     register_with_platform,
     store_registration,
 )
-from marketplace.lti.outbound import guarded_async_transport
+from marketplace.outbound import guarded_async_transport
 from marketplace.settings import Settings
 from marketplace.web.security import content_security_policy
 

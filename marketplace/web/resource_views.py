@@ -9,12 +9,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from marketplace.catalog.reading import reading_blocks
+from marketplace.catalog.records import get_resource
 from marketplace.catalog.resource import Resource
 from marketplace.lti.context import LaunchContext
 from marketplace.portfolio.signing import signed_file_url
 from marketplace.portfolio.store import may_open_submitted
 from marketplace.store.models import LaunchRow, PortfolioItemRow
-from marketplace.store.resources import get_resource
 from marketplace.web.errors import AppError
 from marketplace.web.serialize import asset_url
 

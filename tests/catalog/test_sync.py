@@ -9,10 +9,10 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from marketplace.catalog.index_store import read_manifest
+from marketplace.catalog.records import get_resource
 from marketplace.catalog.search import CatalogIndex, SearchRequest
 from marketplace.catalog.sync import load_content, sync_index
 from marketplace.store.database import make_engine, make_session_factory, upgrade_database
-from marketplace.store.resources import get_resource
 from tests.conftest import write_resource
 
 

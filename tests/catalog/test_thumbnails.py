@@ -22,6 +22,7 @@ from starlette.testclient import TestClient
 
 from marketplace.app import create_app
 from marketplace.catalog import thumbnails as thumbnails_module
+from marketplace.catalog.records import get_resource
 from marketplace.catalog.search import CatalogIndex, SearchRequest
 from marketplace.catalog.sync import load_content, sync_index
 from marketplace.catalog.thumbnails import (
@@ -38,7 +39,6 @@ from marketplace.catalog.thumbnails import (
 from marketplace.settings import Settings
 from marketplace.store.database import make_engine, make_session_factory, upgrade_database
 from marketplace.store.models import utc_now
-from marketplace.store.resources import get_resource
 from marketplace.store.thumbnails import thumbnail_states
 from marketplace.web.serialize import hit_to_json, resource_to_json
 from tests.catalog.image_server import ImageServer, Reply, image_server

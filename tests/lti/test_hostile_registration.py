@@ -19,7 +19,7 @@ from sqlalchemy import update
 
 from marketplace.app import create_app
 from marketplace.lti import dynamic_registration
-from marketplace.lti.outbound import DestinationRefused, guarded_async_transport, guarded_sync_transport
+from marketplace.outbound import DestinationRefused, guarded_async_transport, guarded_sync_transport
 from marketplace.platform_urls import PlatformUrlError, normalise_url
 from marketplace.settings import Settings
 from marketplace.store.database import make_session_factory

@@ -11,6 +11,7 @@ from sqlalchemy import inspect, select
 
 from alembic import command
 from marketplace.app import create_app
+from marketplace.catalog.records import get_resource
 from marketplace.catalog.sync import load_content
 from marketplace.settings import Settings
 from marketplace.store.database import (
@@ -23,7 +24,6 @@ from marketplace.store.database import (
     upgrade_database,
 )
 from marketplace.store.models import SubjectRow
-from marketplace.store.resources import get_resource
 
 
 def test_upgrade_on_an_empty_database(database_url: str) -> None:

@@ -9,7 +9,9 @@ link-local, multicast, reserved and unspecified addresses, and connects to the f
 TLS still verifies the certificate against the URL's host name, because httpcore takes it from the URL.
 
 httpx has no public hook for the network backend, so `guarded_transport` replaces the connection pool of
-httpx's own transport (its `_pool`, pinned by a contract test in tests/lti/test_outbound.py).
+httpx's own transport (its `_pool`, pinned by a contract test in tests/lti/test_hostile_registration.py).
+It sits at the top of the package, not in lti/, because the catalog fetches pictures through it too, and
+catalog/ must not import lti/.
 """
 
 from __future__ import annotations

@@ -1,9 +1,13 @@
-"""Query functions for catalog resources. They never commit: the caller owns the transaction."""
+"""Catalog resources in the database: rows to `Resource` and back, and the query functions over them.
+
+This lives in catalog/, not store/: store/ holds the tables and imports nothing above it, and the conversion
+to the domain object belongs to the domain package. The functions never commit: the caller owns the
+transaction."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -24,53 +28,37 @@ class StoredSource:
     payload: dict[str, Any]
 
 
+# Resource field -> ResourceRow column, where the names differ; sequences are tuples in the domain and JSON
+# lists in the row. Conversion goes field by field over the dataclass, so a new field needs no code here
+# (only a column of the same name).
+_COLUMN_OF = {"subject": "subject_id"}
+_SEQUENCES = frozenset({"grade_levels", "keywords"})
+
+
 def to_resource(row: ResourceRow) -> Resource:
-    return Resource(
-        id=row.id,
-        title=row.title,
-        description=row.description,
-        subject=row.subject_id,
-        grade_levels=tuple(row.grade_levels),
-        type=row.type,
-        language=row.language,
-        keywords=tuple(row.keywords),
-        thumbnail=row.thumbnail,
-        author_name=row.author_name,
-        author_url=row.author_url,
-        license_id=row.license_id,
-        license_attribution=row.license_attribution,
-        license_url=row.license_url,
-        license_evidence_url=row.license_evidence_url,
-        license_checked=row.license_checked,
-        license_note=row.license_note or "",
-        payload=dict(row.payload),
-        content_hash=row.content_hash,
-        source_path=row.source_path,
-        source_fingerprint=row.source_fingerprint,
-    )
+    values: dict[str, Any] = {}
+    for item in fields(Resource):
+        value = getattr(row, _COLUMN_OF.get(item.name, item.name))
+        if item.name in _SEQUENCES:
+            value = tuple(value)
+        elif item.name == "payload":
+            value = dict(value)
+        elif item.name == "license_note":
+            value = value or ""
+        values[item.name] = value
+    return Resource(**values)
 
 
 def _apply(row: ResourceRow, resource: Resource) -> None:
-    row.title = resource.title
-    row.description = resource.description
-    row.subject_id = resource.subject
-    row.grade_levels = list(resource.grade_levels)
-    row.type = resource.type
-    row.language = resource.language
-    row.keywords = list(resource.keywords)
-    row.thumbnail = resource.thumbnail
-    row.author_name = resource.author_name
-    row.author_url = resource.author_url
-    row.license_id = resource.license_id
-    row.license_attribution = resource.license_attribution
-    row.license_url = resource.license_url
-    row.license_evidence_url = resource.license_evidence_url
-    row.license_checked = resource.license_checked
-    row.license_note = resource.license_note
-    row.payload = dict(resource.payload)
-    row.content_hash = resource.content_hash
-    row.source_path = resource.source_path
-    row.source_fingerprint = resource.source_fingerprint
+    for item in fields(Resource):
+        if item.name == "id":
+            continue
+        value = getattr(resource, item.name)
+        if item.name in _SEQUENCES:
+            value = list(value)
+        elif item.name == "payload":
+            value = dict(value)
+        setattr(row, _COLUMN_OF.get(item.name, item.name), value)
 
 
 def get_resource(session: Session, resource_id: str) -> Resource | None:

@@ -1,0 +1,73 @@
+"""The import arrows point down (../shared/ARCHITECTURE.md): a contract test over the package's own imports.
+
+Each rule names what a layer must not import; a new arrow that breaks one fails here with the module and the
+line, long before it tangles the layers.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from tests.conftest import PROJECT_DIR
+
+PACKAGE = PROJECT_DIR / "marketplace"
+# Modules at the top of the package that import nothing else from it: anyone may use them.
+LEAVES = {"settings", "shipped", "platform_urls", "outbound"}
+ABOVE_THE_DOMAIN = {"web", "sandbox", "app", "cli", "asgi"}
+FORBIDDEN: dict[str, set[str]] = {
+    "store": {"catalog", "lti", "grading", "portfolio", "settings"} | ABOVE_THE_DOMAIN,
+    "catalog": {"lti", "grading", "portfolio"} | ABOVE_THE_DOMAIN,
+    "lti": {"grading", "portfolio"} | ABOVE_THE_DOMAIN,
+    "grading": {"portfolio"} | ABOVE_THE_DOMAIN,
+    "portfolio": {"grading"} | ABOVE_THE_DOMAIN,
+    "web": {"sandbox", "app", "cli", "asgi"},
+}
+
+
+def _layer(path: Path) -> str:
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return parts[0]
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    """(line, first name under marketplace) of every absolute import of the package in the file."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+            if node.module == "marketplace":
+                names = [f"marketplace.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "marketplace" and len(parts) > 1:
+                found.append((node.lineno, parts[1]))
+    return found
+
+
+def _violations() -> list[str]:
+    problems = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        layer = _layer(path)
+        for line, target in _imports(path):
+            if target == layer:
+                continue
+            # A leaf may use `shipped` (where the shipped files are) and nothing else of the package.
+            wrong = target != "shipped" if layer in LEAVES else target in FORBIDDEN.get(layer, set())
+            if wrong:
+                problems.append(f"{path.relative_to(PROJECT_DIR)}:{line}: {layer} imports {target}")
+    return problems
+
+
+def test_the_import_arrows_point_down() -> None:
+    assert _violations() == []
+
+
+def test_the_check_sees_a_wrong_arrow() -> None:
+    """The rule is not vacuous: the imports it reads are the package's real ones."""
+    edges = {(_layer(path), target) for path in PACKAGE.rglob("*.py") for _, target in _imports(path)}
+    assert ("web", "catalog") in edges and ("grading", "store") in edges
+    assert ("store", "catalog") not in edges and ("catalog", "lti") not in edges
