@@ -36,8 +36,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 from starlette.responses import Response
 
+from marketplace.clock import utc_now
 from marketplace.store.database import make_engine, make_session_factory
-from marketplace.store.models import GradeJobRow, utc_now
+from marketplace.store.models import GradeJobRow
 from marketplace.store.registrations import add_deployment, add_platform
 from tests.grading.gradebook_peer import ALL_SCOPES, SCOPE_LINEITEM, SCOPE_SCORE, GradebookPeer
 from tests.lti.peer import LEARNER, PlatformPeer, RsaKey

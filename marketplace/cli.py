@@ -14,6 +14,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from marketplace.clock import aware
 from marketplace.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -85,23 +86,14 @@ def _session(settings: Settings) -> Iterator[Session]:
         engine.dispose()
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; everything stored is UTC.
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC) if moment is not None else None
-
-
 def _when(moment: datetime | None) -> str:
     """A stored moment for a table: UTC to the second, or '-' if it has not happened."""
-    aware = _utc(moment)
-    return aware.strftime("%Y-%m-%d %H:%M:%S UTC") if aware is not None else "-"
+    return aware(moment).strftime("%Y-%m-%d %H:%M:%S UTC") if moment is not None else "-"
 
 
 def _iso(moment: datetime | None) -> str | None:
     """A stored moment for JSON: ISO 8601 with its UTC offset, or null."""
-    aware = _utc(moment)
-    return aware.isoformat() if aware is not None else None
+    return aware(moment).isoformat() if moment is not None else None
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -530,8 +522,8 @@ def grades_status(as_json: bool) -> None:
 @click.option("--job", "job_ids", multiple=True, type=int, help="Queue this failed grade job again (repeatable).")
 def grades_retry(failed: bool, job_ids: tuple[int, ...]) -> None:
     """Queue failed grades again; they are delivered by the worker or `marketplace grades sync`."""
+    from marketplace.clock import utc_now
     from marketplace.grading.outbox import retry
-    from marketplace.store.models import utc_now
 
     if not failed and not job_ids:
         raise click.UsageError("Say what to retry: --failed for every failed grade, or --job ID.")

@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit
@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from marketplace.catalog.resource import Resource
 from marketplace.catalog.vocabulary import RESOURCE_TYPES
-from marketplace.store.models import utc_now
+from marketplace.clock import utc_now
 from marketplace.store.thumbnails import (
     MadeThumbnail,
     delete_thumbnails,
@@ -467,7 +467,7 @@ def make_thumbnails(session: Session, content_dir: Path, client: httpx.Client | 
             if state.sha256 is not None and (local_sha is None or local_sha == state.source_sha256):
                 report.unchanged += 1
                 continue
-            if state.sha256 is None and now - _aware(state.last_tried_at) < retry_after:
+            if state.sha256 is None and now - state.last_tried_at < retry_after:
                 report.waiting += 1
                 continue
         jobs.append(job)
@@ -500,7 +500,4 @@ def _read_local(path: Path) -> bytes:
     return data
 
 
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything stored is UTC.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 

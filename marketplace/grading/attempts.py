@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.catalog.records import get_resource
 from marketplace.catalog.resource import Resource
+from marketplace.clock import aware, iso
 from marketplace.grading import ags, outbox
-from marketplace.grading.clock import aware, iso
 from marketplace.grading.errors import GradingError
 from marketplace.grading.lineitems import remember_from_launch
 from marketplace.grading.links import link_key, series_key

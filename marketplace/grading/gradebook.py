@@ -15,9 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.catalog.records import get_resource
+from marketplace.clock import aware
 from marketplace.grading import ags, outbox
 from marketplace.grading.attempts import LinkPlace, delivery_target, link_place
-from marketplace.grading.clock import aware
 from marketplace.grading.errors import GradingError
 from marketplace.grading.policy import QuizPolicy
 from marketplace.grading.service_http import ServiceFailure

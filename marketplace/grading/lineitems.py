@@ -18,11 +18,12 @@ from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from marketplace.clock import utc_now
 from marketplace.grading import ags
 from marketplace.grading.links import link_tag
 from marketplace.grading.outbox import ClaimedJob
 from marketplace.grading.service_http import ServiceFailure
-from marketplace.store.models import LineItemRow, utc_now
+from marketplace.store.models import LineItemRow
 
 RESOLVE_LEASE = timedelta(seconds=60)
 DEEP_LINK_TAG = "lti-marketplace"  # the tag of line items the platform made from our deep-linking items

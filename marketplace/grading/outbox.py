@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from marketplace.grading.clock import aware, iso, parse_iso
+from marketplace.clock import aware, iso, parse_iso
 from marketplace.store.models import GradeJobRow, PlatformRow
 
 PENDING = "pending"

@@ -22,10 +22,10 @@ from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from marketplace.grading.clock import aware
+from marketplace.clock import aware, utc_now
 from marketplace.grading.service_http import ServiceFailure, call, json_body
 from marketplace.lti.keys import SigningKeys
-from marketplace.store.models import AccessTokenRow, PlatformRow, utc_now
+from marketplace.store.models import AccessTokenRow, PlatformRow
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 EARLY_RENEWAL = timedelta(seconds=120)  # a token this close to expiry may die in flight: renew it first

@@ -26,13 +26,13 @@ import anyio.to_thread
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
+from marketplace.clock import utc_now
 from marketplace.grading import ags, outbox
 from marketplace.grading.lineitems import LineItems, WaitForOther
 from marketplace.grading.outbox import FAILED, PENDING, SENT, SUPERSEDED, ClaimedJob, Outcome
 from marketplace.grading.products import product
 from marketplace.grading.service_http import ServiceFailure
 from marketplace.grading.tokens import AccessTokens
-from marketplace.store.models import utc_now
 
 logger = logging.getLogger("marketplace.grading")
 

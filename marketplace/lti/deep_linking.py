@@ -19,10 +19,10 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from markupsafe import Markup
 
 from marketplace.catalog.resource import Resource
+from marketplace.clock import utc_now
 from marketplace.lti import claims
 from marketplace.lti.context import LaunchContext
 from marketplace.lti.errors import refused
-from marketplace.store.models import utc_now
 
 DL = "https://purl.imsglobal.org/spec/lti-dl/claim/"
 CONTENT_ITEMS = DL + "content_items"

@@ -13,7 +13,7 @@ import json
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -24,7 +24,8 @@ from jwt.algorithms import RSAAlgorithm
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from marketplace.store.models import ToolKeyRow, utc_now
+from marketplace.clock import utc_now
+from marketplace.store.models import ToolKeyRow
 
 KEY_BITS = 2048
 PREVIOUS_KEY_PUBLISHED_FOR = timedelta(days=30)
@@ -70,11 +71,6 @@ def load_private_key(row: ToolKeyRow, secret_key: str) -> RSAPrivateKey:
     return key
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; everything stored is UTC.
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +89,8 @@ def key_statuses(session: Session, now: datetime | None = None) -> list[KeyStatu
     statuses: list[KeyStatus] = []
     previous_seen = False
     for row in rows:
-        retired = _aware(row.retired_at)
-        activated = _aware(row.activated_at)
+        retired = row.retired_at
+        activated = row.activated_at
         if retired is not None:
             role = "retired"
             if not previous_seen and now - retired <= PREVIOUS_KEY_PUBLISHED_FOR:
@@ -103,7 +99,7 @@ def key_statuses(session: Session, now: datetime | None = None) -> list[KeyStatu
             role = "active"
         else:
             role = "next"
-        statuses.append(KeyStatus(row.kid, role, _aware(row.created_at) or now, activated, retired))
+        statuses.append(KeyStatus(row.kid, role, row.created_at or now, activated, retired))
     return statuses
 
 

@@ -23,12 +23,13 @@ from pylti1p3.request import Request
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from marketplace.clock import utc_now
 from marketplace.lti import claims
 from marketplace.lti.context import LaunchContext
 from marketplace.lti.errors import LtiRefusal, refused
 from marketplace.lti.platform_keys import PlatformKeyError, PlatformKeySets
 from marketplace.lti.tool_config import DatabaseToolConf
-from marketplace.store.models import LaunchRow, LoginStateRow, PlatformRow, utc_now
+from marketplace.store.models import LaunchRow, LoginStateRow, PlatformRow
 from marketplace.store.registrations import ACTIVE, PENDING, add_deployment, find_deployment, platforms_of_issuer
 
 LEEWAY_SECONDS = 60
@@ -241,8 +242,7 @@ class StrictMessageLaunch(MessageLaunch[FormRequest, DatabaseToolConf, Any, Any]
         )
         if consumed.rowcount != 1:  # type: ignore[attr-defined]
             raise refused("replayed", "This launch was already used.")
-        expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=utc_now().tzinfo)
-        if expires < utc_now():
+        if row.expires_at < utc_now():
             raise refused("state_expired", "The login for this launch took too long and expired.")
         return self
 

@@ -10,8 +10,8 @@ from datetime import timedelta
 
 import jwt
 
+from marketplace.clock import utc_now
 from marketplace.lti.errors import LtiRefusal
-from marketplace.store.models import utc_now
 
 HEADER = "X-Launch-Token"
 AUDIENCE = "marketplace:launch"

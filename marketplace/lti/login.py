@@ -19,11 +19,12 @@ from pylti1p3.redirect import Redirect
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
+from marketplace.clock import utc_now
 from marketplace.lti.errors import refused
 from marketplace.lti.launch import FormRequest
 from marketplace.lti.tool_config import DatabaseToolConf
 from marketplace.platform_urls import PlatformUrlError, normalise_url, origin_of
-from marketplace.store.models import LoginStateRow, utc_now
+from marketplace.store.models import LoginStateRow
 from marketplace.store.registrations import find_deployment, find_platform, platforms_of_issuer
 
 LOGIN_TTL = timedelta(minutes=10)

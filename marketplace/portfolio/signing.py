@@ -18,7 +18,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
-from marketplace.store.models import PortfolioItemRow, utc_now
+from marketplace.clock import utc_now
+from marketplace.store.models import PortfolioItemRow
 
 # Canvas copies a submitted file from the URL with its own servers only after the student presses Submit,
 # which may be days after the picker built the item (the page stays open, a draft waits over a weekend). Two

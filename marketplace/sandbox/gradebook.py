@@ -12,9 +12,10 @@ import json
 import math
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from marketplace.clock import aware
 from marketplace.sandbox import canvas
 from marketplace.sandbox.course import Delivery, as_dict, canvas_view, deliveries_of, link_id
 
@@ -203,7 +204,7 @@ def _moment(value: Any) -> datetime | None:
         moment = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware(moment)
 
 
 def _submitted_at(body: dict[str, Any]) -> str | None:

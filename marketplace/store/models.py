@@ -2,15 +2,40 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, DateTime, Float, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from marketplace.clock import aware, utc_now
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+class UtcDateTime(TypeDecorator[datetime]):
+    """A moment stored as UTC and always read back aware (SQLite returns naive datetimes), so no caller has to
+    repair one."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return aware(value) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return aware(value) if value is not None else None
 
 
 class Base(DeclarativeBase):
@@ -53,8 +78,8 @@ class ResourceRow(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     source_path: Mapped[str] = mapped_column(String(500), unique=True)
     source_fingerprint: Mapped[str] = mapped_column(String(100))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now, onupdate=utc_now)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now, onupdate=utc_now)
 
     __table_args__ = (Index("ix_resources_content_hash", "content_hash"),)
 
@@ -78,9 +103,9 @@ class ThumbnailRow(Base):
     width: Mapped[int | None] = mapped_column()
     height: Mapped[int | None] = mapped_column()
     data: Mapped[bytes | None] = mapped_column(LargeBinary)
-    made_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    made_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
-    last_tried_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    last_tried_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
 
 
 class PlatformRow(Base):
@@ -100,7 +125,7 @@ class PlatformRow(Base):
     frame_origins: Mapped[list[str]] = mapped_column(JSON, default=list)
     # "active", or "pending" for a dynamic registration no administrator has approved yet.
     status: Mapped[str] = mapped_column(String(20), default="active", server_default="active")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
 
     __table_args__ = (UniqueConstraint("issuer", "client_id", name="uq_platforms_issuer_client_id"),)
 
@@ -114,8 +139,8 @@ class DeploymentRow(Base):
     platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id", ondelete="CASCADE"), index=True)
     deployment_id: Mapped[str] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(20))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
-    approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    approved_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     __table_args__ = (UniqueConstraint("platform_id", "deployment_id", name="uq_deployments_platform_deployment"),)
 
@@ -128,9 +153,9 @@ class ToolKeyRow(Base):
     kid: Mapped[str] = mapped_column(String(64), primary_key=True)
     private_key_encrypted: Mapped[str] = mapped_column(Text)
     public_jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
-    activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    activated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class LoginStateRow(Base):
@@ -142,9 +167,9 @@ class LoginStateRow(Base):
     nonce: Mapped[str] = mapped_column(String(100), unique=True)
     platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id", ondelete="CASCADE"))
     target_link_uri: Mapped[str] = mapped_column(String(2000))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    consumed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    consumed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class LaunchRow(Base):
@@ -160,15 +185,15 @@ class LaunchRow(Base):
     user_sub: Mapped[str] = mapped_column(String(255), index=True)
     context: Mapped[dict[str, Any]] = mapped_column(JSON)
     claims: Mapped[dict[str, Any]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
     # Set once the browser proved it started the login (cookie or platform storage).
-    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # A one-time code (its hash) that moves the launch to the app page without putting the launch token
     # in a URL, where access logs would keep it.
     handoff_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     # A deep-linking launch is answered once (Canvas refuses a second response anyway).
-    responded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    responded_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # The picker's tray: resource ids selected so far, in order (kept server-side across searches).
     selection: Mapped[list[str]] = mapped_column(JSON, default=list)
 
@@ -181,7 +206,7 @@ class FavouriteRow(Base):
     platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id", ondelete="CASCADE"), primary_key=True)
     user_sub: Mapped[str] = mapped_column(String(255), primary_key=True)
     resource_id: Mapped[str] = mapped_column(String(80), primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
 
 
 class RecentUseRow(Base):
@@ -192,7 +217,7 @@ class RecentUseRow(Base):
     platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id", ondelete="CASCADE"), primary_key=True)
     user_sub: Mapped[str] = mapped_column(String(255), primary_key=True)
     resource_id: Mapped[str] = mapped_column(String(80), primary_key=True)
-    used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now, index=True)
+    used_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now, index=True)
 
 
 class PortfolioItemRow(Base):
@@ -213,7 +238,7 @@ class PortfolioItemRow(Base):
     file_name: Mapped[str | None] = mapped_column(String(255))
     media_type: Mapped[str | None] = mapped_column(String(127))
     file_size: Mapped[int | None] = mapped_column()
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
 
     __table_args__ = (
         Index("ix_portfolio_items_owner", "platform_id", "owner_sub"),
@@ -231,7 +256,7 @@ class PortfolioSubmissionRow(Base):
     platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id", ondelete="CASCADE"))
     deployment_id: Mapped[str] = mapped_column(String(255))
     context_id: Mapped[str] = mapped_column(String(255))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
 
     __table_args__ = (
         UniqueConstraint("item_id", "platform_id", "deployment_id", "context_id",
@@ -258,8 +283,8 @@ class QuizAttemptRow(Base):
     answers: Mapped[dict[str, Any]] = mapped_column(JSON)
     score: Mapped[float] = mapped_column(Float)
     max_score: Mapped[float] = mapped_column(Float)
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    submitted_at: Mapped[datetime] = mapped_column(UtcDateTime())
     # Why no grade job was written (no AGS in the launch, a scope missing), for the grade view.
     not_sent_reason: Mapped[str | None] = mapped_column(Text)
 
@@ -293,16 +318,16 @@ class GradeJobRow(Base):
     # Where and how to deliver: service URLs and scopes from the launch, the resource, the platform's product.
     target: Mapped[dict[str, Any]] = mapped_column(JSON)
     tries: Mapped[int] = mapped_column(default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime())
     lease_owner: Mapped[str | None] = mapped_column(String(64))
-    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # Set while a worker holds the job; still set when a new worker claims it, the last one died mid-delivery.
-    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     last_status: Mapped[int | None] = mapped_column()
     last_message: Mapped[str | None] = mapped_column(Text)
     lineitem_url: Mapped[str | None] = mapped_column(String(2000))
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
 
     __table_args__ = (Index("ix_grade_jobs_due", "state", "next_attempt_at"),)
 
@@ -320,8 +345,8 @@ class LineItemRow(Base):
     # launch | found | created
     source: Mapped[str | None] = mapped_column(String(20))
     lease_owner: Mapped[str | None] = mapped_column(String(64))
-    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
 
 
 class AccessTokenRow(Base):
@@ -334,7 +359,7 @@ class AccessTokenRow(Base):
     scopes: Mapped[str] = mapped_column(Text)
     # Encrypted at rest like the tool's private keys: a database dump must not hand out gradebook access.
     token_encrypted: Mapped[str | None] = mapped_column(Text)
-    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # One process fetches a new token while the others wait for it.
     refresh_owner: Mapped[str | None] = mapped_column(String(64))
-    refresh_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    refresh_until: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -7,7 +7,8 @@ from collections.abc import Iterable
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from marketplace.store.models import FavouriteRow, LaunchRow, RecentUseRow, ResourceRow, utc_now
+from marketplace.clock import utc_now
+from marketplace.store.models import FavouriteRow, LaunchRow, RecentUseRow, ResourceRow
 
 MAX_TRAY = 50
 RECENT_SHOWN = 8

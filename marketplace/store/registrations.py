@@ -5,8 +5,9 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from marketplace.clock import utc_now
 from marketplace.platform_urls import PlatformUrlError, normalise_url
-from marketplace.store.models import DeploymentRow, PlatformRow, utc_now
+from marketplace.store.models import DeploymentRow, PlatformRow
 
 ACTIVE = "active"
 PENDING = "pending"

@@ -11,12 +11,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from marketplace.clock import utc_now
 from marketplace.grading import attempts, gradebook
 from marketplace.grading.errors import GradingError
 from marketplace.grading.runtime import Grading
 from marketplace.lti import launch_token
 from marketplace.lti.context import LaunchContext
-from marketplace.store.models import utc_now
 from marketplace.web.launch_session import launch_context
 
 MAX_QUIZ_FIELDS = 200

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
+from marketplace.clock import utc_now
 from marketplace.lti import launch_token
 from marketplace.lti.context import LaunchContext
 from marketplace.lti.errors import LtiRefusal
-from marketplace.store.models import LaunchRow, PlatformRow, utc_now
+from marketplace.store.models import LaunchRow, PlatformRow
 
 
 def launch_context(request: Request, token: str | None) -> LaunchContext:
@@ -18,8 +19,7 @@ def launch_context(request: Request, token: str | None) -> LaunchContext:
         if row is None or row.confirmed_at is None:
             raise LtiRefusal("launch_unknown", "This session is not valid here. Open the tool again from your course.",
                              401)
-        expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=utc_now().tzinfo)
-        if expires < utc_now():
+        if row.expires_at < utc_now():
             raise LtiRefusal("launch_expired", "This session has expired. Open the tool again from your course.", 401)
         platform = session.get(PlatformRow, row.platform_id)
         assert platform is not None  # noqa: S101 - foreign key

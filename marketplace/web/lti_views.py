@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from marketplace.clock import utc_now
 from marketplace.grading import attempts
 from marketplace.lti import claims, launch_token
 from marketplace.lti.canvas_config import canvas_configuration
@@ -23,7 +24,7 @@ from marketplace.lti.keys import ensure_keys, published_jwks
 from marketplace.lti.launch import MAX_ID_TOKEN_BYTES, FormRequest, StrictMessageLaunch, VerifiedLaunch
 from marketplace.lti.login import LOGIN_TTL, STATE_COOKIE_PREFIX, LoginStart, start_login
 from marketplace.platform_urls import safe_origin
-from marketplace.store.models import LaunchRow, PlatformRow, utc_now
+from marketplace.store.models import LaunchRow, PlatformRow
 from marketplace.web import portfolio_views
 from marketplace.web.launch_session import launch_context
 from marketplace.web.picker_views import initial_results, picker_context, require_role
@@ -224,8 +225,7 @@ def _redeem_handoff(request: Request, code: str) -> str:
         if row is None:
             raise LtiRefusal("handoff_invalid", "This page was already opened or its link is not valid. Open the tool "
                              "again from your course.", 401)
-        confirmed = row.confirmed_at if row.confirmed_at is None or row.confirmed_at.tzinfo else (
-            row.confirmed_at.replace(tzinfo=utc_now().tzinfo))
+        confirmed = row.confirmed_at
         row.handoff_hash = None
         session.commit()
         if confirmed is None or (utc_now() - confirmed).total_seconds() > HANDOFF_SECONDS:

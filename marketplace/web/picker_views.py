@@ -18,6 +18,7 @@ from starlette.responses import Response
 from marketplace.catalog.records import get_resources
 from marketplace.catalog.search import CatalogIndex, SearchRequest, SearchResult
 from marketplace.catalog.vocabulary import FACET_LEGENDS, FACETS
+from marketplace.clock import utc_now
 from marketplace.grading.policy import ATTEMPTS_KEY, MAX_ATTEMPTS_ALLOWED, POLICIES, POLICY_KEY
 from marketplace.lti import launch_token
 from marketplace.lti.context import LaunchContext
@@ -38,7 +39,7 @@ from marketplace.lti.errors import LtiRefusal, refused
 from marketplace.lti.keys import SigningKeys
 from marketplace.platform_urls import safe_origin
 from marketplace.portfolio.content_items import submission_item
-from marketplace.store.models import LaunchRow, utc_now
+from marketplace.store.models import LaunchRow
 from marketplace.store.picker import favourite_ids, record_uses, set_favourite, set_selected
 from marketplace.web.launch_session import launch_context
 from marketplace.web.params import search_request

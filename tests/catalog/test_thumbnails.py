@@ -36,9 +36,9 @@ from marketplace.catalog.thumbnails import (
     scale,
     thumbnail_url,
 )
+from marketplace.clock import utc_now
 from marketplace.settings import Settings
 from marketplace.store.database import make_engine, make_session_factory, upgrade_database
-from marketplace.store.models import utc_now
 from marketplace.store.thumbnails import thumbnail_states
 from marketplace.web.serialize import hit_to_json, resource_to_json
 from tests.catalog.image_server import ImageServer, Reply, image_server

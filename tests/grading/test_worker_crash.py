@@ -13,7 +13,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from marketplace.store.models import GradeJobRow, utc_now
+from marketplace.clock import utc_now
+from marketplace.store.models import GradeJobRow
 from tests.grading.conftest import COURSE, Graded, wait_for
 from tests.grading.gradebook_peer import Fault
 

@@ -10,10 +10,11 @@ import pytest
 from starlette.testclient import TestClient
 
 from marketplace.app import create_app
+from marketplace.clock import utc_now
 from marketplace.lti.keys import SigningKeys, ensure_keys, key_statuses, new_key_row, rotate
 from marketplace.settings import Settings
 from marketplace.store.database import make_engine, make_session_factory, upgrade_database
-from marketplace.store.models import ToolKeyRow, utc_now
+from marketplace.store.models import ToolKeyRow
 from marketplace.store.registrations import add_platform
 from tests.lti.conftest import LtiEnvironment
 

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from marketplace.clock import utc_now
 from marketplace.lti.context import LaunchContext
 from marketplace.lti.errors import LtiRefusal
 from marketplace.portfolio import signing
 from marketplace.portfolio.content_items import submission_item
-from marketplace.store.models import LaunchRow, PortfolioItemRow, utc_now
+from marketplace.store.models import LaunchRow, PortfolioItemRow
 from tests.lti.conftest import LtiEnvironment
 from tests.lti.peer import INSTRUCTOR, LEARNER
 from tests.portfolio import samples

@@ -10,9 +10,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from marketplace.clock import utc_now
 from marketplace.portfolio import rendering, signing
 from marketplace.portfolio.content_items import portfolio_content_item, submit_as_for, submit_as_offers
-from marketplace.store.models import PortfolioItemRow, utc_now
+from marketplace.store.models import PortfolioItemRow
 
 SECRET = "s" * 40
 BASE = "https://tool.example"

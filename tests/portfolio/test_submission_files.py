@@ -18,8 +18,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from marketplace.clock import utc_now
 from marketplace.portfolio import signing
-from marketplace.store.models import LaunchRow, PortfolioItemRow, utc_now
+from marketplace.store.models import LaunchRow, PortfolioItemRow
 from tests.lti.conftest import LtiEnvironment, extras, receiver  # noqa: F401 - fixtures used below
 from tests.lti.dl_receiver import DeepLinkReceiver
 from tests.lti.peer import DL_SETTINGS, INSTRUCTOR, LEARNER
