@@ -25,7 +25,11 @@ import json, sys, time
 import marketplace
 from bench.synthetic import resources
 from marketplace.catalog.index_store import build_index
-from marketplace.catalog.search import CatalogIndex, SearchRequest
+from marketplace.catalog.search import CatalogIndex
+try:  # the revision being compared may predate the split of catalog/search.py
+    from marketplace.catalog.search_types import SearchRequest
+except ImportError:
+    from marketplace.catalog.search import SearchRequest
 print(json.dumps({"ready": marketplace.__file__}), flush=True)
 index = None
 for line in sys.stdin:

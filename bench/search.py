@@ -44,7 +44,8 @@ from bench.synthetic import ZipfSampler, resources, vocabulary
 from marketplace.catalog.index_store import apply_changes, build_index
 from marketplace.catalog.licences import LICENCES
 from marketplace.catalog.resource import Resource
-from marketplace.catalog.search import CatalogIndex, SearchRequest
+from marketplace.catalog.search import CatalogIndex
+from marketplace.catalog.search_types import SearchRequest
 from marketplace.catalog.vocabulary import GRADE_LEVELS, RESOURCE_TYPES, SUBJECTS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -607,7 +608,8 @@ CHILD_OPEN = r"""
 import json, sys, time
 start = time.perf_counter()
 from pathlib import Path
-from marketplace.catalog.search import CatalogIndex, SearchRequest
+from marketplace.catalog.search import CatalogIndex
+from marketplace.catalog.search_types import SearchRequest
 imported = time.perf_counter()
 index = CatalogIndex(Path(sys.argv[1]))
 index.open()
@@ -631,7 +633,8 @@ def memory():
                 found[key] = int(value.split()[0]) / 1024
     return found
 
-from marketplace.catalog.search import CatalogIndex, SearchRequest
+from marketplace.catalog.search import CatalogIndex
+from marketplace.catalog.search_types import SearchRequest
 imported = memory()
 index = CatalogIndex(Path(sys.argv[1]))
 index.open()

@@ -18,9 +18,8 @@ from starlette.templating import Jinja2Templates
 
 from marketplace.catalog.index_store import index_exists
 from marketplace.catalog.search import CatalogIndex
-from marketplace.grading.errors import GradingError
+from marketplace.errors import MarketplaceError
 from marketplace.grading.runtime import build_grading
-from marketplace.lti.errors import LtiRefusal
 from marketplace.lti.keys import SigningKeys, ensure_keys
 from marketplace.lti.platform_keys import PlatformKeySets
 from marketplace.outbound import guarded_sync_transport
@@ -39,17 +38,11 @@ from marketplace.web import (
     thumbnail_views,
 )
 from marketplace.web.catalog_views import browse_page, resource_api, search_api
-from marketplace.web.errors import (
-    AppError,
-    app_error_handler,
-    grading_error_handler,
-    http_error_handler,
-    lti_refusal_handler,
-    server_error_handler,
-)
+from marketplace.web.errors import http_error_handler, marketplace_error_handler, server_error_handler
 from marketplace.web.frame_ancestors import FrameAncestors
 from marketplace.web.health import healthz
 from marketplace.web.security import SecurityHeadersMiddleware
+from marketplace.web.services import Services
 
 
 def _templates() -> Jinja2Templates:
@@ -140,21 +133,14 @@ def create_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
         middleware=[Middleware(SecurityHeadersMiddleware, frame_ancestors=frame_ancestors)],
         exception_handlers={
-            AppError: app_error_handler,
-            GradingError: grading_error_handler,
-            LtiRefusal: lti_refusal_handler,
+            MarketplaceError: marketplace_error_handler,
             HTTPException: http_error_handler,
             Exception: server_error_handler,
         },
     )
-    app.state.settings = settings
-    app.state.engine = engine
-    app.state.sessions = sessions
-    app.state.http = http
-    app.state.platform_keys = PlatformKeySets(http)
-    app.state.signing_keys = signing_keys
-    app.state.grading = grading
-    app.state.frame_ancestors = frame_ancestors
-    app.state.catalog = catalog
-    app.state.templates = _templates()
+    app.state.services = Services(
+        settings=settings, engine=engine, sessions=sessions, http=http, platform_keys=PlatformKeySets(http),
+        signing_keys=signing_keys, grading=grading, frame_ancestors=frame_ancestors, catalog=catalog,
+        templates=_templates(),
+    )
     return app

@@ -71,3 +71,16 @@ def test_the_check_sees_a_wrong_arrow() -> None:
     edges = {(_layer(path), target) for path in PACKAGE.rglob("*.py") for _, target in _imports(path)}
     assert ("web", "catalog") in edges and ("grading", "store") in edges
     assert ("store", "catalog") not in edges and ("catalog", "lti") not in edges
+
+
+def test_no_view_module_imports_another() -> None:
+    """Views share page helpers (`web/*_pages.py`), never each other: a view reads the request, calls the
+    domain, and renders."""
+    problems = []
+    for path in sorted((PACKAGE / "web").glob("*_views.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                targets = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+                if any(target.startswith("marketplace.web.") and target.endswith("_views") for target in targets):
+                    problems.append(f"{path.relative_to(PROJECT_DIR)}:{node.lineno}")
+    assert problems == []

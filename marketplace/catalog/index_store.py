@@ -28,6 +28,7 @@ from marketplace.catalog.forward import ForwardPart
 from marketplace.catalog.postings import length_codes
 from marketplace.catalog.resource import Resource
 from marketplace.catalog.schema import analyze, build_schema, to_document, word_analyzer
+from marketplace.catalog.whoosh_internals import commit_segments, finalize_segment
 
 MANIFEST = "manifest.json"
 STAMP = "STAMP"
@@ -138,7 +139,7 @@ def _index_slice(path: str, resources: Sequence[Resource], start: int, stop: int
     ix = whoosh_index.open_dir(path)
     writer = _writer(ix, lock=False)
     part = _index_resources(writer, resources[start:stop])
-    conn.send((writer._finalize_segment(), part))
+    conn.send((finalize_segment(writer), part))
     conn.close()
 
 
@@ -201,9 +202,7 @@ def _build_with_processes(ix: Any, building: Path, resources: list[Resource], wo
             process.join()
             if process.exitcode != 0:
                 raise RuntimeError(f"an index worker failed with exit code {process.exitcode}")
-        parent._close_segment()
-        parent._commit_toc(segments)
-        parent._finish()
+        commit_segments(parent, segments)
     except BaseException:
         parent.cancel()
         raise

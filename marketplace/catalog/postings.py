@@ -3,8 +3,8 @@
 Facet counts need the whole match set of a query. Whoosh yields it one document at a time through nested
 Python matchers (the reason naive faceting costs ~185 ms at 100,000 resources); reading each term's posting
 blocks whole and combining them as arrays costs a few milliseconds. Reading blocks touches the whoosh3
-codec's leaf matcher internals, so every other matcher kind (and any future codec) falls back to the public
-`all_ids()`; tests check both paths agree.
+codec's leaf matcher internals (through whoosh_internals.py), so every other matcher kind (and any
+future codec) falls back to the public `all_ids()`; tests check both paths agree.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher
+
+from marketplace.catalog.whoosh_internals import is_block_matcher, length_column_bytes, posting_blocks, term_table
 
 DocArray = npt.NDArray[np.int32]
 EMPTY: DocArray = np.zeros(0, dtype=np.int32)
@@ -28,24 +29,18 @@ Postings = tuple[DocArray, WeightArray]
 
 
 def _leaf_postings(matcher: Any) -> Postings:
-    if type(matcher) is W3LeafMatcher:
+    if is_block_matcher(matcher):
         id_blocks: list[DocArray] = []
         weight_blocks: list[WeightArray] = []
-        while True:
-            if matcher._data is None:
-                matcher._read_data()
-            raw_ids, raw_weights = matcher._data[0], matcher._data[1]
+        for raw_ids, raw_weights, absolute in posting_blocks(matcher):
             ids = np.asarray(raw_ids, dtype=np.int64)
             # Ids are delta-encoded unless the codec stored them as raw bytes.
-            id_blocks.append((ids if matcher._byteids else np.cumsum(ids)).astype(np.int32))
+            id_blocks.append((ids if absolute else np.cumsum(ids)).astype(np.int32))
             # Weights: None means all 1.0, a float means all equal, else one per posting.
             if raw_weights is None or isinstance(raw_weights, float):
                 weight_blocks.append(np.full(len(ids), 1.0 if raw_weights is None else raw_weights, np.float32))
             else:
                 weight_blocks.append(np.asarray(raw_weights, dtype=np.float32))
-            if matcher._lastblock:
-                break
-            matcher._next_block()
         if len(id_blocks) == 1:
             return id_blocks[0], weight_blocks[0]
         return np.concatenate(id_blocks), np.concatenate(weight_blocks)
@@ -62,9 +57,9 @@ def length_codes(per_document_reader: Any, field: str, count: int) -> npt.NDArra
     """One segment's byte-coded field lengths (Whoosh's `length_to_byte`) for all `count` documents,
     read as one block from the lengths column rather than one file read per document."""
     codes = np.zeros(count, dtype=np.uint8)
-    column = per_document_reader._cached_reader(f"_{field}_len", LENGTHS_COLUMN)
+    column = length_column_bytes(per_document_reader, field)
     if column is not None:
-        raw = np.frombuffer(bytes(column._dbfile.get(column._basepos, column._count)), dtype=np.uint8)
+        raw = np.frombuffer(column, dtype=np.uint8)
         codes[: min(len(raw), count)] = raw[:count]
     return codes
 
@@ -76,7 +71,7 @@ def read_postings(searcher: Any, field: str, term: str | bytes, *, use_blocks: b
     subsearchers = searcher.subsearchers or [(searcher, 0)]
     for sub, offset in subsearchers:
         reader = sub.reader()
-        terms = getattr(reader, "_terms", None)
+        terms = term_table(reader)
         key = (field, term if isinstance(term, bytes) else reader.schema[field].to_bytes(term))
         if terms is None or not use_blocks:
             if key not in reader:

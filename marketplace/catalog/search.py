@@ -5,8 +5,9 @@ index's STAMP file changes) at most once a second and swaps in a fresh searcher;
 request. Whoosh searchers are not safe to use from several threads at once, and searching is CPU-bound
 Python under the GIL anyway, so one lock serialises searches without losing throughput.
 
-Facet counts are disjunctive, as a shopper expects: each facet's counts apply every other active filter
-but not its own, so picking "Biology" still shows how many "Chemistry" resources there are.
+The search is split by job: `search_types.py` (what is asked and answered), `index_state.py` (one open
+generation of the index), `facets.py` (filters and facet counts), `highlight.py` (marked snippets), and
+this module (the shared index, matching at the loosest level that finds enough, and ranking).
 """
 
 from __future__ import annotations
@@ -15,37 +16,38 @@ import json
 import math
 import threading
 import time
-from collections import OrderedDict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from whoosh.filedb.filestore import FileStorage
-from whoosh.util.numeric import byte_to_length
 
+from marketplace.catalog import facets as facet_masks
 from marketplace.catalog.analysis import Analyzer, normalise, shared_analyzer
-from marketplace.catalog.forward import ForwardIndex, ForwardMismatchError
-from marketplace.catalog.highlight import SNIPPET_CHARS, Segment, highlight
-from marketplace.catalog.index_store import analysis_is_current, index_exists, read_stamp
-from marketplace.catalog.licences import LICENCES, PERMISSIONS, allows
-from marketplace.catalog.postings import PostingsCache, length_codes
+from marketplace.catalog.facets import code_mask, facet_counts, grade_mask
+from marketplace.catalog.highlight import SNIPPET_CHARS, highlight
+from marketplace.catalog.index_state import SCORED_FIELDS, IndexState, load_state, spelling_of, title_order
+from marketplace.catalog.index_store import read_stamp
 from marketplace.catalog.query import Clause, ParsedQuery, parse_query
 from marketplace.catalog.schema import STEMMED_FIELDS
-from marketplace.catalog.spelling import SpellingDictionary, correct_stem
-from marketplace.catalog.vocabulary import CONJUNCTIVE_FACETS, FACETS, GRADE_LEVELS
+from marketplace.catalog.search_types import (
+    MAX_RESULT_WINDOW,
+    BroaderSearch,
+    Mask,
+    MatchLevel,
+    NoResultsHelp,
+    Relaxation,
+    Scores,
+    SearchHit,
+    SearchRequest,
+    SearchResult,
+)
+from marketplace.catalog.spelling import correct_stem
+from marketplace.catalog.vocabulary import FACETS
 
-SortOrder = Literal["relevance", "title"]
-SORT_ORDERS: tuple[SortOrder, ...] = ("relevance", "title")
-MAX_PER_PAGE = 100
-MAX_RESULT_WINDOW = 10_000
 PREFIX_SCORED_EXPANSIONS = 8
-LOAD_ATTEMPTS = 20
 FEW_RESULTS = 3
 REFRESH_INTERVAL_SECONDS = 1.0
-CODED_FACETS = {"subject": "subject", "type": "type", "license": "license"}
-SCORED_FIELDS = (*STEMMED_FIELDS, "author")
 # Ranking tiers, added as weights far apart (BM25F sums are clipped below the smallest tier).
 TIER_TITLE_WORDS = 1e3
 TIER_STEER = 2e3  # up to three hints (grade, subject, type): 3 * 2e3 + 2e3 stays below the next tier
@@ -54,134 +56,6 @@ TIER_EXACT_TITLE = 2e4
 TIER_MATCHED_WORDS = 1e5
 BM25_B = 0.75
 BM25_K1 = 1.2
-Mask = npt.NDArray[np.bool_]
-Scores = npt.NDArray[np.float64]
-_BYTE_TO_LENGTH = np.asarray([byte_to_length(value) for value in range(256)], dtype=np.float32)
-
-
-class IndexMissingError(FileNotFoundError):
-    """No index has been built yet at the configured path."""
-
-
-@dataclass(frozen=True, slots=True)
-class SearchRequest:
-    """What to search for; values are already validated by the caller."""
-
-    text: str = ""
-    subjects: tuple[str, ...] = ()
-    grades: tuple[str, ...] = ()
-    types: tuple[str, ...] = ()
-    licenses: tuple[str, ...] = ()
-    allows: tuple[str, ...] = ()  # permissions every result's licence must grant ("commercial", "adaptations")
-    page: int = 1
-    per_page: int = 20
-    sort: SortOrder = "relevance"
-    as_you_type: bool = False
-
-    def filters(self) -> dict[str, tuple[str, ...]]:
-        return {"subject": self.subjects, "grade": self.grades, "type": self.types, "allows": self.allows,
-                "license": self.licenses}
-
-
-@dataclass(frozen=True, slots=True)
-class SearchHit:
-    """One result, with what a result card shows."""
-
-    id: str
-    title: str
-    description: str
-    subject: str
-    type: str
-    language: str
-    author: str
-    license_id: str
-    display: dict[str, Any]
-    title_highlight: list[Segment]
-    description_highlight: list[Segment]
-    score: float | None
-    text_score: float | None = None  # the BM25F part of `score`, without the ranking tiers
-
-
-MatchLevel = Literal["all", "most", "any"]
-
-
-@dataclass(frozen=True, slots=True)
-class Relaxation:
-    """The words were relaxed: too few resources hold all of them."""
-
-    level: Literal["most", "any"]
-    all_words_total: int
-
-    @property
-    def message(self) -> str:
-        words = "most of them" if self.level == "most" else "any of them"
-        if self.all_words_total == 0:
-            return f"No resources match all your words; showing those that match {words}."
-        noun = "resource matches" if self.all_words_total == 1 else "resources match"
-        return f"Only {self.all_words_total} {noun} all your words; below, those that match {words}."
-
-
-@dataclass(frozen=True, slots=True)
-class BroaderSearch:
-    """A wider search to offer when nothing was found, with how many it finds."""
-
-    label: str
-    text: str
-    filters: dict[str, tuple[str, ...]]
-    total: int
-
-
-@dataclass(frozen=True, slots=True)
-class NoResultsHelp:
-    """What a page with no results offers instead of a blank."""
-
-    nearest_subjects: list[tuple[str, int]]
-    broader: list[BroaderSearch]
-    active_filters: dict[str, tuple[str, ...]]
-    subject_text: str = ""  # the words the subject counts are for ("" when they are the whole catalog's)
-    found_without_filters: bool = False
-
-    @property
-    def message(self) -> str:
-        if self.active_filters and self.found_without_filters:
-            return "No resources match your words with the filters you set."
-        return "No resources contain your words."
-
-
-@dataclass(frozen=True, slots=True)
-class SearchResult:
-    """A page of hits, the exact total, facet counts (facet -> value -> count) and a spelling suggestion,
-    with how the words were read: relaxed, corrected, ignored, and the audience or type they named."""
-
-    total: int
-    page: int
-    per_page: int
-    hits: list[SearchHit]
-    facets: dict[str, dict[str, int]]
-    suggestion: str | None = None
-    relaxation: Relaxation | None = None
-    corrections: dict[str, str] = field(default_factory=dict)
-    ignored: tuple[str, ...] = ()
-    grades: tuple[str, ...] = ()
-    types: tuple[str, ...] = ()
-    subjects: tuple[str, ...] = ()
-    help: NoResultsHelp | None = None
-
-    @property
-    def corrected_text(self) -> str | None:
-        """What the results were found for, when misspelt words were replaced."""
-        return self.suggestion if self.corrections else None
-
-    @property
-    def correction_message(self) -> str | None:
-        if not self.corrections:
-            return None
-        missing = ", ".join(f"“{word}”" for word in self.corrections)
-        return f"No resources contain {missing}; showing results for “{self.corrected_text}”."
-
-    @property
-    def page_count(self) -> int:
-        return max(1, -(-min(self.total, MAX_RESULT_WINDOW) // self.per_page))
 
 
 @dataclass(slots=True)
@@ -194,33 +68,13 @@ class _Match:
     all_words_total: int
 
 
-@dataclass(slots=True)
-class _IndexState:
-    """One open generation of the index and everything derived from it."""
-
-    stamp: str | None
-    searcher: Any
-    size: int
-    alive: Mask
-    codes: dict[str, npt.NDArray[np.int16]]
-    grade_bits: npt.NDArray[np.uint8]
-    forward: ForwardIndex | None = None
-    spelling: SpellingDictionary | None = None
-    lengths: dict[str, npt.NDArray[np.float32]] = field(default_factory=dict)
-    average_lengths: dict[str, float] = field(default_factory=dict)
-    postings: PostingsCache = field(default_factory=PostingsCache)
-    prefixes: OrderedDict[str, list[tuple[str, str]]] = field(default_factory=OrderedDict)
-    title_order: npt.NDArray[np.int32] | None = None
-    surfaces: dict[str, str] = field(default_factory=dict)
-
-
 class CatalogIndex:
     """The shared, self-refreshing view of the catalog index."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.RLock()
-        self._state: _IndexState | None = None
+        self._state: IndexState | None = None
         self._checked_at = 0.0
         self._refreshing = False
         self._masks: dict[Clause, Mask] = {}
@@ -229,7 +83,7 @@ class CatalogIndex:
     def open(self) -> None:
         """Open the index now (raises if there is none); later calls to search refresh it as needed."""
         with self._lock:
-            self._state = self._load()
+            self._state = load_state(self.path)
             self._checked_at = time.monotonic()
 
     def close(self) -> None:
@@ -247,56 +101,11 @@ class CatalogIndex:
             state = self._current()
             return int(state.alive.sum())
 
-    def _load(self) -> _IndexState:
-        """Open the newest generation; retried while a commit is between its Whoosh and forward files."""
-        for attempt in range(LOAD_ATTEMPTS):
-            if not index_exists(self.path):
-                raise IndexMissingError(f"There is no catalog index at {self.path}; run `marketplace index`.")
-            try:
-                return self._load_once()
-            except ForwardMismatchError:
-                if attempt == LOAD_ATTEMPTS - 1:
-                    raise
-                time.sleep(0.05)
-        raise AssertionError("unreachable")
 
-    def _load_once(self) -> _IndexState:
-        # Plain reads instead of mmap: the index's pages stay in the OS page cache, shared and reclaimable,
-        # rather than counting as this process's resident memory (searches are serialised anyway).
-        stamp = read_stamp(self.path)
-        if not analysis_is_current(self.path):
-            raise IndexMissingError(f"The catalog index at {self.path} was built by an older version of the "
-                                    "search; run `marketplace index` to rebuild it.")
-        ix = FileStorage(str(self.path), supports_mmap=False).open_index()
-        searcher = ix.searcher()
-        size = searcher.reader().doc_count_all()
-        alive = np.zeros(size, dtype=np.bool_)
-        alive[np.fromiter(searcher.reader().all_doc_ids(), dtype=np.int64, count=searcher.doc_count())] = True
-        state = _IndexState(stamp, searcher, size, alive, {}, np.zeros(size, dtype=np.uint8))
-        try:
-            state.forward = ForwardIndex.load(self.path, size)
-            _check_alignment(searcher, state.forward, alive)
-            if read_stamp(self.path) != stamp:
-                raise ForwardMismatchError("a commit landed while the index was opening")
-        except (ForwardMismatchError, OSError, ValueError):
-            searcher.close()
-            raise ForwardMismatchError("the index is being written") from None
-        for facet, field_name in CODED_FACETS.items():
-            codes = np.full(size, -1, dtype=np.int16)
-            for ordinal, value in enumerate(FACETS[facet]):
-                codes[state.postings.get(searcher, field_name, value)[0]] = ordinal
-            state.codes[facet] = codes
-        for bit, level in enumerate(GRADE_LEVELS):
-            state.grade_bits[state.postings.get(searcher, "grade", level)[0]] |= np.uint8(1 << bit)
-        for name in SCORED_FIELDS:
-            state.lengths[name] = _field_lengths(searcher, name, size)
-            state.average_lengths[name] = searcher.avg_field_length(name) or 1.0
-        return state
-
-    def _current(self) -> _IndexState:
+    def _current(self) -> IndexState:
         now = time.monotonic()
         if self._state is None:
-            self._state = self._load()
+            self._state = load_state(self.path)
             self._checked_at = now
         elif now - self._checked_at >= REFRESH_INTERVAL_SECONDS and not self._refreshing:
             self._checked_at = now
@@ -319,7 +128,7 @@ class CatalogIndex:
             if self._state is not None and stamp == self._state.stamp:
                 return False
         # Loaded and prepared outside the lock (it is private until swapped in): searches continue.
-        fresh = self._load()
+        fresh = load_state(self.path)
         self._prepare(fresh)
         with self._lock:
             previous, self._state = self._state, fresh
@@ -336,15 +145,15 @@ class CatalogIndex:
             state = self._current()
             return self._search(state, parsed, request)
 
-    def _search(self, state: _IndexState, parsed: ParsedQuery, request: SearchRequest) -> SearchResult:
+    def _search(self, state: IndexState, parsed: ParsedQuery, request: SearchRequest) -> SearchResult:
         self._masks.clear()  # clause masks are shared by matching and scoring within one search only
         parsed, corrections = self._correct(state, parsed)
-        filter_masks = self._filter_masks(state, request)
+        filter_masks = facet_masks.filter_masks(state, request)
         match = self._match(state, parsed, filter_masks)
         final = match.text_mask.copy()
         for mask in filter_masks.values():
             final &= mask
-        facets = self._facet_counts(state, match.text_mask, filter_masks)
+        facets = facet_counts(state, match.text_mask, filter_masks)
         total = int(np.count_nonzero(final))
         window_start = (request.page - 1) * request.per_page
         page_docs: list[int]
@@ -352,7 +161,7 @@ class CatalogIndex:
         if window_start >= min(total, MAX_RESULT_WINDOW):
             page_docs, scores = [], []
         elif parsed.is_empty or request.sort == "title":
-            order = self._title_order(state)
+            order = title_order(state)
             ranked = order[final[order]]
             page_docs = ranked[window_start : window_start + request.per_page].tolist()
             scores = [None] * len(page_docs)
@@ -373,7 +182,7 @@ class CatalogIndex:
         )
 
     # -- matching and relaxing -----------------------------------------------------------------------
-    def _correct(self, state: _IndexState, parsed: ParsedQuery) -> tuple[ParsedQuery, dict[str, str]]:
+    def _correct(self, state: IndexState, parsed: ParsedQuery) -> tuple[ParsedQuery, dict[str, str]]:
         """Replace wanted words that no resource holds by their nearest known spelling, if there is one:
         a teacher who types "photosinthesis" wants the photosynthesis resources, not a suggestion alone."""
         corrections: dict[str, str] = {}
@@ -384,7 +193,7 @@ class CatalogIndex:
                 replacement = None
                 if clause.kind == "term" and not (clause.types or clause.grades or clause.subjects):
                     if not self._clause_mask(state, clause).any():
-                        stem = correct_stem(self._spelling(state), _analyzer(), clause.words[0])
+                        stem = correct_stem(spelling_of(state), _analyzer(), clause.words[0])
                         better = self._surface_of(state, stem) if stem else None
                         if better and stem:
                             candidate = Clause("term", (better,), (stem,))
@@ -397,7 +206,7 @@ class CatalogIndex:
             return parsed, corrections
         return replace(parsed, required=tuple(groups)), corrections
 
-    def _match(self, state: _IndexState, parsed: ParsedQuery, filter_masks: dict[str, Mask]) -> _Match:
+    def _match(self, state: IndexState, parsed: ParsedQuery, filter_masks: dict[str, Mask]) -> _Match:
         """All the wanted words first; when that finds fewer than FEW_RESULTS, most of them, then any.
 
         Phrases and exclusions always hold: a teacher who quotes or excludes means it.
@@ -443,7 +252,7 @@ class CatalogIndex:
         return _Match(best, level, matched, all_total)
 
     def _ranked(
-        self, state: _IndexState, parsed: ParsedQuery, final: Mask, match: _Match, request: SearchRequest,
+        self, state: IndexState, parsed: ParsedQuery, final: Mask, match: _Match, request: SearchRequest,
     ) -> tuple[list[int], list[tuple[float, float] | None]]:
         """Top hits: more of the words first, then an exact title, the words as a phrase in the title, the
         audience and type asked for, more words in the title, and last BM25F over every field.
@@ -480,7 +289,7 @@ class CatalogIndex:
         ]
         return chosen.tolist(), pairs
 
-    def _title_tiers(self, state: _IndexState, parsed: ParsedQuery) -> Scores:
+    def _title_tiers(self, state: IndexState, parsed: ParsedQuery) -> Scores:
         """Exact title, the query as a phrase in the title, and the share of wanted words in the title."""
         forward = state.forward
         assert forward is not None  # noqa: S101 - set by _load
@@ -505,7 +314,7 @@ class CatalogIndex:
             tiers += TIER_TITLE_WORDS * in_title / len(parsed.required)
         return tiers
 
-    def _title_mask(self, state: _IndexState, clause: Clause) -> Mask:
+    def _title_mask(self, state: IndexState, clause: Clause) -> Mask:
         if clause.kind == "phrase":
             assert state.forward is not None  # noqa: S101 - set by _load
             return state.forward.title_matches(clause.stems)[1]
@@ -515,18 +324,18 @@ class CatalogIndex:
                 mask[state.postings.get(state.searcher, field_name, term)[0]] = True
         return mask
 
-    def _steering(self, state: _IndexState, parsed: ParsedQuery) -> Scores:
+    def _steering(self, state: IndexState, parsed: ParsedQuery) -> Scores:
         """1 for each of the query's audience, subject and type hints that a resource fits."""
         steering = np.zeros(state.size, dtype=np.float64)
         if parsed.subjects:
-            steering += self._code_mask(state, "subject", parsed.subjects)
+            steering += code_mask(state, "subject", parsed.subjects)
         if parsed.grades:
-            steering += self._grade_mask(state, parsed.grades)
+            steering += grade_mask(state, parsed.grades)
         if parsed.types:
-            steering += self._type_mask(state, parsed.types)
+            steering += code_mask(state, "type", parsed.types)
         return steering
 
-    def _add_clause_scores(self, state: _IndexState, clause: Clause, scores: Scores) -> None:
+    def _add_clause_scores(self, state: IndexState, clause: Clause, scores: Scores) -> None:
         if clause.kind == "phrase":
             phrase_scores = np.zeros(state.size, dtype=np.float64)
             for stem in clause.stems:
@@ -539,7 +348,7 @@ class CatalogIndex:
         else:
             self._add_term_scores(state, self._clause_targets(state, clause), scores)
 
-    def _add_term_scores(self, state: _IndexState, targets: list[tuple[str, str]], scores: Scores) -> None:
+    def _add_term_scores(self, state: IndexState, targets: list[tuple[str, str]], scores: Scores) -> None:
         searcher = state.searcher
         document_count = searcher.doc_count_all()
         for field_name, term in targets:
@@ -556,13 +365,13 @@ class CatalogIndex:
     def _stem_targets(stem: str) -> list[tuple[str, str]]:
         return [(name, stem) for name in SCORED_FIELDS]
 
-    def _clause_targets(self, state: _IndexState, clause: Clause) -> list[tuple[str, str]]:
+    def _clause_targets(self, state: IndexState, clause: Clause) -> list[tuple[str, str]]:
         """(field, indexed term) pairs that a term or prefix clause matches."""
         if clause.kind == "prefix":
             return self._expand_prefix(state, clause.words[0])
         return [target for stem in clause.stems for target in self._stem_targets(stem)]
 
-    def _expand_prefix(self, state: _IndexState, prefix: str) -> list[tuple[str, str]]:
+    def _expand_prefix(self, state: IndexState, prefix: str) -> list[tuple[str, str]]:
         """The terms a prefix clause is scored by: the most frequent stems starting with it, and the stem
         of the word as typed so far (a whole word's stem can be shorter than the word). Matching does not
         depend on this list: every word with the prefix matches (see _clause_mask)."""
@@ -588,7 +397,7 @@ class CatalogIndex:
             state.prefixes.popitem(last=False)
         return expansion
 
-    def _clause_mask(self, state: _IndexState, clause: Clause) -> Mask:
+    def _clause_mask(self, state: IndexState, clause: Clause) -> Mask:
         cached = self._masks.get(clause)
         if cached is not None:
             return cached
@@ -602,39 +411,27 @@ class CatalogIndex:
             mask = forward.prefix(clause.words[0]) | self._stems_mask(state, (typed_stem,) if typed_stem else ())
         elif clause.kind == "audience":
             words = forward.phrase(clause.stems) if len(clause.stems) > 1 else self._stems_mask(state, clause.stems)
-            mask = words | self._grade_mask(state, clause.grades)
+            mask = words | grade_mask(state, clause.grades)
         else:
             mask = self._stems_mask(state, clause.stems)
             if clause.types:
-                mask = mask | self._type_mask(state, clause.types)
+                mask = mask | code_mask(state, "type", clause.types)
             if clause.subjects:
-                mask = mask | self._code_mask(state, "subject", clause.subjects)
+                mask = mask | code_mask(state, "subject", clause.subjects)
         self._masks[clause] = mask
         return mask
 
-    def _stems_mask(self, state: _IndexState, stems: tuple[str, ...]) -> Mask:
+    def _stems_mask(self, state: IndexState, stems: tuple[str, ...]) -> Mask:
         mask = np.zeros(state.size, dtype=np.bool_)
         for stem in stems:
             for field_name, term in self._stem_targets(stem):
                 mask[state.postings.get(state.searcher, field_name, term)[0]] = True
         return mask
 
-    def _grade_mask(self, state: _IndexState, grades: tuple[str, ...]) -> Mask:
-        levels = list(GRADE_LEVELS)
-        wanted = np.uint8(sum(1 << levels.index(grade) for grade in grades if grade in GRADE_LEVELS))
-        return (state.grade_bits & wanted) != 0  # type: ignore[no-any-return]
-
-    def _type_mask(self, state: _IndexState, types: tuple[str, ...]) -> Mask:
-        return self._code_mask(state, "type", types)
-
-    @staticmethod
-    def _code_mask(state: _IndexState, facet: str, values: tuple[str, ...]) -> Mask:
-        ordinals = [list(FACETS[facet]).index(value) for value in values if value in FACETS[facet]]
-        return np.isin(state.codes[facet], np.asarray(ordinals, dtype=np.int16))
 
     # -- when nothing is found ------------------------------------------------------------------------
     def _help(
-        self, state: _IndexState, parsed: ParsedQuery, request: SearchRequest, filter_masks: dict[str, Mask],
+        self, state: IndexState, parsed: ParsedQuery, request: SearchRequest, filter_masks: dict[str, Mask],
     ) -> NoResultsHelp:
         """Nearest subjects and wider searches that do find something, and the filters that were set."""
         active = {facet: values for facet, values in request.filters().items() if values}
@@ -675,78 +472,22 @@ class CatalogIndex:
         return " ".join(dict.fromkeys(words))
 
     # -- filters and facets ----------------------------------------------------------------------------
-    def _filter_masks(self, state: _IndexState, request: SearchRequest) -> dict[str, Mask]:
-        masks: dict[str, Mask] = {}
-        for facet, selected in request.filters().items():
-            if not selected:
-                continue
-            if facet == "allows":
-                masks[facet] = self._allows_mask(state, selected)
-                continue
-            ordinals = [list(FACETS[facet]).index(value) for value in selected if value in FACETS[facet]]
-            if facet == "grade":
-                wanted = np.uint8(sum(1 << ordinal for ordinal in ordinals))
-                masks[facet] = (state.grade_bits & wanted) != 0
-            else:
-                masks[facet] = np.isin(state.codes[facet], np.asarray(ordinals, dtype=np.int16))
-        return masks
 
-    @staticmethod
-    def _allows_mask(state: _IndexState, permissions: tuple[str, ...]) -> Mask:
-        """Resources whose licence grants every one of `permissions` (read from the licence vocabulary)."""
-        granting = [
-            ordinal for ordinal, terms in enumerate(LICENCES.values())
-            if all(allows(terms, permission) for permission in permissions if permission in PERMISSIONS)
-        ]
-        return np.isin(state.codes["license"], np.asarray(granting, dtype=np.int16))
-
-    def _facet_counts(
-        self, state: _IndexState, text_mask: Mask, filter_masks: dict[str, Mask]
-    ) -> dict[str, dict[str, int]]:
-        counts: dict[str, dict[str, int]] = {}
-        for facet, values in FACETS.items():
-            scope = text_mask
-            for other, mask in filter_masks.items():
-                # A conjunctive facet's own choices narrow its counts too: "adaptations (n)" after ticking
-                # "commercial" counts what allows both.
-                if other != facet or facet in CONJUNCTIVE_FACETS:
-                    scope = scope & mask
-            if facet == "grade":
-                bits = state.grade_bits[scope]
-                tallies = [int(np.count_nonzero(bits & np.uint8(1 << bit))) for bit in range(len(values))]
-            elif facet == "allows":
-                tallies = [int(np.count_nonzero(scope & self._allows_mask(state, (value,)))) for value in values]
-            else:
-                codes = state.codes[facet][scope]
-                tallies = np.bincount(codes[codes >= 0], minlength=len(values)).tolist()
-            counts[facet] = dict(zip(values, tallies, strict=True))
-        return counts
 
     # -- results -------------------------------------------------------------------------------------
-    def _title_order(self, state: _IndexState) -> npt.NDArray[np.int32]:
-        if state.title_order is None:
-            keys = np.asarray(list(state.searcher.reader().column_reader("title_sort")), dtype=object)
-            state.title_order = np.argsort(keys.astype(bytes), kind="stable").astype(np.int32)
-        return state.title_order
 
-    def _spelling(self, state: _IndexState) -> SpellingDictionary:
-        if state.spelling is None:
-            forward = state.forward
-            assert forward is not None  # noqa: S101 - set by _load
-            state.spelling = SpellingDictionary(forward.vocabulary, forward.counts)
-        return state.spelling
 
     def warm(self) -> None:
         """Prepare what a first browse or suggestion would otherwise compute in someone's request."""
         with self._lock:
             self._prepare(self._current())
 
-    def _prepare(self, state: _IndexState) -> None:
-        self._title_order(state)
-        self._spelling(state)
+    def _prepare(self, state: IndexState) -> None:
+        title_order(state)
+        spelling_of(state)
 
     def _hit(
-        self, state: _IndexState, docnum: int, scores: tuple[float, float] | None, parsed: ParsedQuery
+        self, state: IndexState, docnum: int, scores: tuple[float, float] | None, parsed: ParsedQuery
     ) -> SearchHit:
         stored = state.searcher.stored_fields(docnum)
         stems: set[str] = set()
@@ -773,7 +514,7 @@ class CatalogIndex:
             text_score=scores[1] if scores else None,
         )
 
-    def _surface_of(self, state: _IndexState, stem: str) -> str | None:
+    def _surface_of(self, state: IndexState, stem: str) -> str | None:
         """A word of the catalog's own text that analyses to `stem` (what a suggestion shows)."""
         cached = state.surfaces.get(stem)
         if cached is not None:
@@ -791,11 +532,11 @@ class CatalogIndex:
                         return state.surfaces[stem]
         return None
 
-    def _suggest(self, state: _IndexState, text: str, parsed: ParsedQuery) -> str | None:
+    def _suggest(self, state: IndexState, text: str, parsed: ParsedQuery) -> str | None:
         words = parsed.plain_words()
         if not words:
             return None
-        dictionary = self._spelling(state)
+        dictionary = spelling_of(state)
         corrections: dict[str, str] = {}
         for word in dict.fromkeys(words):
             stem = correct_stem(dictionary, _analyzer(), word)
@@ -806,16 +547,6 @@ class CatalogIndex:
             return None
         suggestion = _apply_corrections(text, corrections)
         return suggestion if suggestion != " ".join(text.split()) else None
-
-
-def _field_lengths(searcher: Any, field_name: str, size: int) -> npt.NDArray[np.float32]:
-    """Every document's (quantised) length in `field_name`, as Whoosh's scorer sees it."""
-    parts = [
-        _BYTE_TO_LENGTH[length_codes(sub.reader()._perdoc, field_name, sub.reader().doc_count_all())]
-        for sub, _offset in searcher.subsearchers or [(searcher, 0)]
-    ]
-    lengths = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
-    return lengths[:size]
 
 
 def _analyzer() -> Analyzer:
@@ -832,12 +563,3 @@ def _apply_corrections(text: str, corrections: dict[str, str]) -> str:
     return " ".join(fixed)
 
 
-def _check_alignment(searcher: Any, forward: ForwardIndex, alive: Mask) -> None:
-    """Spot-check that the forward index's documents are this generation's (same ids at sampled numbers)."""
-    living = np.flatnonzero(alive)
-    if not len(living):
-        return
-    for docnum in np.linspace(0, len(living) - 1, num=min(16, len(living)), dtype=np.int64):
-        number = int(living[docnum])
-        if searcher.stored_fields(number).get("id") != forward.resource_ids[number]:
-            raise ForwardMismatchError("the forward index belongs to another generation")

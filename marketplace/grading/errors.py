@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
+from marketplace.errors import MarketplaceError
 
-class GradingError(Exception):
+
+class GradingError(MarketplaceError):
     """A refused grading request (bad answers, no attempts left, not allowed) with its HTTP status."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message

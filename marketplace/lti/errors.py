@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from marketplace.errors import MarketplaceError
 
-class LtiRefusal(Exception):
+
+class LtiRefusal(MarketplaceError):
     """A refused LTI request; `check` names the failed check for logs and tests, `message` is for people."""
 
     def __init__(self, check: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
+        super().__init__(status, message, parameter=check)
         self.check = check
-        self.message = message
-        self.status = status
 
 
 RELAUNCH = "Open the tool again from your course."

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from marketplace.errors import MarketplaceError
 
-class PortfolioError(Exception):
+
+class PortfolioError(MarketplaceError):
     """A refused portfolio action; `message` is shown to the student as is."""
 
     def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
+        super().__init__(status, message)

@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -16,8 +15,7 @@ from marketplace.sandbox.keys import load_or_create_key
 from marketplace.sandbox.lms import SandboxPlatform
 from marketplace.sandbox.registration import SandboxUrls, ensure_sandbox_registration
 from marketplace.settings import Settings
-
-_build_lock = threading.Lock()
+from marketplace.web.services import services
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,31 +35,28 @@ def _build(settings: Settings) -> Sandbox:
 
 async def sandbox_of(request: Request) -> Sandbox:
     """The app's sandbox, made on first use (key generation takes a moment, so not in the event loop)."""
-    state = request.app.state
-    found: Sandbox | None = getattr(state, "sandbox", None)
-    if found is None:
-        def build() -> Sandbox:
-            with _build_lock:
-                existing: Sandbox | None = getattr(state, "sandbox", None)
-                if existing is None:
-                    existing = _build(state.settings)
-                    state.sandbox = existing
-                return existing
+    app = services(request)
+    slot = app.sandbox
+    if slot.value is None:
+        def build() -> None:
+            with slot.lock:
+                if slot.value is None:
+                    slot.value = _build(app.settings)
 
-        found = await run_in_threadpool(build)
-    return found
+        await run_in_threadpool(build)
+    return cast(Sandbox, slot.value)
 
 
 def register(request: Request) -> None:
     """Make sure the tool knows the sandbox (blocking)."""
-    with request.app.state.sessions() as session:
-        ensure_sandbox_registration(session, request.app.state.settings)
+    with services(request).sessions() as session:
+        ensure_sandbox_registration(session, services(request).settings)
         session.commit()
 
 
 def tool_jwks(request: Request) -> dict[str, Any]:
     """The tool's published keys, read in-process (an HTTP call from the server to itself adds nothing)."""
-    with request.app.state.sessions() as session:
-        ensure_keys(session, request.app.state.settings.secret_key)
+    with services(request).sessions() as session:
+        ensure_keys(session, services(request).settings.secret_key)
         session.commit()
         return published_jwks(session)

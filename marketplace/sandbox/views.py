@@ -38,6 +38,7 @@ from marketplace.sandbox.lms import (
 from marketplace.sandbox.registration import CLIENT_ID, DEPLOYMENT_ID
 from marketplace.sandbox.services import service_routes
 from marketplace.sandbox.state import Sandbox, register, sandbox_of, tool_jwks
+from marketplace.web.services import services
 
 MAX_RESPONSE_BYTES = 512 * 1024
 
@@ -55,14 +56,14 @@ def _origin(url: str) -> str:
 
 
 def _problem(request: Request, title: str, problems: list[str], status: int = 400) -> Response:
-    response: Response = request.app.state.templates.TemplateResponse(
+    response: Response = services(request).templates.TemplateResponse(
         request, "sandbox/problem.html", {"title": title, "problems": problems}, status_code=status)
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
 def _page(request: Request, template: str, values: Mapping[str, object]) -> Response:
-    response: Response = request.app.state.templates.TemplateResponse(request, template, values)
+    response: Response = services(request).templates.TemplateResponse(request, template, dict(values))
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -79,7 +80,7 @@ async def course_page(request: Request) -> Response:
         by_placement.setdefault(entry.delivery.placement, []).append(entry)
     received = request.query_params.get("received", "")
     opened_at = f"{request.url.scheme}://{request.url.netloc}"
-    base_url = str(request.app.state.settings.base_url)
+    base_url = str(services(request).settings.base_url)
     page = {
         # Launches go to MARKETPLACE_BASE_URL; opened elsewhere (another port), cookies and keys would not match.
         "base_url_mismatch": None if _origin(base_url) == opened_at else {"opened_at": opened_at, "base_url": base_url},
@@ -109,7 +110,7 @@ async def gradebook_page(request: Request) -> Response:
 async def reset(request: Request) -> Response:
     """POST /sandbox/reset: forget what came back (not the nonces: a used response stays used)."""
     origin = request.headers.get("origin")
-    if origin is not None and origin != _origin(str(request.app.state.settings.base_url)):
+    if origin is not None and origin != _origin(str(services(request).settings.base_url)):
         return _problem(request, "Not cleared", ["Only the sandbox course page can clear the course."], 403)
     sandbox = await sandbox_of(request)
     await run_in_threadpool(sandbox.store.clear)
@@ -160,7 +161,7 @@ async def _resource_target(request: Request, sandbox: Sandbox, delivery_id: str,
     item = item_at(delivery, index) if delivery is not None else None
     if delivery is None or item is None or item.get("type") != "ltiResourceLink":
         return _problem(request, "No such link", ["The course has no tool link at this address any more."], 404)
-    base_url = request.app.state.settings.base_url
+    base_url = services(request).settings.base_url
     url = safe_url(item.get("url"))
     if url is None or not url.startswith(base_url + "/"):
         return _problem(request, "Not this tool's link", [f"The link's URL {item.get('url')!r} is not part of the tool "
@@ -198,7 +199,7 @@ async def auth(request: Request) -> Response:
             return found
         target = found[1]
     form = await run_in_threadpool(sandbox.platform.launch_form, params, hint, target)
-    response: Response = request.app.state.templates.TemplateResponse(
+    response: Response = services(request).templates.TemplateResponse(
         request, "sandbox/launch.html", {"action": form.action, "fields": form.fields,
                                          "user": canvas.USERS[hint.user], "label": canvas.LABELS[hint.placement],
                                          "resource": target})

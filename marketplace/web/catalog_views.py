@@ -7,19 +7,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from marketplace.catalog.records import get_resource
-from marketplace.catalog.search import CatalogIndex, SearchRequest, SearchResult
+from marketplace.catalog.search import CatalogIndex
+from marketplace.catalog.search_types import SearchRequest, SearchResult
 from marketplace.catalog.vocabulary import FACET_LEGENDS, FACETS
-from marketplace.web.errors import AppError
+from marketplace.errors import RequestError
 from marketplace.web.params import search_request
 from marketplace.web.serialize import hit_to_json, resource_to_json, result_to_json
+from marketplace.web.services import services
 
 
 async def _run_search(request: Request, search: SearchRequest) -> SearchResult:
-    catalog: CatalogIndex = request.app.state.catalog
+    catalog: CatalogIndex = services(request).catalog
     try:
         return await run_in_threadpool(catalog.search, search)
     except FileNotFoundError:
-        raise AppError(503, "The catalog has not been indexed yet. Run `marketplace index`, then reload.") from None
+        raise RequestError(503, "The catalog has not been indexed yet. Run `marketplace index`, then reload.") from None
 
 
 async def search_api(request: Request) -> Response:
@@ -29,7 +31,7 @@ async def search_api(request: Request) -> Response:
 
 async def resource_api(request: Request) -> Response:
     resource_id = request.path_params["resource_id"]
-    sessions = request.app.state.sessions
+    sessions = services(request).sessions
 
     def load() -> object:
         with sessions() as session:
@@ -37,7 +39,7 @@ async def resource_api(request: Request) -> Response:
 
     resource = await run_in_threadpool(load)
     if resource is None:
-        raise AppError(404, f"There is no resource with the id {resource_id[:100]!r} in the catalog.", "id")
+        raise RequestError(404, f"There is no resource with the id {resource_id[:100]!r} in the catalog.", "id")
     return JSONResponse(resource_to_json(resource))  # type: ignore[arg-type]
 
 
@@ -54,5 +56,5 @@ async def browse_page(request: Request) -> Response:
         "query_string": str(request.query_params),
     }
     template = "_results.html" if is_htmx and request.headers.get("HX-Target") == "results" else "catalog.html"
-    response: Response = request.app.state.templates.TemplateResponse(request, template, context)
+    response: Response = services(request).templates.TemplateResponse(request, template, context)
     return response

@@ -9,8 +9,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from marketplace.grading.errors import GradingError
-from marketplace.lti.errors import LtiRefusal
+from marketplace.errors import MarketplaceError
+from marketplace.web.services import services
 
 logger = logging.getLogger("marketplace.web")
 
@@ -24,16 +24,6 @@ DEFAULT_MESSAGES = {
 }
 
 
-class AppError(Exception):
-    """A failure to show to the user: an HTTP status, a sentence, and (for API callers) the parameter."""
-
-    def __init__(self, status: int, message: str, parameter: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.parameter = parameter
-
-
 def wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
 
@@ -44,7 +34,7 @@ def render_error(request: Request, status: int, message: str, parameter: str | N
         if parameter:
             body["parameter"] = parameter
         return JSONResponse({"error": body}, status_code=status)
-    templates = request.app.state.templates
+    templates = services(request).templates
     template = "_error.html" if request.headers.get("HX-Request") else "error.html"
     response: Response = templates.TemplateResponse(
         request, template, {"status": status, "message": message}, status_code=status
@@ -52,22 +42,15 @@ def render_error(request: Request, status: int, message: str, parameter: str | N
     return response
 
 
-async def app_error_handler(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, AppError)  # noqa: S101 - registered for AppError only
-    return render_error(request, exc.status, exc.message, exc.parameter)
-
-
-async def grading_error_handler(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, GradingError)  # noqa: S101 - registered for GradingError only
-    return render_error(request, exc.status, exc.message)
-
-
-async def lti_refusal_handler(request: Request, exc: Exception) -> Response:
-    """A refused login or launch: logged with a correlation id and the failed check, shown as a sentence."""
-    assert isinstance(exc, LtiRefusal)  # noqa: S101 - registered for LtiRefusal only
+async def marketplace_error_handler(request: Request, exc: Exception) -> Response:
+    """Every MarketplaceError, whichever package raised it. A refusal with a `check` (a login or launch) is
+    logged with a reference the person can quote, and the check goes in the X-LTI-Check header."""
+    assert isinstance(exc, MarketplaceError)  # noqa: S101 - registered for MarketplaceError only
+    if exc.check is None:
+        return render_error(request, exc.status, exc.message, exc.parameter)
     correlation = uuid.uuid4().hex[:12]
     logger.warning("LTI refusal %s: check=%s status=%s path=%s", correlation, exc.check, exc.status, request.url.path)
-    response = render_error(request, exc.status, f"{exc.message} (reference {correlation})", exc.check)
+    response = render_error(request, exc.status, f"{exc.message} (reference {correlation})", exc.parameter)
     response.headers["X-LTI-Check"] = exc.check
     return response
 

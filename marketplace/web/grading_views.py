@@ -18,12 +18,13 @@ from marketplace.grading.runtime import Grading
 from marketplace.lti import launch_token
 from marketplace.lti.context import LaunchContext
 from marketplace.web.launch_session import launch_context
+from marketplace.web.services import services
 
 MAX_QUIZ_FIELDS = 200
 
 
 def _grading(request: Request) -> Grading:
-    grading: Grading = request.app.state.grading
+    grading: Grading = services(request).grading
     return grading
 
 
@@ -35,7 +36,7 @@ async def _context(request: Request, form_token: str | None = None) -> LaunchCon
 def _page(request: Request, partial: str, full: str, values: dict[str, object], token: str) -> Response:
     """The fragment for htmx, or the whole page (carrying the launch token) for a plain browser post."""
     htmx = bool(request.headers.get("HX-Request"))
-    response: Response = request.app.state.templates.TemplateResponse(
+    response: Response = services(request).templates.TemplateResponse(
         request, partial if htmx else full,
         {**values, "launch_token": token, "header": launch_token.HEADER},
     )
@@ -49,7 +50,7 @@ async def submit_quiz(request: Request) -> Response:
     token = request.headers.get(launch_token.HEADER) or str(form.get("launch_token", ""))
     context = await _context(request, token)
     answers = {key: [str(value) for value in form.getlist(key)] for key in form if key != "launch_token"}
-    sessions = request.app.state.sessions
+    sessions = services(request).sessions
     outcome = await run_in_threadpool(attempts.submit, sessions, context, answers, utc_now())
     if outcome.score_sent is not None:
         _grading(request).delivery.wake()
@@ -61,7 +62,7 @@ async def submit_quiz(request: Request) -> Response:
 async def quiz_form(request: Request) -> Response:
     """GET /lti/quiz/form: the quiz form again, for another attempt."""
     context = await _context(request)
-    page = await run_in_threadpool(attempts.quiz_page, request.app.state.sessions, context)
+    page = await run_in_threadpool(attempts.quiz_page, services(request).sessions, context)
     token = request.headers.get(launch_token.HEADER, "")
     return _page(request, "_quiz_form.html", "lti_quiz.html", {"quiz": page, "context": context}, token)
 
@@ -73,7 +74,7 @@ async def grade_view(request: Request) -> Response:
         form_token = str((await request.form(max_files=0, max_fields=8)).get("launch_token", ""))
     context = await _context(request, form_token)
     grading = _grading(request)
-    view = await gradebook.grade_view(request.app.state.sessions, grading.client, grading.tokens, context)
+    view = await gradebook.grade_view(services(request).sessions, grading.client, grading.tokens, context)
     token = request.headers.get(launch_token.HEADER) or form_token
     return _page(request, "_grade_view.html", "lti_grades.html", {"view": view, "context": context}, token)
 
@@ -86,10 +87,10 @@ async def retry_grade(request: Request) -> Response:
     raw = str(form.get("job", ""))
     if not raw.isdigit():
         raise GradingError(400, "Say which grade to retry. Reload the grade view and use its Retry button.")
-    await run_in_threadpool(gradebook.retry_job, request.app.state.sessions, context, int(raw), utc_now())
+    await run_in_threadpool(gradebook.retry_job, services(request).sessions, context, int(raw), utc_now())
     grading = _grading(request)
     grading.delivery.wake()
-    view = await gradebook.grade_view(request.app.state.sessions, grading.client, grading.tokens, context)
+    view = await gradebook.grade_view(services(request).sessions, grading.client, grading.tokens, context)
     return _page(request, "_grade_view.html", "lti_grades.html",
                  {"view": view, "context": context, "retried": True}, token)
 
@@ -99,7 +100,7 @@ async def grades_csv(request: Request) -> Response:
     form = await request.form(max_files=0, max_fields=8)
     context = await _context(request, str(form.get("launch_token", "")))
     grading = _grading(request)
-    view = await gradebook.grade_view(request.app.state.sessions, grading.client, grading.tokens, context)
+    view = await gradebook.grade_view(services(request).sessions, grading.client, grading.tokens, context)
     name = "".join(ch if ch.isalnum() else "-" for ch in view.title.lower()).strip("-")[:60] or "grades"
     return Response(gradebook.to_csv(view), media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="{name}-grades.csv"', "Cache-Control": "no-store"})

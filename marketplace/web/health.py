@@ -10,10 +10,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from marketplace.store.database import current_revision, head_revision
+from marketplace.web.services import services
 
 
 async def healthz(request: Request) -> Response:
-    state = request.app.state
+    state = services(request)
 
     def check() -> dict[str, Any]:
         report: dict[str, Any] = {}

@@ -9,12 +9,13 @@ from marketplace.lti import launch_token
 from marketplace.lti.context import LaunchContext
 from marketplace.lti.errors import LtiRefusal
 from marketplace.store.models import LaunchRow, PlatformRow
+from marketplace.web.services import services
 
 
 def launch_context(request: Request, token: str | None) -> LaunchContext:
     """The LaunchContext of a launch token (blocking: call it in a thread)."""
-    launch_id = launch_token.read(token, request.app.state.settings.secret_key)
-    with request.app.state.sessions() as session:
+    launch_id = launch_token.read(token, services(request).settings.secret_key)
+    with services(request).sessions() as session:
         row = session.get(LaunchRow, launch_id)
         if row is None or row.confirmed_at is None:
             raise LtiRefusal("launch_unknown", "This session is not valid here. Open the tool again from your course.",

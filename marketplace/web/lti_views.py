@@ -25,14 +25,11 @@ from marketplace.lti.launch import MAX_ID_TOKEN_BYTES, FormRequest, StrictMessag
 from marketplace.lti.login import LOGIN_TTL, STATE_COOKIE_PREFIX, LoginStart, start_login
 from marketplace.platform_urls import safe_origin
 from marketplace.store.models import LaunchRow, PlatformRow
-from marketplace.web import portfolio_views
+from marketplace.web import portfolio_pages
 from marketplace.web.launch_session import launch_context
-from marketplace.web.picker_views import initial_results, picker_context, require_role
-from marketplace.web.resource_views import (
-    portfolio_item_for_launch,
-    resource_for_launch,
-    resource_page_context,
-)
+from marketplace.web.picker_pages import initial_results, picker_context, require_role
+from marketplace.web.resource_pages import portfolio_item_for_launch, resource_for_launch, resource_page_context
+from marketplace.web.services import services
 
 logger = logging.getLogger("marketplace.lti")
 MAX_FORM_BYTES = MAX_ID_TOKEN_BYTES + 64 * 1024
@@ -40,7 +37,7 @@ MAX_LEARNED_ORIGINS = 50
 
 
 def _secure(request: Request) -> bool:
-    return str(request.app.state.settings.base_url).startswith("https://")
+    return str(services(request).settings.base_url).startswith("https://")
 
 
 def _set_state_cookie(request: Request, response: Response, start: LoginStart) -> None:
@@ -80,17 +77,17 @@ async def _params(request: Request) -> dict[str, str]:
 async def login(request: Request) -> Response:
     """GET|POST /lti/login: OIDC third-party initiated login."""
     params = await _params(request)
-    settings = request.app.state.settings
+    settings = services(request).settings
 
     def run() -> LoginStart:
-        with request.app.state.sessions() as session:
+        with services(request).sessions() as session:
             start = start_login(session, params, base_url=settings.base_url, secure=_secure(request))
             session.commit()
             return start
 
     start = await run_in_threadpool(run)
     if start.storage_target:
-        response: Response = request.app.state.templates.TemplateResponse(
+        response: Response = services(request).templates.TemplateResponse(
             request, "lti_login_storage.html", {"start": start}
         )
     else:
@@ -112,8 +109,8 @@ async def launch(request: Request) -> Response:
     secure = _secure(request)
 
     def run() -> tuple[VerifiedLaunch, str | None]:
-        with request.app.state.sessions() as session:
-            message = StrictMessageLaunch(FormRequest(params, secure), session, request.app.state.platform_keys)
+        with services(request).sessions() as session:
+            message = StrictMessageLaunch(FormRequest(params, secure), session, services(request).platform_keys)
             message.validate()
             if not cookie_ok and not params.get("lti_storage_target"):
                 raise refused(
@@ -131,7 +128,7 @@ async def launch(request: Request) -> Response:
     verified, code = await run_in_threadpool(run)
     if code is not None:
         return _to_app(request, code)  # this browser carries the cookie: bind the code to it
-    response: Response = request.app.state.templates.TemplateResponse(
+    response: Response = services(request).templates.TemplateResponse(
         request,
         "lti_launch_storage.html",
         {
@@ -169,7 +166,7 @@ async def confirm_launch(request: Request) -> Response:
     nonce = str(form.get("nonce", ""))
 
     def run() -> str:
-        with request.app.state.sessions() as session:
+        with services(request).sessions() as session:
             row = session.get(LaunchRow, launch_id)
             if row is None or row.confirmed_at is not None:
                 raise refused("confirm_unknown", "This launch cannot be confirmed.")
@@ -201,7 +198,7 @@ def _new_handoff(session: Any, launch_id: str) -> str:
 
 def _binding(request: Request, code: str) -> str:
     """The cookie value that binds a handoff code to the browser it was given to (keyed: unguessable)."""
-    key = request.app.state.settings.secret_key.encode("utf-8")
+    key = services(request).settings.secret_key.encode("utf-8")
     return hmac.new(key, b"handoff:" + code.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
@@ -219,7 +216,7 @@ def _redeem_handoff(request: Request, code: str) -> str:
     if code and not hmac.compare_digest(presented, _binding(request, code)):
         raise LtiRefusal("handoff_foreign", "This launch link belongs to another browser. Open the tool again "
                          "from your course.", 401)
-    with request.app.state.sessions() as session:
+    with services(request).sessions() as session:
         query = select(LaunchRow).where(LaunchRow.handoff_hash == _hash(code))
         row = session.scalars(query).first() if code else None
         if row is None:
@@ -242,7 +239,7 @@ async def app_page(request: Request) -> Response:
 
 async def _render_app(request: Request, launch_id: str) -> Response:
     """The page of a confirmed launch: picker, resource, portfolio item or the plain app page."""
-    token = launch_token.issue(launch_id, request.app.state.settings.secret_key)
+    token = launch_token.issue(launch_id, services(request).settings.secret_key)
     context = await run_in_threadpool(launch_context, request, token)
     page: dict[str, Any] = {"context": context, "launch_token": token, "header": launch_token.HEADER}
     template = "lti_app.html"
@@ -251,7 +248,7 @@ async def _render_app(request: Request, launch_id: str) -> Response:
         template = "lti_picker.html"
         page.update(picker_context(context))
         page.update(await initial_results(request, context, str(page["prefill"])))
-        page.update(await portfolio_views.picker_portfolio(request, context, token))  # homework only
+        page.update(await portfolio_pages.picker_portfolio(request, context, token))  # homework only
     elif context.custom.get("portfolio_item_id"):
         template = "lti_portfolio_item.html"
         page.update(await run_in_threadpool(portfolio_item_for_launch, request, context))
@@ -259,11 +256,11 @@ async def _render_app(request: Request, launch_id: str) -> Response:
         resource = await run_in_threadpool(resource_for_launch, request, context)
         if resource.type == "quiz" and context.resource_link_id:
             template = "lti_quiz.html"
-            page["quiz"] = await run_in_threadpool(attempts.quiz_page, request.app.state.sessions, context)
+            page["quiz"] = await run_in_threadpool(attempts.quiz_page, services(request).sessions, context)
         else:
             template = "lti_resource.html"
             page.update(resource_page_context(resource), in_launch=True)
-    response: Response = request.app.state.templates.TemplateResponse(request, template, page)
+    response: Response = services(request).templates.TemplateResponse(request, template, page)
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -272,7 +269,7 @@ async def whoami(request: Request) -> Response:
     """GET /lti/whoami: what the launch token in the header stands for (htmx partial or JSON)."""
     context = await run_in_threadpool(launch_context, request, request.headers.get(launch_token.HEADER))
     if request.headers.get("HX-Request"):
-        response: Response = request.app.state.templates.TemplateResponse(
+        response: Response = services(request).templates.TemplateResponse(
             request, "_lti_whoami.html", {"context": context}
         )
         return response
@@ -287,8 +284,8 @@ async def jwks(request: Request) -> Response:
     """GET /lti/jwks and /.well-known/jwks.json: next, active and previous public keys."""
 
     def run() -> dict[str, Any]:
-        with request.app.state.sessions() as session:
-            ensure_keys(session, request.app.state.settings.secret_key)
+        with services(request).sessions() as session:
+            ensure_keys(session, services(request).settings.secret_key)
             session.commit()
             return published_jwks(session)
 
@@ -298,4 +295,4 @@ async def jwks(request: Request) -> Response:
 
 async def canvas_config(request: Request) -> Response:
     """GET /lti/config/canvas.json: the Canvas developer key JSON."""
-    return JSONResponse(canvas_configuration(request.app.state.settings.base_url))
+    return JSONResponse(canvas_configuration(services(request).settings.base_url))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from starlette.datastructures import QueryParams
 
-from marketplace.catalog.search import MAX_PER_PAGE, MAX_RESULT_WINDOW, SORT_ORDERS, SearchRequest, SortOrder
+from marketplace.catalog.search_types import MAX_PER_PAGE, MAX_RESULT_WINDOW, SORT_ORDERS, SearchRequest, SortOrder
 from marketplace.catalog.vocabulary import FACETS
-from marketplace.web.errors import AppError
+from marketplace.errors import RequestError
 
 DEFAULT_PER_PAGE = 20
 MAX_VALUES_PER_FACET = 20
@@ -19,9 +19,9 @@ def _integer(params: QueryParams, name: str, default: int, low: int, high: int) 
     try:
         value = int(raw)
     except ValueError:
-        raise AppError(400, f"The parameter '{name}' must be a whole number, not {raw[:40]!r}.", name) from None
+        raise RequestError(400, f"The parameter '{name}' must be a whole number, not {raw[:40]!r}.", name) from None
     if not low <= value <= high:
-        raise AppError(400, f"The parameter '{name}' must be between {low} and {high}.", name)
+        raise RequestError(400, f"The parameter '{name}' must be between {low} and {high}.", name)
     return value
 
 
@@ -30,12 +30,12 @@ def _facet_values(params: QueryParams, name: str) -> tuple[str, ...]:
     allowed = FACETS[name]
     unknown = [value for value in values if value not in allowed]
     if unknown:
-        raise AppError(
+        raise RequestError(
             400, f"The parameter '{name}' has an unknown value {unknown[0][:60]!r}; use one of: {', '.join(allowed)}.",
             name,
         )
     if len(values) > MAX_VALUES_PER_FACET:
-        raise AppError(400, f"The parameter '{name}' has too many values.", name)
+        raise RequestError(400, f"The parameter '{name}' has too many values.", name)
     return tuple(dict.fromkeys(values))
 
 
@@ -45,11 +45,11 @@ def search_request(params: QueryParams, *, as_you_type: bool = False) -> SearchR
     per_page = _integer(params, "per_page", DEFAULT_PER_PAGE, 1, MAX_PER_PAGE)
     page = _integer(params, "page", 1, 1, MAX_RESULT_WINDOW)
     if (page - 1) * per_page >= MAX_RESULT_WINDOW:
-        raise AppError(400, f"The parameter 'page' goes past the first {MAX_RESULT_WINDOW} results; "
+        raise RequestError(400, f"The parameter 'page' goes past the first {MAX_RESULT_WINDOW} results; "
                             "narrow the search instead.", "page")
     sort = params.get("sort") or "relevance"
     if sort not in SORT_ORDERS:
-        raise AppError(400, f"The parameter 'sort' must be one of: {', '.join(SORT_ORDERS)}.", "sort")
+        raise RequestError(400, f"The parameter 'sort' must be one of: {', '.join(SORT_ORDERS)}.", "sort")
     sort_order: SortOrder = "title" if sort == "title" else "relevance"
     return SearchRequest(
         text=text,

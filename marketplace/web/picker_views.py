@@ -16,21 +16,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from marketplace.catalog.records import get_resources
-from marketplace.catalog.search import CatalogIndex, SearchRequest, SearchResult
-from marketplace.catalog.vocabulary import FACET_LEGENDS, FACETS
+from marketplace.catalog.search_types import SearchRequest
 from marketplace.clock import utc_now
 from marketplace.grading.policy import ATTEMPTS_KEY, MAX_ATTEMPTS_ALLOWED, POLICIES, POLICY_KEY
 from marketplace.lti import launch_token
 from marketplace.lti.context import LaunchContext
 from marketplace.lti.deep_linking import (
-    ASSIGNMENT,
-    EDITOR,
     HOMEWORK,
-    MODULES,
     ContentItemBuilder,
     DeepLinkingSettings,
     ItemOptions,
-    dates_honoured,
     placement_of,
     response_claims,
     sign_response,
@@ -40,94 +35,16 @@ from marketplace.lti.keys import SigningKeys
 from marketplace.platform_urls import safe_origin
 from marketplace.portfolio.content_items import submission_item
 from marketplace.store.models import LaunchRow
-from marketplace.store.picker import favourite_ids, record_uses, set_favourite, set_selected
+from marketplace.store.picker import record_uses, set_favourite, set_selected
 from marketplace.web.launch_session import launch_context
 from marketplace.web.params import search_request
-from marketplace.web.picks import first_screen, wants_first_screen
-from marketplace.web.resource_views import load_resource, resource_page_context
+from marketplace.web.picker_pages import launch_row, personal_lists, picker_context, require_role, run_search
+from marketplace.web.resource_pages import load_resource, resource_page_context
 from marketplace.web.security import content_security_policy
 from marketplace.web.serialize import hit_to_json
+from marketplace.web.services import services
 
 MAX_SELECTION = 50
-
-
-def require_role(context: LaunchContext) -> None:
-    """Instructor placements need a teaching role; homework submission needs a learner."""
-    placement = placement_of(context)
-    if placement == HOMEWORK:
-        if not context.is_learner:
-            raise refused("role_learner", "Submitting homework needs a student (Learner) role in this course.",
-                          status=403, advice="")
-    elif not context.is_instructor:
-        raise refused("role_instructor", "Adding resources to the course needs an instructor, teaching assistant, "
-                      "content developer or administrator role.", status=403, advice="")
-
-
-def picker_context(context: LaunchContext) -> dict[str, Any]:
-    """What the picker templates need besides the search results."""
-    assert context.deep_linking_settings is not None  # noqa: S101 - deep-linking launches only
-    settings = DeepLinkingSettings.from_claim(context.deep_linking_settings)
-    placement = placement_of(context)
-    selection = context.custom.get("selection", "")
-    return {
-        "placement": placement,
-        "single": not settings.accept_multiple or placement in {ASSIGNMENT, HOMEWORK},
-        "submit_label": "Submit selected" if placement == HOMEWORK else "Add selected",
-        "ask_points": placement == ASSIGNMENT,
-        # Dates only where the platform uses them (never on Canvas's assignment page); they go with a line item.
-        "ask_dates": placement != ASSIGNMENT and dates_honoured(placement, context.product_family),
-        # The description replaces the teacher's own where the item becomes an assignment or a module item.
-        "ask_description": placement not in {EDITOR, HOMEWORK},
-        "description_target": "assignment" if placement == ASSIGNMENT else
-                              "module item" if placement == MODULES else "activity",
-        # A quiz added anywhere but the editor or a homework submission becomes a graded activity.
-        "ask_quiz_settings": placement not in {EDITOR, HOMEWORK},
-        # Canvas expands $com.instructure.Editor.selection; an unexpanded variable means nothing was selected.
-        "prefill": "" if selection.startswith("$") else selection,
-        "facet_labels": FACETS,
-        "facet_legends": FACET_LEGENDS,
-    }
-
-
-def _launch_row(session: Any, context: LaunchContext) -> LaunchRow:
-    row = session.get(LaunchRow, context.launch_id)
-    assert row is not None  # noqa: S101 - launch_context found it
-    return row  # type: ignore[no-any-return]
-
-
-def _personal(request: Request, context: LaunchContext, search: SearchRequest | None = None) -> dict[str, Any]:
-    """The tray and favourites, and the first screen's sections when nothing was asked yet (blocking)."""
-    with request.app.state.sessions() as session:
-        row = _launch_row(session, context)
-        tray_ids = list(row.selection or [])
-        favourites = favourite_ids(session, row.platform_id, context.user_sub)
-        known = {resource.id: resource for resource in get_resources(session, tray_ids)}
-        sections = (first_screen(session, row.platform_id, context.user_sub)
-                    if search is not None and wants_first_screen(search) else [])
-    return {
-        "tray": [known[item] for item in tray_ids if item in known],
-        "tray_ids": set(tray_ids),
-        "favourite_ids": set(favourites),
-        "first_screen": sections,
-    }
-
-
-async def _search(request: Request, search: SearchRequest) -> SearchResult:
-    catalog: CatalogIndex = request.app.state.catalog
-    try:
-        result: SearchResult = await run_in_threadpool(catalog.search, search)
-    except FileNotFoundError:
-        raise refused("catalog_missing", "The catalog has not been indexed yet.",
-                      advice="An administrator must run `marketplace index`.", status=503) from None
-    return result
-
-
-async def initial_results(request: Request, context: LaunchContext, text: str) -> dict[str, Any]:
-    """The first page of results and the personal lists, for the full picker page."""
-    search = SearchRequest(text=text, per_page=10)
-    result = await _search(request, search)
-    personal = await run_in_threadpool(_personal, request, context, search)
-    return {"search": search, "result": result, "hits": [hit_to_json(hit) for hit in result.hits], **personal}
 
 
 async def _context(request: Request, token: str | None = None) -> LaunchContext:
@@ -144,9 +61,9 @@ async def picker_results(request: Request) -> Response:
     search = search_request(request.query_params, as_you_type=bool(request.headers.get("HX-Request")))
     if "per_page" not in request.query_params:
         search = SearchRequest(**{**_fields(search), "per_page": 10})
-    result = await _search(request, search)
-    personal = await run_in_threadpool(_personal, request, context, search)
-    response: Response = request.app.state.templates.TemplateResponse(
+    result = await run_search(request, search)
+    personal = await run_in_threadpool(personal_lists, request, context, search)
+    response: Response = services(request).templates.TemplateResponse(
         request, "_picker_results.html",
         {"search": search, "result": result, "hits": [hit_to_json(hit) for hit in result.hits],
          **personal, **picker_context(context), "oob": True},
@@ -168,10 +85,10 @@ async def select(request: Request) -> Response:
     single = bool(picker_context(context)["single"])
 
     def run() -> None:
-        with request.app.state.sessions() as session:
+        with services(request).sessions() as session:
             if selected and not get_resources(session, [resource_id]):
                 raise refused("dl_unknown_resource", "That resource is no longer in the catalog.", advice="")
-            set_selected(session, _launch_row(session, context), resource_id, selected, single=single)
+            set_selected(session, launch_row(session, context), resource_id, selected, single=single)
             session.commit()
 
     await run_in_threadpool(run)
@@ -179,8 +96,8 @@ async def select(request: Request) -> Response:
 
 
 async def _tray(request: Request, context: LaunchContext) -> Response:
-    personal = await run_in_threadpool(_personal, request, context)
-    response: Response = request.app.state.templates.TemplateResponse(
+    personal = await run_in_threadpool(personal_lists, request, context)
+    response: Response = services(request).templates.TemplateResponse(
         request, "_picker_tray.html", {**personal, **picker_context(context)}
     )
     return response
@@ -194,16 +111,16 @@ async def favourite(request: Request) -> Response:
     starred = str(form.get("favourite", "true")) == "true"
 
     def run() -> str:
-        with request.app.state.sessions() as session:
+        with services(request).sessions() as session:
             resources = get_resources(session, [resource_id])
             if not resources:
                 raise refused("dl_unknown_resource", "That resource is no longer in the catalog.", advice="")
-            set_favourite(session, _launch_row(session, context).platform_id, context.user_sub, resource_id, starred)
+            set_favourite(session, launch_row(session, context).platform_id, context.user_sub, resource_id, starred)
             session.commit()
             return resources[0].title
 
     title = await run_in_threadpool(run)
-    response: Response = request.app.state.templates.TemplateResponse(
+    response: Response = services(request).templates.TemplateResponse(
         request, "_picker_star.html", {"resource_id": resource_id, "title": title, "starred": starred}
     )
     return response
@@ -213,7 +130,7 @@ async def preview(request: Request) -> Response:
     """GET /lti/picker/preview/{id}: the resource as the course will show it."""
     await _context(request)
     resource = await run_in_threadpool(load_resource, request, request.path_params["resource_id"])
-    response: Response = request.app.state.templates.TemplateResponse(
+    response: Response = services(request).templates.TemplateResponse(
         request, "_picker_preview.html", {**resource_page_context(resource), "in_launch": True}
     )
     return response
@@ -232,12 +149,12 @@ async def respond(request: Request) -> Response:
                           use_description=str(form.get("use_description", "")) == "yes",
                           quiz_custom=_quiz_settings(form))
     settings = DeepLinkingSettings.from_claim(context.deep_linking_settings)
-    base_url = request.app.state.settings.base_url
-    signing: SigningKeys = request.app.state.signing_keys
+    base_url = services(request).settings.base_url
+    signing: SigningKeys = services(request).signing_keys
 
     def run() -> str:
-        with request.app.state.sessions() as session:
-            row = _launch_row(session, context)
+        with services(request).sessions() as session:
+            row = launch_row(session, context)
             # The tray (kept across searches) plus anything ticked on the page without htmx.
             chosen = list(dict.fromkeys([*(row.selection or []), *posted]))
             if len(chosen) > MAX_SELECTION:
@@ -251,7 +168,7 @@ async def respond(request: Request) -> Response:
                     raise refused("dl_single_only", "Choose one item: a resource or one of your portfolio items.",
                                   advice="")
                 items = [submission_item(session, context, portfolio_item, base_url,
-                                         request.app.state.settings.secret_key, settings.accept_types,
+                                         services(request).settings.secret_key, settings.accept_types,
                                          settings.accept_media_types, portfolio_as)]
             else:
                 items = ContentItemBuilder(settings, placement_of(context), base_url,
@@ -261,7 +178,7 @@ async def respond(request: Request) -> Response:
                 .where(LaunchRow.id == context.launch_id, LaunchRow.responded_at.is_(None))
                 .values(responded_at=utc_now())
             )
-            if answered.rowcount != 1:
+            if answered.rowcount != 1:  # type: ignore[attr-defined]
                 raise LtiRefusal("dl_already_answered", "This selection was already sent to the course. Open the "
                                  "tool again from your course to add more.", 409)
             record_uses(session, row.platform_id, context.user_sub, [resource.id for resource in resources])
@@ -273,14 +190,14 @@ async def respond(request: Request) -> Response:
         return sign_response(response_claims(context, settings, items, message), kid, key)
 
     jwt_value = await run_in_threadpool(run)
-    response: Response = request.app.state.templates.TemplateResponse(
+    response: Response = services(request).templates.TemplateResponse(
         request, "lti_deep_link_return.html", {"return_url": settings.return_url, "jwt": jwt_value}
     )
     response.headers["Cache-Control"] = "no-store"
     # This page must post to the platform's return URL, whatever its origin (a Canvas school's own domain).
     # The origin goes into a header, so it passes the same check as every platform URL first.
     target = safe_origin(settings.return_url) or ""
-    platforms = request.app.state.frame_ancestors.value
+    platforms = services(request).frame_ancestors.value
     response.headers["Content-Security-Policy"] = content_security_policy(
         request.state.csp_nonce, platforms, form_targets=target
     )

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from marketplace.catalog.highlight import SNIPPET_CHARS
 from marketplace.catalog.records import get_resources
 from marketplace.catalog.resource import Resource
-from marketplace.catalog.search import SearchRequest
+from marketplace.catalog.search_types import SearchRequest
 from marketplace.catalog.thumbnails import local_thumbnails, with_pictures
 from marketplace.store.picker import favourite_ids, most_used_ids, newest_ids, recent_ids
 from marketplace.web.serialize import resource_to_json

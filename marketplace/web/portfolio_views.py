@@ -13,33 +13,25 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive
 
-from marketplace.lti import claims, launch_token
+from marketplace.errors import RequestError
+from marketplace.lti import launch_token
 from marketplace.lti.context import LaunchContext
-from marketplace.lti.deep_linking import HOMEWORK, DeepLinkingSettings, placement_of
-from marketplace.lti.errors import refused
 from marketplace.portfolio import files, rendering, signing
-from marketplace.portfolio.content_items import AS_FILE, AS_LINK, submit_as_offers
 from marketplace.portfolio.errors import PortfolioError
 from marketplace.portfolio.store import (
-    MAX_NOTE,
-    MAX_TITLE,
-    MAX_URL,
     Owner,
     add_file,
     add_link,
     add_note,
     get_signed_item,
-    list_items,
-    owner_for_launch,
 )
 from marketplace.store.models import PortfolioItemRow
-from marketplace.web.errors import AppError
-from marketplace.web.launch_session import launch_context
-from marketplace.web.picker_views import require_role
+from marketplace.web.portfolio_pages import max_upload_bytes, portfolio_launch, portfolio_page_context
+from marketplace.web.services import services
 
 # Room for the text fields and multipart framing around the largest allowed file.
 FORM_OVERHEAD = 256 * 1024
@@ -49,16 +41,6 @@ MAX_FIELD_BYTES = 64 * 1024
 # reset connection; beyond it we stop reading and let the server close the connection.
 DRAIN_LIMIT = 64 * 1024 * 1024
 logger = logging.getLogger("marketplace.portfolio")
-
-CHOOSE_FORM = "picker-choose"  # the picker's submit form; portfolio radios join it with the form= attribute
-# The page a plain form post gets: the portfolio, and (outside it, so htmx swaps keep it) the submit form.
-FULL_PAGE = """{% extends "base.html" %}
-{% block title %}Your portfolio · LTI Marketplace{% endblock %}
-{% block main %}{% include "_portfolio.html" %}
-<form id="{{ portfolio_form }}" method="post" action="{{ url_for('lti_deep_link_respond') }}">
-  <input type="hidden" name="launch_token" value="{{ launch_token }}">
-  <button type="submit">Submit selected</button>
-</form>{% endblock %}"""
 
 
 class _BodyTooLarge(Exception):
@@ -94,115 +76,13 @@ class _LimitedReceive:
             self._count(await self.receive())
 
 
-def max_upload_bytes(request: Request) -> int:
-    """The upload limit: `app.state.portfolio_max_upload_bytes` when set (tests, deployments), else 20 MB."""
-    value = getattr(request.app.state, "portfolio_max_upload_bytes", None)
-    return value if isinstance(value, int) and value > 0 else files.MAX_FILE_BYTES
-
-
-def require_portfolio(context: LaunchContext) -> None:
-    """Portfolios belong to homework submission, and homework submission to learners."""
-    if context.message_type != claims.DEEP_LINKING_REQUEST or placement_of(context) != HOMEWORK:
-        raise refused("portfolio_placement", "Your portfolio opens when you submit an assignment from your course.",
-                      status=403, advice="")
-    require_role(context)
-
-
-async def portfolio_launch(request: Request, token: str | None) -> tuple[LaunchContext, Owner]:
-    """The launch behind a portfolio request and the portfolio's owner; refusals as LtiRefusal or AppError."""
-    context = await run_in_threadpool(launch_context, request, token)
-    require_portfolio(context)
-
-    def run() -> Owner:
-        with request.app.state.sessions() as session:
-            return owner_for_launch(session, context)
-
-    try:
-        return context, await run_in_threadpool(run)
-    except PortfolioError as error:
-        raise AppError(error.status, error.message) from None
-
-
-def _item_view(item: PortfolioItemRow, request: Request) -> dict[str, Any]:
-    view: dict[str, Any] = {"id": item.id, "title": item.title, "kind": item.kind}
-    if item.kind == "file":
-        settings = request.app.state.settings
-        view["download_url"] = signing.signed_file_url(settings.base_url, item, settings.secret_key)
-        view["detail"] = f"{item.file_name} · {files.human_size(item.file_size or 0)}"
-    elif item.kind == "link":
-        view["url"] = item.url
-    else:
-        view["detail"] = item.note or ""
-    return view
-
-
-# "File" stays out of these labels: the add form's file input is labelled "File", and a label containing the word
-# would make that name ambiguous to assistive technology users searching by label (and to tests).
-SUBMIT_AS_LABELS = {AS_FILE: "As a web page", AS_LINK: "As a link to the tool"}
-
-
-def submit_as_choices(context: LaunchContext | None) -> list[dict[str, str]]:
-    """The radios for how a note or link is submitted, from what the launch's platform accepts; the file first."""
-    claim = (context.deep_linking_settings if context is not None else None) or {}
-    settings = DeepLinkingSettings.from_claim({**claim, "deep_link_return_url": claim.get("deep_link_return_url", "")})
-    offers = submit_as_offers(settings.accept_types, settings.accept_media_types)
-    return [{"value": offer, "label": SUBMIT_AS_LABELS[offer]} for offer in offers]
-
-
-def portfolio_page_context(request: Request, owner: Owner, token: str, context: LaunchContext | None = None,
-                           **extra: Any) -> dict[str, Any]:
-    """What `_portfolio.html` needs (blocking: call it in a thread); the picker page can include it too."""
-    with request.app.state.sessions() as session:
-        items = list_items(session, owner)
-    values = {"title": "", "url": "", "note": ""}
-    values.update(extra.pop("portfolio_values", None) or {})
-    return {
-        "launch_token": token,
-        "header": launch_token.HEADER,
-        "portfolio_items": [_item_view(item, request) for item in items],
-        "portfolio_has_pages": any(item.kind != "file" for item in items),
-        "portfolio_submit_as": submit_as_choices(context),
-        "portfolio_values": values,
-        "portfolio_form": CHOOSE_FORM,
-        "portfolio_accept": ",".join(f".{extension}" for extension in files.ALLOWED),
-        "portfolio_allowed": files.ALLOWED_LIST,
-        "portfolio_max_upload": files.human_size(max_upload_bytes(request)),
-        "portfolio_limits": {"title": MAX_TITLE, "url": MAX_URL, "note": MAX_NOTE},
-        "portfolio_error": None,
-        "portfolio_status": None,
-        "portfolio_selected": None,
-        **extra,
-    }
-
-
-async def picker_portfolio(request: Request, context: LaunchContext, token: str) -> dict[str, Any]:
-    """What `lti_picker.html` needs to include `_portfolio.html`: empty unless this is a homework submission."""
-    if context.message_type != claims.DEEP_LINKING_REQUEST or placement_of(context) != HOMEWORK:
-        return {}
-
-    def run() -> dict[str, Any]:
-        with request.app.state.sessions() as session:
-            owner = owner_for_launch(session, context)
-        return portfolio_page_context(request, owner, token, context)
-
-    try:
-        return await run_in_threadpool(run)
-    except PortfolioError as error:
-        raise AppError(error.status, error.message) from None
-
-
 async def _render(request: Request, launch: tuple[LaunchContext, Owner], token: str, status: int = 200,
                   **extra: Any) -> Response:
     """The partial for htmx; for a plain form post, a whole page that can also submit the chosen item."""
     full_page = not request.headers.get("HX-Request")
     page = await run_in_threadpool(portfolio_page_context, request, launch[1], token, launch[0], **extra)
-    templates = request.app.state.templates
-    response: Response
-    if full_page:
-        html = templates.env.from_string(FULL_PAGE).render({"request": request, **page})
-        response = HTMLResponse(html, status_code=status)
-    else:
-        response = templates.TemplateResponse(request, "_portfolio.html", page, status_code=status)
+    template = "portfolio_page.html" if full_page else "_portfolio.html"
+    response: Response = services(request).templates.TemplateResponse(request, template, page, status_code=status)
     response.headers["Cache-Control"] = "no-store"  # personal data and the launch token
     return response
 
@@ -228,10 +108,10 @@ def _add(request: Request, owner: Owner, values: dict[str, str], upload: UploadF
         raise PortfolioError("Add a file, a link or a note, and give it a title.")
     if len(given) > 1:
         raise PortfolioError(f"Add one thing at a time: you gave a {' and a '.join(given)}.")
-    with request.app.state.sessions() as session:
+    with services(request).sessions() as session:
         if upload is not None:
             return add_file(session, owner, title=values["title"], filename=upload.filename or "", stream=upload.file,
-                            data_dir=request.app.state.settings.data_dir, max_bytes=max_bytes)
+                            data_dir=services(request).settings.data_dir, max_bytes=max_bytes)
         if given == ["link"]:
             return add_link(session, owner, title=values["title"], url=values["url"])
         return add_note(session, owner, title=values["title"], note=values["note"])
@@ -268,7 +148,7 @@ async def add_item(request: Request) -> Response:
         message = (f"The upload is larger than {files.human_size(max_bytes)}, the largest file a portfolio accepts. "
                    "Nothing was added.")
         if launch is None:
-            raise AppError(413, message) from None
+            raise RequestError(413, message) from None
         return await _render(request, launch, token, 413, portfolio_error=message)
     return await _render(request, launch, token, portfolio_status=f"Added “{item.title}” to your portfolio.",
                          portfolio_selected=item.id)
@@ -306,14 +186,14 @@ async def download(request: Request) -> Response:
     later, and a refusal must read as one, never as a broken file or a server error."""
     item_id = str(request.path_params["item_id"])
     expires, given = request.query_params.get("expires", ""), request.query_params.get("signature", "")
-    settings = request.app.state.settings
+    settings = services(request).settings
     if not signing.well_formed(expires):
         return _refusal(403, INVALID_LINK)
 
     def run() -> PortfolioItemRow | None:
         if len(item_id) > MAX_ITEM_ID or not item_id.isascii() or not item_id.isprintable():
             return None
-        with request.app.state.sessions() as session:
+        with services(request).sessions() as session:
             return get_signed_item(session, item_id)
 
     try:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from collections import deque
 
 import httpx
 from sqlalchemy.exc import IntegrityError
@@ -26,41 +23,11 @@ from marketplace.lti.dynamic_registration import (
 from marketplace.outbound import guarded_async_transport
 from marketplace.settings import Settings
 from marketplace.web.security import content_security_policy
+from marketplace.web.services import services
 
 logger = logging.getLogger("marketplace.lti")
 
 ERROR_STATUS = {"input": 400, "platform": 502, "conflict": 409, "full": 403, "refused": 429}
-# A real administrator registers a platform or two; a client starting more than this is refused a while.
-REGISTRATIONS_PER_WINDOW = 5
-WINDOW_SECONDS = 60.0
-MAX_TRACKED_CLIENTS = 10_000
-
-
-class RegistrationRateLimit:
-    """Sliding-window count of registration attempts per client address, held per process.
-
-    Per process is enough for this door: with N workers an address gets at most N times the allowance, and
-    the cap on pending registrations (in the database) bounds what all of them together can store.
-    """
-
-    def __init__(self, limit: int = REGISTRATIONS_PER_WINDOW, window: float = WINDOW_SECONDS) -> None:
-        self.limit = limit
-        self.window = window
-        self._attempts: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, client: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            attempts = self._attempts.setdefault(client, deque())
-            while attempts and now - attempts[0] >= self.window:
-                attempts.popleft()
-            if len(attempts) >= self.limit:
-                return False
-            attempts.append(now)
-            if len(self._attempts) > MAX_TRACKED_CLIENTS:
-                self._attempts = {key: value for key, value in self._attempts.items() if value}
-            return True
 
 
 # The registration answer is specific to one token and one platform; never let a cache keep it.
@@ -71,15 +38,13 @@ USER_AGENT = "lti-marketplace"
 
 async def register_page(request: Request) -> Response:
     """Register with the platform named by `openid_configuration`, store it, and tell the platform to close."""
-    state = request.app.state
-    settings: Settings = state.settings
+    state = services(request)
+    settings = state.settings
     configuration_url = request.query_params.get("openid_configuration", "").strip()
     token = request.query_params.get("registration_token", "")
     if not configuration_url:
         return _error_page(request, DynamicRegistrationError(MISSING_CONFIGURATION, kind="input"))
-    limiter = getattr(state, "registration_limit", None)
-    if limiter is None:
-        limiter = state.registration_limit = RegistrationRateLimit()
+    limiter = state.registration_limit
     client = request.client.host if request.client else "unknown"
     if not limiter.allow(client):
         return _error_page(request, DynamicRegistrationError(
@@ -142,7 +107,7 @@ def _store(sessions: sessionmaker[Session], registered: RegisteredPlatform,
 
 def _error_page(request: Request, error: DynamicRegistrationError) -> Response:
     status = ERROR_STATUS[error.kind]
-    response: Response = request.app.state.templates.TemplateResponse(
+    response: Response = services(request).templates.TemplateResponse(
         request,
         "lti_register_error.html",
         {
@@ -154,6 +119,6 @@ def _error_page(request: Request, error: DynamicRegistrationError) -> Response:
             "platform_content_type": error.platform_content_type,
         },
         status_code=status,
-        headers=_headers(request, request.app.state.settings),
+        headers=_headers(request, services(request).settings),
     )
     return response

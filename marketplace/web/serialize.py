@@ -6,7 +6,7 @@ from typing import Any
 
 from marketplace.catalog.highlight import Segment
 from marketplace.catalog.resource import Resource, licence_to_dict
-from marketplace.catalog.search import NoResultsHelp, SearchHit, SearchResult
+from marketplace.catalog.search_types import NoResultsHelp, SearchHit, SearchResult
 from marketplace.catalog.sources import OWN_NAME, source_name
 from marketplace.catalog.thumbnails import LocalThumbnail, PicturedResource, picture_of
 from marketplace.catalog.vocabulary import FACETS

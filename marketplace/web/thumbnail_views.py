@@ -11,8 +11,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from marketplace.catalog.thumbnails import parse_thumbnail_name
+from marketplace.errors import RequestError
 from marketplace.store.thumbnails import ThumbnailImage, thumbnail_image
-from marketplace.web.errors import AppError
+from marketplace.web.services import services
 
 NOT_FOUND = ("There is no thumbnail at this address; it may have been replaced by a newer picture. "
              "Reload the page that showed it.")
@@ -23,9 +24,9 @@ async def thumbnail(request: Request) -> Response:
     name = request.path_params["name"]
     parsed = parse_thumbnail_name(name)
     if parsed is None:
-        raise AppError(404, NOT_FOUND)
+        raise RequestError(404, NOT_FOUND)
     resource_id, digest = parsed
-    sessions = request.app.state.sessions
+    sessions = services(request).sessions
 
     def load() -> ThumbnailImage | None:
         with sessions() as session:
@@ -33,7 +34,7 @@ async def thumbnail(request: Request) -> Response:
 
     image = await run_in_threadpool(load)
     if image is None or not image.sha256.startswith(digest):
-        raise AppError(404, NOT_FOUND)
+        raise RequestError(404, NOT_FOUND)
     etag = f'"{image.sha256[:32]}"'
     headers = {"Cache-Control": CACHE_FOREVER, "ETag": etag, "X-Content-Type-Options": "nosniff"}
     if etag in {tag.strip() for tag in request.headers.get("if-none-match", "").split(",")}:

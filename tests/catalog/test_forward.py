@@ -12,7 +12,8 @@ from marketplace.catalog import forward
 from marketplace.catalog.forward import ForwardIndex, ForwardMismatchError
 from marketplace.catalog.index_store import apply_changes, build_index
 from marketplace.catalog.loader import load_catalog
-from marketplace.catalog.search import CatalogIndex, SearchRequest
+from marketplace.catalog.search import CatalogIndex
+from marketplace.catalog.search_types import SearchRequest
 from marketplace.catalog.spelling import SpellingDictionary, edit_distance
 from tests.conftest import write_resource
 

@@ -16,7 +16,8 @@ from marketplace.catalog.index_store import build_index
 from marketplace.catalog.loader import load_catalog
 from marketplace.catalog.postings import read_postings
 from marketplace.catalog.query import parse_query
-from marketplace.catalog.search import CatalogIndex, SearchRequest
+from marketplace.catalog.search import CatalogIndex
+from marketplace.catalog.search_types import SearchRequest
 from tests.conftest import write_resource
 
 
@@ -195,7 +196,7 @@ def test_title_order_folds_accents_like_search(content_dir: Path, tmp_path: Path
 
 def test_an_index_built_by_another_analysis_is_refused_until_rebuilt(content_dir: Path, tmp_path: Path) -> None:
     from marketplace.catalog.index_store import ANALYSIS_FILE, analysis_is_current
-    from marketplace.catalog.search import IndexMissingError
+    from marketplace.catalog.search_types import IndexMissingError
 
     build_index(tmp_path / "old", load_catalog(content_dir).resources, workers=1)
     assert analysis_is_current(tmp_path / "old")

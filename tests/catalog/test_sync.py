@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from marketplace.catalog.index_store import read_manifest
 from marketplace.catalog.records import get_resource
-from marketplace.catalog.search import CatalogIndex, SearchRequest
+from marketplace.catalog.search import CatalogIndex
+from marketplace.catalog.search_types import SearchRequest
 from marketplace.catalog.sync import load_content, sync_index
 from marketplace.store.database import make_engine, make_session_factory, upgrade_database
 from tests.conftest import write_resource

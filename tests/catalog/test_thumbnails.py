@@ -23,7 +23,8 @@ from starlette.testclient import TestClient
 from marketplace.app import create_app
 from marketplace.catalog import thumbnails as thumbnails_module
 from marketplace.catalog.records import get_resource
-from marketplace.catalog.search import CatalogIndex, SearchRequest
+from marketplace.catalog.search import CatalogIndex
+from marketplace.catalog.search_types import SearchRequest
 from marketplace.catalog.sync import load_content, sync_index
 from marketplace.catalog.thumbnails import (
     BOX,

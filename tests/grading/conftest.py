@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from marketplace.settings import Settings
+from marketplace.web.services import services
 from tests.grading.gradebook_peer import GradebookPeer
 from tests.lti.conftest import LtiEnvironment, extras, lti  # noqa: F401 - fixtures used by these tests
 from tests.lti.peer import INSTRUCTOR, LEARNER
@@ -98,7 +99,7 @@ class Graded:
         from marketplace.grading.worker import DeliveryConfig
 
         # Fresh clients and workers on the app's database, as separate processes would have.
-        gradings = [build_grading(self.env.sessions, self.app.state.signing_keys, self.env.settings.secret_key,
+        gradings = [build_grading(self.env.sessions, services(self.app).signing_keys, self.env.settings.secret_key,
                                   allow_loopback=True, config=DeliveryConfig(**config), timeout=timeout or TIMEOUT)
                     for _ in range(workers)]
         self.gradings = gradings

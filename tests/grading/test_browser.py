@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from marketplace.catalog.sync import load_content, sync_index
 from marketplace.store.models import QuizAttemptRow
+from marketplace.web.services import services
 from tests.grading.conftest import AGS_CLAIM, COURSE, CUSTOM, NRPS_CLAIM, TOOL_PLATFORM, Graded, wait_for
 from tests.grading.gradebook_peer import Fault
 from tests.lti.peer import INSTRUCTOR, LEARNER
@@ -73,7 +74,7 @@ def quiz(graded: Graded) -> Graded:
         session.commit()
         sync_index(session, env.settings.index_dir, workers=1)
     app: Any = env.app
-    app.state.catalog.refresh()
+    services(app).catalog.refresh()
     return graded
 
 

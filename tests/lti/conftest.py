@@ -19,6 +19,7 @@ from marketplace.lti.platform_keys import PlatformKeySets
 from marketplace.settings import Settings
 from marketplace.store.database import make_engine, make_session_factory, upgrade_database
 from marketplace.store.registrations import add_deployment, add_platform
+from marketplace.web.services import services
 from tests.lti.catalog_extras import write_extra_resources
 from tests.lti.dl_receiver import DeepLinkReceiver
 from tests.lti.peer import PlatformPeer, form_fields
@@ -78,7 +79,8 @@ def _lti_environment(stack: ExitStack, tool_socket: socket.socket, peer_socket: 
     stack.enter_context(serving(peer.app(), peer_socket))
     stack.enter_context(serving(app, tool_socket))
     # A short refetch interval so key-rotation tests need not wait the production 5 s.
-    app.state.platform_keys = PlatformKeySets(app.state.http, min_refetch_interval=0.5)
+    app.state.services = dataclasses.replace(
+        services(app), platform_keys=PlatformKeySets(services(app).http, min_refetch_interval=0.5))
     browser = stack.enter_context(httpx.Client(timeout=20))
     yield LtiEnvironment(tool_url, peer, browser, sessions, configured, app)
 
@@ -91,7 +93,7 @@ def extras(lti: LtiEnvironment) -> LtiEnvironment:
         load_content(session, lti.settings.content_dir)
         session.commit()
         sync_index(session, lti.settings.index_dir, workers=1)
-    lti.app.state.catalog.refresh()  # type: ignore[attr-defined]  # don't wait for the background refresh
+    services(lti.app).catalog.refresh()  # don't wait for the background refresh
     return lti
 
 

@@ -21,6 +21,7 @@ from playwright.sync_api import BrowserContext, Frame, Page, Request, expect, sy
 from sqlalchemy import select
 
 from marketplace.store.models import LaunchRow, PlatformRow
+from marketplace.web.services import services
 from tests.conftest import PROJECT_DIR, skip_or_fail
 from tests.lti.conftest import LtiEnvironment
 from tests.lti.peer import FORWARDING_FRAME
@@ -63,7 +64,7 @@ def allow_framing_from(lti: LtiEnvironment, origin: str) -> None:
         platform.frame_origins = [*platform.frame_origins, origin]
         session.commit()
     app: Any = lti.app
-    app.state.frame_ancestors.invalidate()
+    services(app).frame_ancestors.invalidate()
 
 
 def open_course(lti: LtiEnvironment, context: BrowserContext) -> tuple[Page, list[Request]]:

@@ -12,6 +12,7 @@ import pytest
 
 from marketplace.catalog.sync import load_content, sync_index
 from marketplace.lti.deep_linking import PRESERVE_ASSIGNMENT_NAME
+from marketplace.web.services import services
 from tests.lti.canvas_rules import assignment_page, editor_insert, module_assignment_dates
 from tests.lti.conftest import LtiEnvironment
 from tests.lti.dl_receiver import DeepLinkReceiver
@@ -57,7 +58,7 @@ def display(extras: LtiEnvironment) -> LtiEnvironment:
         load_content(session, extras.settings.content_dir)
         session.commit()
         sync_index(session, extras.settings.index_dir, workers=1)
-    extras.app.state.catalog.refresh()  # type: ignore[attr-defined]
+    services(extras.app).catalog.refresh()
     return extras
 
 

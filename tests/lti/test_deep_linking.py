@@ -16,6 +16,7 @@ from sqlalchemy import select
 from marketplace.catalog.sync import load_content, sync_index
 from marketplace.store.models import PlatformRow
 from marketplace.store.registrations import add_deployment
+from marketplace.web.services import services
 from tests.lti.conftest import LtiEnvironment
 from tests.lti.dl_receiver import DeepLinkReceiver, Expectation
 from tests.lti.peer import DEPLOYMENT_ID, DL_SETTINGS, INSTRUCTOR, LEARNER
@@ -217,7 +218,7 @@ def test_markup_in_resource_titles_and_the_editor_selection_prefill(lti: LtiEnvi
         load_content(session, lti.settings.content_dir)
         session.commit()
         sync_index(session, lti.settings.index_dir, workers=1)
-    lti.app.state.catalog.refresh()  # type: ignore[attr-defined]
+    services(lti.app).catalog.refresh()
     claim = dict(FIXTURE["deep_linking_settings_by_placement"]["editor_button"])
     claim["deep_link_return_url"] = receiver.return_url
     lti.peer.message_type = "LtiDeepLinkingRequest"

@@ -55,6 +55,7 @@ from marketplace.store.registrations import (
 )
 from marketplace.web.registration_views import register_page
 from marketplace.web.security import SecurityHeadersMiddleware
+from marketplace.web.services import Services, services
 from tests.lti.conftest import LtiEnvironment
 from tests.lti.servers import running_server
 
@@ -167,7 +168,7 @@ async def _browse(request: Request) -> Response:
 
 
 def registration_app(settings: Settings) -> Starlette:
-    """The registration route with the app.state create_app sets (base.html also needs `browse` and `static`)."""
+    """The registration route with the services it reads (base.html also needs `browse` and `static`)."""
     engine = make_engine(settings.database_url)
 
     @contextlib.asynccontextmanager
@@ -186,10 +187,11 @@ def registration_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
         middleware=[Middleware(SecurityHeadersMiddleware)],
     )
-    app.state.settings = settings
-    app.state.engine = engine
-    app.state.sessions = make_session_factory(engine)
-    app.state.templates = _templates()
+    unused: Any = None  # the registration route reads none of these
+    app.state.services = Services(
+        settings=settings, engine=engine, sessions=make_session_factory(engine), templates=_templates(),
+        http=unused, platform_keys=unused, signing_keys=unused, grading=unused, frame_ancestors=unused,
+        catalog=unused)
     return app
 
 
@@ -401,7 +403,7 @@ def test_the_route_in_the_real_app(settings: Settings, platform: FakePlatform) -
     upgrade_database(settings.database_url)
     probe = create_app(settings)
     wired = any(getattr(route, "path", None) == "/lti/register" for route in probe.routes)
-    probe.state.engine.dispose()
+    services(probe).engine.dispose()
     if not wired:
         pytest.skip("marketplace.app does not route /lti/register yet")
     with running_tool(settings, create_app) as running:

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from marketplace.lti import launch_token
 from marketplace.store.models import DeploymentRow, LaunchRow, LoginStateRow, PlatformRow
 from marketplace.store.registrations import approve_deployment
+from marketplace.web.services import services
 from tests.lti.conftest import LtiEnvironment
 from tests.lti.peer import CLIENT_ID, DL_SETTINGS, INSTRUCTOR, LEARNER, Scenario, form_fields
 
@@ -95,7 +96,7 @@ def test_canvas_shaped_deep_linking_launch(lti: LtiEnvironment, placement: str) 
     assert f"({placement})" in partial.text
     # The Canvas school's own origin, learned from the verified launch, may now frame the tool.
     time.sleep(0.05)
-    lti.app.state.frame_ancestors.invalidate()  # type: ignore[attr-defined]
+    services(lti.app).frame_ancestors.invalidate()
     csp = lti.browser.get(lti.tool_url + "/healthz").headers["content-security-policy"]
     assert "https://example.instructure.com" in csp  # the fixture's return_url origin
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 import tempfile
@@ -18,6 +19,7 @@ from marketplace.lti.errors import LtiRefusal
 from marketplace.portfolio import signing
 from marketplace.portfolio.content_items import submission_item
 from marketplace.store.models import LaunchRow, PortfolioItemRow
+from marketplace.web.services import services
 from tests.lti.conftest import LtiEnvironment
 from tests.lti.peer import INSTRUCTOR, LEARNER
 from tests.portfolio import samples
@@ -101,7 +103,8 @@ def test_bad_additions_get_a_sentence_and_store_nothing(portfolio_env: LtiEnviro
     spool = tmp_path / "spool"
     spool.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(spool))  # where the form parser spools large parts
-    portfolio_env.app.state.portfolio_max_upload_bytes = SMALL_LIMIT  # type: ignore[attr-defined]
+    app = portfolio_env.app
+    app.state.services = dataclasses.replace(services(app), portfolio_max_upload_bytes=SMALL_LIMIT)
     ada = student("student-ada")
     response = ada.add(title, **kwargs)  # type: ignore[arg-type]
     assert response.status_code == status, response.text[:600]

@@ -25,6 +25,7 @@ from marketplace.sandbox.registration import CLIENT_ID, DEPLOYMENT_ID, ensure_sa
 from marketplace.settings import Settings
 from marketplace.store.database import make_engine, make_session_factory, upgrade_database
 from marketplace.store.models import DeploymentRow, PlatformRow
+from marketplace.web.services import services
 from tests.lti.peer import form_fields
 from tests.sandbox.conftest import SandboxEnvironment
 
@@ -215,7 +216,7 @@ def test_the_return_endpoint_verifies_the_tools_signature_and_takes_each_respons
     refused = sandbox.browser.post(f"{sandbox.url}/sandbox/return/link_selection", data={"JWT": forged})
     assert refused.status_code == 400 and "lti1p3platform refused the response" in refused.text
     # Properly signed but wrong: the sandbox's own checks refuse it.
-    signing = sandbox.app.state.signing_keys
+    signing = services(sandbox.app).signing_keys
     engine = make_engine(sandbox.settings.database_url)
     with make_session_factory(engine)() as session:
         kid, key = signing.active(session)

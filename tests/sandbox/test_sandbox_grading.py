@@ -24,6 +24,7 @@ from marketplace.sandbox import canvas, gradebook
 from marketplace.sandbox.course import CourseStore
 from marketplace.sandbox.registration import CLIENT_ID
 from marketplace.store.models import GradeJobRow, PlatformRow
+from marketplace.web.services import services
 from tests.sandbox.conftest import GRADED_QUIZ_ID, SandboxEnvironment
 from tests.sandbox.test_sandbox import open_links
 
@@ -37,8 +38,8 @@ SAM, LEE, ADA = canvas.STUDENT.sub, canvas.STUDENT_2.sub, canvas.INSTRUCTOR.sub
 # -- helpers --------------------------------------------------------------------------------------------------
 def tool_key(env: SandboxEnvironment) -> tuple[str, Any]:
     """The tool's active signing key, as its grade worker signs assertions with it."""
-    with env.app.state.sessions() as session:
-        kid, key = env.app.state.signing_keys.active(session)
+    with services(env.app).sessions() as session:
+        kid, key = services(env.app).signing_keys.active(session)
         session.commit()
     return kid, key
 
@@ -98,7 +99,7 @@ def course_data(env: SandboxEnvironment) -> dict[str, Any]:
 
 
 def job_states(env: SandboxEnvironment) -> list[tuple[str, str]]:
-    with env.app.state.sessions() as session:
+    with services(env.app).sessions() as session:
         rows = session.scalars(select(GradeJobRow).order_by(GradeJobRow.id))
         return [(row.user_sub, row.state) for row in rows]
 
@@ -115,12 +116,12 @@ def cell_texts(page: str) -> list[list[str]]:
 # -- the token endpoint ---------------------------------------------------------------------------------------
 def test_the_token_endpoint_accepts_the_tools_own_assertion(sandbox: SandboxEnvironment) -> None:
     assert sandbox.browser.get(sandbox.url + "/sandbox").status_code == 200  # registers the sandbox with the tool
-    with sandbox.app.state.sessions() as session:
+    with services(sandbox.app).sessions() as session:
         platform_id = session.scalars(select(PlatformRow.id).where(PlatformRow.client_id == CLIENT_ID)).one()
 
     async def fetch() -> tuple[str, int]:
         # The tool's own token client (marketplace.grading.tokens), as its grade worker uses it.
-        grading = build_grading(sandbox.app.state.sessions, sandbox.app.state.signing_keys,
+        grading = build_grading(services(sandbox.app).sessions, services(sandbox.app).signing_keys,
                                 sandbox.settings.secret_key, allow_loopback=True)
         try:
             return await grading.tokens.get(platform_id, list(canvas.AGS_SCOPES)), grading.tokens.requests

@@ -1,0 +1,109 @@
+"""What the picker's pages need, shared by the views that show the picker (the launch lands on it) and
+those that update it: the role check, the template values, the personal lists and the search."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+
+from marketplace.catalog.records import get_resources
+from marketplace.catalog.search import CatalogIndex
+from marketplace.catalog.search_types import SearchRequest, SearchResult
+from marketplace.catalog.vocabulary import FACET_LEGENDS, FACETS
+from marketplace.lti.context import LaunchContext
+from marketplace.lti.deep_linking import (
+    ASSIGNMENT,
+    EDITOR,
+    HOMEWORK,
+    MODULES,
+    DeepLinkingSettings,
+    dates_honoured,
+    placement_of,
+)
+from marketplace.lti.errors import refused
+from marketplace.store.models import LaunchRow
+from marketplace.store.picker import favourite_ids
+from marketplace.web.picks import first_screen, wants_first_screen
+from marketplace.web.serialize import hit_to_json
+from marketplace.web.services import services
+
+
+def require_role(context: LaunchContext) -> None:
+    """Instructor placements need a teaching role; homework submission needs a learner."""
+    placement = placement_of(context)
+    if placement == HOMEWORK:
+        if not context.is_learner:
+            raise refused("role_learner", "Submitting homework needs a student (Learner) role in this course.",
+                          status=403, advice="")
+    elif not context.is_instructor:
+        raise refused("role_instructor", "Adding resources to the course needs an instructor, teaching assistant, "
+                      "content developer or administrator role.", status=403, advice="")
+
+
+def picker_context(context: LaunchContext) -> dict[str, Any]:
+    """What the picker templates need besides the search results."""
+    assert context.deep_linking_settings is not None  # noqa: S101 - deep-linking launches only
+    settings = DeepLinkingSettings.from_claim(context.deep_linking_settings)
+    placement = placement_of(context)
+    selection = context.custom.get("selection", "")
+    return {
+        "placement": placement,
+        "single": not settings.accept_multiple or placement in {ASSIGNMENT, HOMEWORK},
+        "submit_label": "Submit selected" if placement == HOMEWORK else "Add selected",
+        "ask_points": placement == ASSIGNMENT,
+        # Dates only where the platform uses them (never on Canvas's assignment page); they go with a line item.
+        "ask_dates": placement != ASSIGNMENT and dates_honoured(placement, context.product_family),
+        # The description replaces the teacher's own where the item becomes an assignment or a module item.
+        "ask_description": placement not in {EDITOR, HOMEWORK},
+        "description_target": "assignment" if placement == ASSIGNMENT else
+                              "module item" if placement == MODULES else "activity",
+        # A quiz added anywhere but the editor or a homework submission becomes a graded activity.
+        "ask_quiz_settings": placement not in {EDITOR, HOMEWORK},
+        # Canvas expands $com.instructure.Editor.selection; an unexpanded variable means nothing was selected.
+        "prefill": "" if selection.startswith("$") else selection,
+        "facet_labels": FACETS,
+        "facet_legends": FACET_LEGENDS,
+    }
+
+
+def launch_row(session: Any, context: LaunchContext) -> LaunchRow:
+    row = session.get(LaunchRow, context.launch_id)
+    assert row is not None  # noqa: S101 - launch_context found it
+    return row  # type: ignore[no-any-return]
+
+
+def personal_lists(request: Request, context: LaunchContext, search: SearchRequest | None = None) -> dict[str, Any]:
+    """The tray and favourites, and the first screen's sections when nothing was asked yet (blocking)."""
+    with services(request).sessions() as session:
+        row = launch_row(session, context)
+        tray_ids = list(row.selection or [])
+        favourites = favourite_ids(session, row.platform_id, context.user_sub)
+        known = {resource.id: resource for resource in get_resources(session, tray_ids)}
+        sections = (first_screen(session, row.platform_id, context.user_sub)
+                    if search is not None and wants_first_screen(search) else [])
+    return {
+        "tray": [known[item] for item in tray_ids if item in known],
+        "tray_ids": set(tray_ids),
+        "favourite_ids": set(favourites),
+        "first_screen": sections,
+    }
+
+
+async def run_search(request: Request, search: SearchRequest) -> SearchResult:
+    catalog: CatalogIndex = services(request).catalog
+    try:
+        result: SearchResult = await run_in_threadpool(catalog.search, search)
+    except FileNotFoundError:
+        raise refused("catalog_missing", "The catalog has not been indexed yet.",
+                      advice="An administrator must run `marketplace index`.", status=503) from None
+    return result
+
+
+async def initial_results(request: Request, context: LaunchContext, text: str) -> dict[str, Any]:
+    """The first page of results and the personal lists, for the full picker page."""
+    search = SearchRequest(text=text, per_page=10)
+    result = await run_search(request, search)
+    personal = await run_in_threadpool(personal_lists, request, context, search)
+    return {"search": search, "result": result, "hits": [hit_to_json(hit) for hit in result.hits], **personal}
