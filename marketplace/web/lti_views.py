@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
-import secrets
 from http.cookies import SimpleCookie
 from typing import Any
 
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -18,13 +14,19 @@ from marketplace.clock import utc_now
 from marketplace.grading import attempts
 from marketplace.lti import claims, launch_token
 from marketplace.lti.canvas_config import canvas_configuration
-from marketplace.lti.context import LaunchContext
 from marketplace.lti.errors import LtiRefusal, refused
+from marketplace.lti.handoff import (
+    HANDOFF_SECONDS,
+    binding,
+    confirm_from_storage,
+    learn_frame_origin,
+    new_handoff,
+    redeem_handoff,
+)
 from marketplace.lti.keys import ensure_keys, published_jwks
 from marketplace.lti.launch import MAX_ID_TOKEN_BYTES, FormRequest, StrictMessageLaunch, VerifiedLaunch
 from marketplace.lti.login import LOGIN_TTL, STATE_COOKIE_PREFIX, LoginStart, start_login
 from marketplace.platform_urls import safe_origin
-from marketplace.store.models import LaunchRow, PlatformRow
 from marketplace.web import portfolio_pages
 from marketplace.web.launch_session import launch_context
 from marketplace.web.picker_pages import initial_results, picker_context, require_role
@@ -33,7 +35,6 @@ from marketplace.web.services import services
 
 logger = logging.getLogger("marketplace.lti")
 MAX_FORM_BYTES = MAX_ID_TOKEN_BYTES + 64 * 1024
-MAX_LEARNED_ORIGINS = 50
 
 
 def _secure(request: Request) -> bool:
@@ -120,8 +121,8 @@ async def launch(request: Request) -> Response:
                     advice="Open the tool in a new window, or allow cookies for this site, then try again.",
                 )
             verified = message.store(confirmed=cookie_ok)
-            _learn_frame_origin(session, verified.context)
-            code = _new_handoff(session, verified.context.launch_id) if verified.confirmed else None
+            learn_frame_origin(session, verified.context)
+            code = new_handoff(session, verified.context.launch_id) if verified.confirmed else None
             session.commit()
             return verified, code
 
@@ -142,22 +143,6 @@ async def launch(request: Request) -> Response:
     return response
 
 
-def _learn_frame_origin(session: Any, context: LaunchContext) -> None:
-    """Remember the LMS page origin (e.g. a Canvas school's own domain) so frame-ancestors allows it."""
-    return_url = context.launch_presentation.get("return_url")
-    if not isinstance(return_url, str):
-        return
-    origin = safe_origin(return_url)  # the same check as every platform URL: nothing header-breaking
-    if origin is None:
-        return
-    platform = session.scalars(
-        select(PlatformRow).where(PlatformRow.issuer == context.issuer, PlatformRow.client_id == context.client_id)
-    ).first()
-    known = platform.frame_origins if platform is not None else []
-    if platform is not None and origin not in known and len(known) < MAX_LEARNED_ORIGINS:
-        platform.frame_origins = [*known, origin]
-
-
 async def confirm_launch(request: Request) -> Response:
     """POST /lti/launch/confirm: the launch page read state and nonce back from platform storage."""
     form = await request.form(max_files=0, max_fields=8)
@@ -165,75 +150,29 @@ async def confirm_launch(request: Request) -> Response:
     state = str(form.get("state", ""))
     nonce = str(form.get("nonce", ""))
 
-    def run() -> str:
-        with services(request).sessions() as session:
-            row = session.get(LaunchRow, launch_id)
-            if row is None or row.confirmed_at is not None:
-                raise refused("confirm_unknown", "This launch cannot be confirmed.")
-            if not state or state != row.state or not nonce or nonce != row.claims.get("nonce"):
-                raise refused("state_mismatch", "The launch does not match the login this browser started.")
-            row.confirmed_at = utc_now()
-            session.commit()
-            return launch_id
-
+    app = services(request)
+    confirmed = await run_in_threadpool(confirm_from_storage, app.sessions, launch_id, state, nonce, utc_now())
     # No cookie reaches this browser, so no handoff code either: this POST proved it holds the values the
     # platform's storage kept for this login, and it gets the launched page itself.
-    return await _render_app(request, await run_in_threadpool(run))
+    return await _render_app(request, confirmed)
 
 
-HANDOFF_SECONDS = 120
 HANDOFF_COOKIE = "lti_handoff"
-
-
-def _hash(code: str) -> str:
-    return hashlib.sha256(code.encode("utf-8")).hexdigest()
-
-
-def _new_handoff(session: Any, launch_id: str) -> str:
-    """A one-time code for the launch (the caller commits)."""
-    code = secrets.token_urlsafe(32)
-    session.get(LaunchRow, launch_id).handoff_hash = _hash(code)
-    return code
-
-
-def _binding(request: Request, code: str) -> str:
-    """The cookie value that binds a handoff code to the browser it was given to (keyed: unguessable)."""
-    key = services(request).settings.secret_key.encode("utf-8")
-    return hmac.new(key, b"handoff:" + code.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def _to_app(request: Request, code: str) -> Response:
     response = RedirectResponse(str(request.url_for("lti_app")) + f"?handoff={code}", status_code=303)
-    _set_cookie(request, response, HANDOFF_COOKIE, _binding(request, code), HANDOFF_SECONDS,
-                str(request.url_for("lti_app").path))
+    cookie = binding(services(request).settings.secret_key, code)
+    _set_cookie(request, response, HANDOFF_COOKIE, cookie, HANDOFF_SECONDS, str(request.url_for("lti_app").path))
     return response
-
-
-def _redeem_handoff(request: Request, code: str) -> str:
-    """The launch id for a handoff code, usable once, shortly after the launch and only in the browser it
-    was given to: someone else's code opened elsewhere would put that browser inside their launch."""
-    presented = request.cookies.get(HANDOFF_COOKIE, "")
-    if code and not hmac.compare_digest(presented, _binding(request, code)):
-        raise LtiRefusal("handoff_foreign", "This launch link belongs to another browser. Open the tool again "
-                         "from your course.", 401)
-    with services(request).sessions() as session:
-        query = select(LaunchRow).where(LaunchRow.handoff_hash == _hash(code))
-        row = session.scalars(query).first() if code else None
-        if row is None:
-            raise LtiRefusal("handoff_invalid", "This page was already opened or its link is not valid. Open the tool "
-                             "again from your course.", 401)
-        confirmed = row.confirmed_at
-        row.handoff_hash = None
-        session.commit()
-        if confirmed is None or (utc_now() - confirmed).total_seconds() > HANDOFF_SECONDS:
-            raise LtiRefusal("handoff_expired", "This launch link has expired. Open the tool again from your course.",
-                             401)
-        return str(row.id)
 
 
 async def app_page(request: Request) -> Response:
     """GET /lti/app?handoff=…: the launched page, which carries its launch token in htmx headers."""
-    launch_id = await run_in_threadpool(_redeem_handoff, request, request.query_params.get("handoff", ""))
+    app = services(request)
+    launch_id = await run_in_threadpool(redeem_handoff, app.sessions, app.settings.secret_key,
+                                        request.query_params.get("handoff", ""),
+                                        request.cookies.get(HANDOFF_COOKIE, ""), utc_now())
     return await _render_app(request, launch_id)  # the binding cookie expires by itself within two minutes
 
 

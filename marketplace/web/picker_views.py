@@ -10,32 +10,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from marketplace.catalog.records import get_resources
 from marketplace.catalog.search_types import SearchRequest
-from marketplace.clock import utc_now
 from marketplace.grading.policy import ATTEMPTS_KEY, MAX_ATTEMPTS_ALLOWED, POLICIES, POLICY_KEY
 from marketplace.lti import launch_token
 from marketplace.lti.context import LaunchContext
+from marketplace.lti.deep_link_answer import MAX_SELECTION, Submission, answer
 from marketplace.lti.deep_linking import (
-    HOMEWORK,
-    ContentItemBuilder,
     DeepLinkingSettings,
     ItemOptions,
-    placement_of,
-    response_claims,
-    sign_response,
 )
-from marketplace.lti.errors import LtiRefusal, refused
-from marketplace.lti.keys import SigningKeys
+from marketplace.lti.errors import refused
 from marketplace.platform_urls import safe_origin
 from marketplace.portfolio.content_items import submission_item
-from marketplace.store.models import LaunchRow
-from marketplace.store.picker import record_uses, set_favourite, set_selected
+from marketplace.store.picker import set_favourite, set_selected
 from marketplace.web.launch_session import launch_context
 from marketplace.web.params import search_request
 from marketplace.web.picker_pages import launch_row, personal_lists, picker_context, require_role, run_search
@@ -43,8 +36,6 @@ from marketplace.web.resource_pages import load_resource, resource_page_context
 from marketplace.web.security import content_security_policy
 from marketplace.web.serialize import hit_to_json
 from marketplace.web.services import services
-
-MAX_SELECTION = 50
 
 
 async def _context(request: Request, token: str | None = None) -> LaunchContext:
@@ -148,56 +139,25 @@ async def respond(request: Request) -> Response:
                           available_end=_date(form, "available_until"), due=_date(form, "due"),
                           use_description=str(form.get("use_description", "")) == "yes",
                           quiz_custom=_quiz_settings(form))
-    settings = DeepLinkingSettings.from_claim(context.deep_linking_settings)
-    base_url = services(request).settings.base_url
-    signing: SigningKeys = services(request).signing_keys
+    app = services(request)
+    submission: Submission | None = None
+    if portfolio_item:
+        claim = DeepLinkingSettings.from_claim(context.deep_linking_settings)
 
-    def run() -> str:
-        with services(request).sessions() as session:
-            row = launch_row(session, context)
-            # The tray (kept across searches) plus anything ticked on the page without htmx.
-            chosen = list(dict.fromkeys([*(row.selection or []), *posted]))
-            if len(chosen) > MAX_SELECTION:
-                raise refused("dl_too_many", f"Select at most {MAX_SELECTION} resources at once.", advice="")
-            resources = get_resources(session, chosen)
-            if len(resources) != len(chosen):
-                raise refused("dl_unknown_resource", "A selected resource is no longer in the catalog; search again.",
-                              advice="")
-            if portfolio_item and placement_of(context) == HOMEWORK:
-                if resources:
-                    raise refused("dl_single_only", "Choose one item: a resource or one of your portfolio items.",
-                                  advice="")
-                items = [submission_item(session, context, portfolio_item, base_url,
-                                         services(request).settings.secret_key, settings.accept_types,
-                                         settings.accept_media_types, portfolio_as)]
-            else:
-                items = ContentItemBuilder(settings, placement_of(context), base_url,
-                                           context.product_family).build(resources, options)
-            answered = session.execute(
-                update(LaunchRow)
-                .where(LaunchRow.id == context.launch_id, LaunchRow.responded_at.is_(None))
-                .values(responded_at=utc_now())
-            )
-            if answered.rowcount != 1:  # type: ignore[attr-defined]
-                raise LtiRefusal("dl_already_answered", "This selection was already sent to the course. Open the "
-                                 "tool again from your course to add more.", 409)
-            record_uses(session, row.platform_id, context.user_sub, [resource.id for resource in resources])
-            kid, key = signing.active(session)
-            session.commit()
-        verb = "Submitted" if placement_of(context) == HOMEWORK else "Added"
-        count = f"{len(items)} item{'' if len(items) == 1 else 's'}"
-        message = f"{verb} {count} from LTI Marketplace."
-        return sign_response(response_claims(context, settings, items, message), kid, key)
+        def submission(session: Session) -> dict[str, Any]:
+            return submission_item(session, context, portfolio_item, app.settings.base_url, app.settings.secret_key,
+                                   claim.accept_types, claim.accept_media_types, portfolio_as)
 
-    jwt_value = await run_in_threadpool(run)
+    answered = await run_in_threadpool(answer, app.sessions, app.signing_keys, context, posted=posted,
+                                       options=options, base_url=app.settings.base_url, submission=submission)
     response: Response = services(request).templates.TemplateResponse(
-        request, "lti_deep_link_return.html", {"return_url": settings.return_url, "jwt": jwt_value}
+        request, "lti_deep_link_return.html", {"return_url": answered.return_url, "jwt": answered.jwt}
     )
     response.headers["Cache-Control"] = "no-store"
     # This page must post to the platform's return URL, whatever its origin (a Canvas school's own domain).
     # The origin goes into a header, so it passes the same check as every platform URL first.
-    target = safe_origin(settings.return_url) or ""
-    platforms = services(request).frame_ancestors.value
+    target = safe_origin(answered.return_url) or ""
+    platforms = app.frame_ancestors.value
     response.headers["Content-Security-Policy"] = content_security_policy(
         request.state.csp_nonce, platforms, form_targets=target
     )

@@ -1,0 +1,96 @@
+"""Answering a deep-linking launch: the one transaction behind "Add selected".
+
+It checks the choice (at most MAX_SELECTION resources, all still in the catalog, or one portfolio item for a
+homework submission), builds the content items for the placement, marks the launch answered (once: a second
+answer, from a double click or another tab, is refused rather than adding the items twice), records the
+picks for "recently used", and signs the response JWT with the tool's active key. The view only parses the
+form and renders the auto-posting page. A portfolio item is built by the caller's `submission` function,
+because portfolio/ sits beside lti/, not below it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
+
+from marketplace.catalog.records import get_resources
+from marketplace.clock import utc_now
+from marketplace.lti.context import LaunchContext
+from marketplace.lti.deep_linking import (
+    HOMEWORK,
+    ContentItemBuilder,
+    DeepLinkingSettings,
+    ItemOptions,
+    placement_of,
+    response_claims,
+    sign_response,
+)
+from marketplace.lti.errors import LtiRefusal, refused
+from marketplace.lti.keys import SigningKeys
+from marketplace.store.models import LaunchRow
+from marketplace.store.picker import record_uses
+
+MAX_SELECTION = 50
+"""The most resources one answer may carry (the tray and the page together)."""
+
+Submission = Callable[[Session], dict[str, Any]]
+"""Builds the content item of a portfolio item, inside the answer's transaction."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeepLinkAnswer:
+    """The signed response and where the browser posts it."""
+
+    jwt: str
+    return_url: str
+    item_count: int
+
+
+def answer(
+    sessions: sessionmaker[Session], signing: SigningKeys, context: LaunchContext, *, posted: Sequence[str],
+    options: ItemOptions, base_url: str, submission: Submission | None = None,
+) -> DeepLinkAnswer:
+    """Answer the launch with the tray's resources plus `posted`, or with the portfolio item `submission`
+    builds (homework only); raises LtiRefusal for a choice that cannot be sent (blocking: run in a thread)."""
+    assert context.deep_linking_settings is not None  # noqa: S101 - deep-linking launches only
+    settings = DeepLinkingSettings.from_claim(context.deep_linking_settings)
+    placement = placement_of(context)
+    with sessions() as session:
+        row = session.get(LaunchRow, context.launch_id)
+        assert row is not None  # noqa: S101 - the launch token named it
+        # The tray (kept across searches) plus anything ticked on the page without htmx.
+        chosen = list(dict.fromkeys([*(row.selection or []), *posted]))
+        if len(chosen) > MAX_SELECTION:
+            raise refused("dl_too_many", f"Select at most {MAX_SELECTION} resources at once.", advice="")
+        resources = get_resources(session, chosen)
+        if len(resources) != len(chosen):
+            raise refused("dl_unknown_resource", "A selected resource is no longer in the catalog; search again.",
+                          advice="")
+        if submission is not None and placement == HOMEWORK:
+            if resources:
+                raise refused("dl_single_only", "Choose one item: a resource or one of your portfolio items.",
+                              advice="")
+            items = [submission(session)]
+        else:
+            items = ContentItemBuilder(settings, placement, base_url, context.product_family).build(resources,
+                                                                                                   options)
+        answered = session.execute(
+            update(LaunchRow)
+            .where(LaunchRow.id == context.launch_id, LaunchRow.responded_at.is_(None))
+            .values(responded_at=utc_now())
+        )
+        if answered.rowcount != 1:  # type: ignore[attr-defined]
+            raise LtiRefusal("dl_already_answered", "This selection was already sent to the course. Open the "
+                             "tool again from your course to add more.", 409)
+        record_uses(session, row.platform_id, context.user_sub, [resource.id for resource in resources])
+        kid, key = signing.active(session)
+        session.commit()
+    verb = "Submitted" if placement == HOMEWORK else "Added"
+    count = f"{len(items)} item{'' if len(items) == 1 else 's'}"
+    jwt_value = sign_response(response_claims(context, settings, items, f"{verb} {count} from LTI Marketplace."),
+                              kid, key)
+    return DeepLinkAnswer(jwt_value, settings.return_url, len(items))

@@ -1,0 +1,95 @@
+"""From a verified launch to the launched page: the one-time handoff code, the browser binding, the
+storage-confirmed launch, and the LMS page origins learned for frame-ancestors.
+
+A launch POST lands on the tool with cookies that third-party frames may block, so the launch is confirmed
+either by the state cookie (then a one-time code, bound to that browser, carries it to /lti/app) or by the
+platform's storage (then the launch page posts state and nonce back). These rules live here, as functions
+of a session; the views only move cookies and render.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from marketplace.lti.context import LaunchContext
+from marketplace.lti.errors import LtiRefusal, refused
+from marketplace.platform_urls import safe_origin
+from marketplace.store.models import LaunchRow, PlatformRow
+
+HANDOFF_SECONDS = 120
+MAX_LEARNED_ORIGINS = 50
+
+
+def _hash(code: str) -> str:
+    return hashlib.sha256(code.encode("utf-8")).hexdigest()
+
+
+def new_handoff(session: Session, launch_id: str) -> str:
+    """A one-time code for the launch; only its hash is stored (the caller commits)."""
+    code = secrets.token_urlsafe(32)
+    row = session.get(LaunchRow, launch_id)
+    assert row is not None  # noqa: S101 - the launch was stored in this transaction
+    row.handoff_hash = _hash(code)
+    return code
+
+
+def binding(secret_key: str, code: str) -> str:
+    """The cookie value that binds a handoff code to the browser it was given to (keyed: unguessable)."""
+    return hmac.new(secret_key.encode("utf-8"), b"handoff:" + code.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def redeem_handoff(sessions: sessionmaker[Session], secret_key: str, code: str, presented: str,
+                   now: datetime) -> str:
+    """The launch id for a handoff code, usable once, shortly after the launch and only in the browser it
+    was given to: someone else's code opened elsewhere would put that browser inside their launch."""
+    if code and not hmac.compare_digest(presented, binding(secret_key, code)):
+        raise LtiRefusal("handoff_foreign", "This launch link belongs to another browser. Open the tool again "
+                         "from your course.", 401)
+    with sessions() as session:
+        row = session.scalars(select(LaunchRow).where(LaunchRow.handoff_hash == _hash(code))).first() if code else None
+        if row is None:
+            raise LtiRefusal("handoff_invalid", "This page was already opened or its link is not valid. Open the tool "
+                             "again from your course.", 401)
+        confirmed = row.confirmed_at
+        row.handoff_hash = None
+        session.commit()
+        if confirmed is None or (now - confirmed).total_seconds() > HANDOFF_SECONDS:
+            raise LtiRefusal("handoff_expired", "This launch link has expired. Open the tool again from your course.",
+                             401)
+        return str(row.id)
+
+
+def confirm_from_storage(sessions: sessionmaker[Session], launch_id: str, state: str, nonce: str,
+                         now: datetime) -> str:
+    """Confirm a launch whose page read state and nonce back from the platform's storage; returns its id."""
+    with sessions() as session:
+        row = session.get(LaunchRow, launch_id)
+        if row is None or row.confirmed_at is not None:
+            raise refused("confirm_unknown", "This launch cannot be confirmed.")
+        if not state or state != row.state or not nonce or nonce != row.claims.get("nonce"):
+            raise refused("state_mismatch", "The launch does not match the login this browser started.")
+        row.confirmed_at = now
+        session.commit()
+        return launch_id
+
+
+def learn_frame_origin(session: Session, context: LaunchContext) -> None:
+    """Remember the LMS page origin (e.g. a Canvas school's own domain) so frame-ancestors allows it."""
+    return_url = context.launch_presentation.get("return_url")
+    if not isinstance(return_url, str):
+        return
+    origin = safe_origin(return_url)  # the same check as every platform URL: nothing header-breaking
+    if origin is None:
+        return
+    platform = session.scalars(
+        select(PlatformRow).where(PlatformRow.issuer == context.issuer, PlatformRow.client_id == context.client_id)
+    ).first()
+    known = platform.frame_origins if platform is not None else []
+    if platform is not None and origin not in known and len(known) < MAX_LEARNED_ORIGINS:
+        platform.frame_origins = [*known, origin]
