@@ -15,7 +15,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from marketplace.catalog.records import get_resources
 from marketplace.catalog.search_types import SearchRequest
 from marketplace.grading.policy import ATTEMPTS_KEY, MAX_ATTEMPTS_ALLOWED, POLICIES, POLICY_KEY
 from marketplace.lti import launch_token
@@ -26,12 +25,12 @@ from marketplace.lti.deep_linking import (
     ItemOptions,
 )
 from marketplace.lti.errors import refused
+from marketplace.lti.picker_state import star, toggle_in_tray
 from marketplace.platform_urls import safe_origin
 from marketplace.portfolio.content_items import submission_item
-from marketplace.store.picker import set_favourite, set_selected
 from marketplace.web.launch_session import launch_context
 from marketplace.web.params import search_request
-from marketplace.web.picker_pages import launch_row, personal_lists, picker_context, require_role, run_search
+from marketplace.web.picker_pages import personal_lists, picker_context, require_role, run_search
 from marketplace.web.resource_pages import load_resource, resource_page_context
 from marketplace.web.security import content_security_policy
 from marketplace.web.serialize import hit_to_json
@@ -75,14 +74,8 @@ async def select(request: Request) -> Response:
     selected = str(form.get("resource", "")) == resource_id
     single = bool(picker_context(context)["single"])
 
-    def run() -> None:
-        with services(request).sessions() as session:
-            if selected and not get_resources(session, [resource_id]):
-                raise refused("dl_unknown_resource", "That resource is no longer in the catalog.", advice="")
-            set_selected(session, launch_row(session, context), resource_id, selected, single=single)
-            session.commit()
-
-    await run_in_threadpool(run)
+    await run_in_threadpool(toggle_in_tray, services(request).sessions, context, resource_id, selected,
+                            single=single)
     return await _tray(request, context)
 
 
@@ -101,16 +94,7 @@ async def favourite(request: Request) -> Response:
     resource_id = str(form.get("resource", ""))
     starred = str(form.get("favourite", "true")) == "true"
 
-    def run() -> str:
-        with services(request).sessions() as session:
-            resources = get_resources(session, [resource_id])
-            if not resources:
-                raise refused("dl_unknown_resource", "That resource is no longer in the catalog.", advice="")
-            set_favourite(session, launch_row(session, context).platform_id, context.user_sub, resource_id, starred)
-            session.commit()
-            return resources[0].title
-
-    title = await run_in_threadpool(run)
+    title = await run_in_threadpool(star, services(request).sessions, context, resource_id, starred)
     response: Response = services(request).templates.TemplateResponse(
         request, "_picker_star.html", {"resource_id": resource_id, "title": title, "starred": starred}
     )
