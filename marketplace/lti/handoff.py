@@ -19,10 +19,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.lti.context import LaunchContext
 from marketplace.lti.errors import LtiRefusal, refused
+from marketplace.lti.launch import FormRequest, StrictMessageLaunch, VerifiedLaunch
+from marketplace.lti.platform_keys import PlatformKeySets
 from marketplace.platform_urls import safe_origin
 from marketplace.store.models import LaunchRow, PlatformRow
 
 HANDOFF_SECONDS = 120
+NO_WAY_TO_CONFIRM = ("Your browser blocked the cookie this tool needs to confirm the launch, and the platform offers "
+                     "no other way.")
 MAX_LEARNED_ORIGINS = 50
 
 
@@ -93,3 +97,20 @@ def learn_frame_origin(session: Session, context: LaunchContext) -> None:
     known = platform.frame_origins if platform is not None else []
     if platform is not None and origin not in known and len(known) < MAX_LEARNED_ORIGINS:
         platform.frame_origins = [*known, origin]
+
+
+def accept_launch(sessions: sessionmaker[Session], platform_keys: PlatformKeySets, params: dict[str, str], *,
+                  secure: bool, cookie_ok: bool) -> tuple[VerifiedLaunch, str | None]:
+    """Validate a launch POST and store it, in one transaction; returns it with a handoff code when the
+    state cookie already confirmed this browser (else the launch page confirms it through platform storage)."""
+    with sessions() as session:
+        message = StrictMessageLaunch(FormRequest(params, secure), session, platform_keys)
+        message.validate()
+        if not cookie_ok and not params.get("lti_storage_target"):
+            raise refused("state_not_bound", NO_WAY_TO_CONFIRM,
+                          advice="Open the tool in a new window, or allow cookies for this site, then try again.")
+        verified = message.store(confirmed=cookie_ok)
+        learn_frame_origin(session, verified.context)
+        code = new_handoff(session, verified.context.launch_id) if verified.confirmed else None
+        session.commit()
+        return verified, code

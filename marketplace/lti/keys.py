@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from jwt.algorithms import RSAAlgorithm
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.clock import utc_now
 from marketplace.store.models import ToolKeyRow
@@ -178,3 +178,11 @@ class SigningKeys:
             with self._lock:
                 self._loaded[kid] = key
         return kid, key
+
+
+def public_key_set(sessions: sessionmaker[Session], secret_key: str) -> dict[str, Any]:
+    """The JWKS to publish (next, active and previous keys), making the first keys if there are none yet."""
+    with sessions() as session:
+        ensure_keys(session, secret_key)
+        session.commit()
+        return published_jwks(session)

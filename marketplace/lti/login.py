@@ -17,7 +17,7 @@ from pylti1p3.exception import OIDCException
 from pylti1p3.oidc_login import OIDCLogin
 from pylti1p3.redirect import Redirect
 from sqlalchemy import delete
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.clock import utc_now
 from marketplace.lti.errors import refused
@@ -157,3 +157,11 @@ def start_login(session: Session, params: dict[str, str], *, base_url: str, secu
         storage_target=params.get("lti_storage_target") or None,
         auth_origin=origin_of(auth_login_url),
     )
+
+
+def begin_login(sessions: sessionmaker[Session], params: dict[str, str], *, base_url: str, secure: bool) -> LoginStart:
+    """`start_login` in a transaction of its own: the login state is stored before the browser is redirected."""
+    with sessions() as session:
+        start = start_login(session, params, base_url=base_url, secure=secure)
+        session.commit()
+        return start

@@ -9,7 +9,7 @@ from typing import Any, cast
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from marketplace.lti.keys import ensure_keys, published_jwks
+from marketplace.lti.keys import public_key_set
 from marketplace.sandbox.course import CourseStore
 from marketplace.sandbox.keys import load_or_create_key
 from marketplace.sandbox.lms import SandboxPlatform
@@ -56,7 +56,4 @@ def register(request: Request) -> None:
 
 def tool_jwks(request: Request) -> dict[str, Any]:
     """The tool's published keys, read in-process (an HTTP call from the server to itself adds nothing)."""
-    with services(request).sessions() as session:
-        ensure_keys(session, services(request).settings.secret_key)
-        session.commit()
-        return published_jwks(session)
+    return public_key_set(services(request).sessions, services(request).settings.secret_key)

@@ -14,18 +14,17 @@ from marketplace.clock import utc_now
 from marketplace.grading import attempts
 from marketplace.lti import claims, launch_token
 from marketplace.lti.canvas_config import canvas_configuration
-from marketplace.lti.errors import LtiRefusal, refused
+from marketplace.lti.errors import LtiRefusal
 from marketplace.lti.handoff import (
     HANDOFF_SECONDS,
+    accept_launch,
     binding,
     confirm_from_storage,
-    learn_frame_origin,
-    new_handoff,
     redeem_handoff,
 )
-from marketplace.lti.keys import ensure_keys, published_jwks
-from marketplace.lti.launch import MAX_ID_TOKEN_BYTES, FormRequest, StrictMessageLaunch, VerifiedLaunch
-from marketplace.lti.login import LOGIN_TTL, STATE_COOKIE_PREFIX, LoginStart, start_login
+from marketplace.lti.keys import public_key_set
+from marketplace.lti.launch import MAX_ID_TOKEN_BYTES
+from marketplace.lti.login import LOGIN_TTL, STATE_COOKIE_PREFIX, LoginStart, begin_login
 from marketplace.platform_urls import safe_origin
 from marketplace.web import portfolio_pages
 from marketplace.web.launch_session import launch_context
@@ -80,13 +79,8 @@ async def login(request: Request) -> Response:
     params = await _params(request)
     settings = services(request).settings
 
-    def run() -> LoginStart:
-        with services(request).sessions() as session:
-            start = start_login(session, params, base_url=settings.base_url, secure=_secure(request))
-            session.commit()
-            return start
-
-    start = await run_in_threadpool(run)
+    start = await run_in_threadpool(begin_login, services(request).sessions, params, base_url=settings.base_url,
+                                    secure=_secure(request))
     if start.storage_target:
         response: Response = services(request).templates.TemplateResponse(
             request, "lti_login_storage.html", {"start": start}
@@ -109,24 +103,9 @@ async def launch(request: Request) -> Response:
     cookie_ok = bool(state) and request.cookies.get(STATE_COOKIE_PREFIX + state) == state
     secure = _secure(request)
 
-    def run() -> tuple[VerifiedLaunch, str | None]:
-        with services(request).sessions() as session:
-            message = StrictMessageLaunch(FormRequest(params, secure), session, services(request).platform_keys)
-            message.validate()
-            if not cookie_ok and not params.get("lti_storage_target"):
-                raise refused(
-                    "state_not_bound",
-                    "Your browser blocked the cookie this tool needs to confirm the launch, and the platform offers "
-                    "no other way.",
-                    advice="Open the tool in a new window, or allow cookies for this site, then try again.",
-                )
-            verified = message.store(confirmed=cookie_ok)
-            learn_frame_origin(session, verified.context)
-            code = new_handoff(session, verified.context.launch_id) if verified.confirmed else None
-            session.commit()
-            return verified, code
-
-    verified, code = await run_in_threadpool(run)
+    verified, code = await run_in_threadpool(accept_launch, services(request).sessions,
+                                              services(request).platform_keys, params, secure=secure,
+                                              cookie_ok=cookie_ok)
     if code is not None:
         return _to_app(request, code)  # this browser carries the cookie: bind the code to it
     response: Response = services(request).templates.TemplateResponse(
@@ -222,13 +201,7 @@ async def whoami(request: Request) -> Response:
 async def jwks(request: Request) -> Response:
     """GET /lti/jwks and /.well-known/jwks.json: next, active and previous public keys."""
 
-    def run() -> dict[str, Any]:
-        with services(request).sessions() as session:
-            ensure_keys(session, services(request).settings.secret_key)
-            session.commit()
-            return published_jwks(session)
-
-    keys = await run_in_threadpool(run)
+    keys = await run_in_threadpool(public_key_set, services(request).sessions, services(request).settings.secret_key)
     return JSONResponse(keys, headers={"Cache-Control": "public, max-age=300"})
 
 
