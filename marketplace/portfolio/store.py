@@ -1,27 +1,21 @@
 """Portfolio items in the database (and their files on disk), always looked up through their owner.
 
 Every function that reads items takes an Owner, so one student's items can never be reached with another
-student's launch: an item of someone else is simply "not found". The add functions commit themselves,
-because whether the uploaded file stays on disk depends on the commit succeeding.
+student's launch: an item of someone else is simply "not found". These are queries and checks; they never
+commit. Adding an item (which commits, for the sake of the uploaded file) is in adding.py.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import unicodedata
-import uuid
 from dataclasses import dataclass
-from pathlib import Path
-from typing import BinaryIO
 from urllib.parse import urlsplit
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from marketplace.lti.context import LaunchContext
-from marketplace.portfolio import files
 from marketplace.portfolio.errors import PortfolioError
 from marketplace.store.models import LaunchRow, PortfolioItemRow, PortfolioSubmissionRow
 
@@ -79,13 +73,13 @@ def may_open_submitted(session: Session, item: PortfolioItemRow, platform_id: in
         PortfolioSubmissionRow.context_id == context.context_id)).first() is not None
 
 
-def _owned(owner: Owner) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+def owned_by(owner: Owner) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
     return PortfolioItemRow.platform_id == owner.platform_id, PortfolioItemRow.owner_sub == owner.sub
 
 
 def list_items(session: Session, owner: Owner) -> list[PortfolioItemRow]:
     """The owner's items, newest first."""
-    query = select(PortfolioItemRow).where(*_owned(owner)).order_by(
+    query = select(PortfolioItemRow).where(*owned_by(owner)).order_by(
         PortfolioItemRow.created_at.desc(), PortfolioItemRow.id
     )
     return list(session.scalars(query))
@@ -93,7 +87,7 @@ def list_items(session: Session, owner: Owner) -> list[PortfolioItemRow]:
 
 def get_item(session: Session, owner: Owner, item_id: str) -> PortfolioItemRow | None:
     """One of the owner's items; None when it does not exist or belongs to someone else."""
-    query = select(PortfolioItemRow).where(PortfolioItemRow.id == item_id, *_owned(owner))
+    query = select(PortfolioItemRow).where(PortfolioItemRow.id == item_id, *owned_by(owner))
     return session.scalars(query).first()
 
 
@@ -148,82 +142,3 @@ def clean_note(raw: str) -> str:
     return note
 
 
-def _check_room(session: Session, owner: Owner) -> None:
-    count = session.scalar(select(func.count()).select_from(PortfolioItemRow).where(*_owned(owner))) or 0
-    if count >= MAX_ITEMS:
-        raise PortfolioError(f"Your portfolio already holds {MAX_ITEMS} items, the most it can.", 409)
-
-
-def _new_row(owner: Owner, kind: str, title: str) -> PortfolioItemRow:
-    assert kind in KINDS  # noqa: S101 - callers pass constants
-    return PortfolioItemRow(id=str(uuid.uuid4()), platform_id=owner.platform_id, owner_sub=owner.sub, kind=kind,
-                            title=title)
-
-
-# -- adding -------------------------------------------------------------------------------------------------
-def add_link(session: Session, owner: Owner, *, title: str, url: str) -> PortfolioItemRow:
-    """Add a link item and commit."""
-    row = _new_row(owner, "link", clean_title(title))
-    row.url = clean_url(url)
-    _check_room(session, owner)
-    session.add(row)
-    session.commit()
-    return row
-
-
-def add_note(session: Session, owner: Owner, *, title: str, note: str) -> PortfolioItemRow:
-    """Add a note item and commit."""
-    row = _new_row(owner, "note", clean_title(title))
-    row.note = clean_note(note)
-    _check_room(session, owner)
-    session.add(row)
-    session.commit()
-    return row
-
-
-def add_file(session: Session, owner: Owner, *, title: str, filename: str, stream: BinaryIO, data_dir: Path,
-             max_bytes: int = files.MAX_FILE_BYTES) -> PortfolioItemRow:
-    """Store an upload as `<data_dir>/uploads/<sha256>` and add its item, committing; on any error neither stays.
-
-    Everything that can be checked before reading the bytes is checked first, so a refused upload never
-    touches the disk at all.
-    """
-    row = _new_row(owner, "file", clean_title(title))
-    name = files.clean_filename(filename)
-    file_type = files.file_type_of(name)
-    _check_room(session, owner)
-    received = files.receive(stream, files.uploads_dir(data_dir), max_bytes, name)
-    final = files.stored_path(data_dir, received.sha256)
-    created = False
-    try:
-        files.check_type(received, file_type, name)
-        if final.exists():
-            received.path.unlink()  # the same bytes are stored already (the same file added twice)
-        else:
-            os.replace(received.path, final)
-            created = True
-        row.file_sha256, row.file_name, row.media_type = received.sha256, name, file_type.media_type
-        row.file_size = received.size
-        session.add(row)
-        session.commit()
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            received.path.unlink()
-        try:
-            session.rollback()
-        finally:
-            if created:
-                _remove_unreferenced(session, final, received.sha256)
-        raise
-    return row
-
-
-def _remove_unreferenced(session: Session, path: Path, sha256: str) -> None:
-    """Delete a stored file no item refers to (after a failed insert); a shared file stays."""
-    try:
-        referenced = session.scalar(select(exists().where(PortfolioItemRow.file_sha256 == sha256)))
-    except Exception:
-        return  # the database is what failed: keep the file rather than risk deleting one another item uses
-    if not referenced:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()

@@ -21,12 +21,10 @@ from marketplace.errors import RequestError
 from marketplace.lti import launch_token
 from marketplace.lti.context import LaunchContext
 from marketplace.portfolio import files, rendering, signing
+from marketplace.portfolio.adding import add_file, add_link, add_note
 from marketplace.portfolio.errors import PortfolioError
 from marketplace.portfolio.store import (
     Owner,
-    add_file,
-    add_link,
-    add_note,
     get_signed_item,
 )
 from marketplace.store.models import PortfolioItemRow

@@ -12,7 +12,7 @@ from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 
 from alembic import command
-from marketplace.portfolio import store
+from marketplace.portfolio import adding, store
 from marketplace.portfolio.errors import PortfolioError
 from marketplace.portfolio.store import Owner
 from marketplace.store.database import alembic_config, upgrade_database
@@ -30,9 +30,9 @@ def test_each_owner_sees_only_their_items(database: Database, tmp_path: Path) ->
     first, second = database.platform_ids
     ada, bob, ada_elsewhere = Owner(first, "ada"), Owner(first, "bob"), Owner(second, "ada")
     with database.sessions() as session:
-        link = store.add_link(session, ada, title="Ada's link", url="https://example.org/ada")
-        note = store.add_note(session, bob, title="Bob's note", note="Bob wrote this.")
-        upload = store.add_file(session, ada_elsewhere, title="Same sub, other LMS", filename="a.png",
+        link = adding.add_link(session, ada, title="Ada's link", url="https://example.org/ada")
+        note = adding.add_note(session, bob, title="Bob's note", note="Bob wrote this.")
+        upload = adding.add_file(session, ada_elsewhere, title="Same sub, other LMS", filename="a.png",
                                 stream=io.BytesIO(samples.PNG), data_dir=tmp_path)
     with database.sessions() as session:
         assert [item.id for item in store.list_items(session, ada)] == [link.id]
@@ -47,9 +47,9 @@ def test_each_owner_sees_only_their_items(database: Database, tmp_path: Path) ->
 def test_a_file_is_stored_under_its_hash_and_shared_when_identical(database: Database, tmp_path: Path) -> None:
     owner = Owner(database.platform_ids[0], "ada")
     with database.sessions() as session:
-        first = store.add_file(session, owner, title="  Chart \n one ", filename="C:\\tmp\\Chart.PNG",
+        first = adding.add_file(session, owner, title="  Chart \n one ", filename="C:\\tmp\\Chart.PNG",
                                stream=io.BytesIO(samples.PNG), data_dir=tmp_path)
-        second = store.add_file(session, owner, title="Chart again", filename="chart.png",
+        second = adding.add_file(session, owner, title="Chart again", filename="chart.png",
                                 stream=io.BytesIO(samples.PNG), data_dir=tmp_path)
     assert (first.title, first.file_name, first.media_type, first.file_size) == (
         "Chart one", "Chart.png", "image/png", len(samples.PNG))
@@ -70,7 +70,7 @@ def test_a_refused_upload_leaves_nothing(database: Database, tmp_path: Path, tit
                                          content: bytes, status: int, message: str) -> None:
     owner = Owner(database.platform_ids[0], "ada")
     with database.sessions() as session, pytest.raises(PortfolioError, match=message) as refused:
-        store.add_file(session, owner, title=title, filename=filename, stream=io.BytesIO(content),
+        adding.add_file(session, owner, title=title, filename=filename, stream=io.BytesIO(content),
                        data_dir=tmp_path, max_bytes=2000)
     assert refused.value.status == status
     assert all_rows(database) == [] and leftover_files(tmp_path) == []
@@ -79,7 +79,7 @@ def test_a_refused_upload_leaves_nothing(database: Database, tmp_path: Path, tit
 def test_a_failed_insert_removes_the_stored_file(database: Database, tmp_path: Path) -> None:
     nobody = Owner(987654, "ada")  # no such platform: the foreign key fails at commit
     with database.sessions() as session, pytest.raises(IntegrityError):
-        store.add_file(session, nobody, title="Orphan", filename="a.pdf", stream=io.BytesIO(samples.PDF),
+        adding.add_file(session, nobody, title="Orphan", filename="a.pdf", stream=io.BytesIO(samples.PDF),
                        data_dir=tmp_path)
     assert all_rows(database) == [] and leftover_files(tmp_path) == []
 
@@ -87,10 +87,10 @@ def test_a_failed_insert_removes_the_stored_file(database: Database, tmp_path: P
 def test_a_failed_insert_keeps_a_file_other_items_use(database: Database, tmp_path: Path) -> None:
     owner = Owner(database.platform_ids[0], "ada")
     with database.sessions() as session:
-        kept = store.add_file(session, owner, title="Kept", filename="a.pdf", stream=io.BytesIO(samples.PDF),
+        kept = adding.add_file(session, owner, title="Kept", filename="a.pdf", stream=io.BytesIO(samples.PDF),
                               data_dir=tmp_path)
     with database.sessions() as session, pytest.raises(IntegrityError):
-        store.add_file(session, Owner(987654, "x"), title="Orphan", filename="b.pdf",
+        adding.add_file(session, Owner(987654, "x"), title="Orphan", filename="b.pdf",
                        stream=io.BytesIO(samples.PDF), data_dir=tmp_path)
     assert leftover_files(tmp_path) == [tmp_path / "uploads" / str(kept.file_sha256)]
 
@@ -105,19 +105,19 @@ def test_a_failed_insert_keeps_a_file_other_items_use(database: Database, tmp_pa
 ])
 def test_links_must_be_web_addresses(database: Database, url: str, message: str) -> None:
     with database.sessions() as session, pytest.raises(PortfolioError, match=message):
-        store.add_link(session, Owner(database.platform_ids[0], "ada"), title="Link", url=url)
+        adding.add_link(session, Owner(database.platform_ids[0], "ada"), title="Link", url=url)
     assert all_rows(database) == []
 
 
 def test_notes_are_cleaned_and_bounded(database: Database) -> None:
     owner = Owner(database.platform_ids[0], "ada")
     with database.sessions() as session:
-        item = store.add_note(session, owner, title="Note\x00", note=" line one\r\nline\x00 two\x07 ")
+        item = adding.add_note(session, owner, title="Note\x00", note=" line one\r\nline\x00 two\x07 ")
         assert (item.title, item.note) == ("Note", "line one\nline two")
         with pytest.raises(PortfolioError, match="at most 10,000"):
-            store.add_note(session, owner, title="Long", note="x" * 10_001)
+            adding.add_note(session, owner, title="Long", note="x" * 10_001)
         with pytest.raises(PortfolioError, match="empty"):
-            store.add_note(session, owner, title="Blank", note=" \n ")
+            adding.add_note(session, owner, title="Blank", note=" \n ")
     assert len(all_rows(database)) == 1
 
 
@@ -125,12 +125,12 @@ def test_a_portfolio_has_a_size_limit(database: Database, monkeypatch: pytest.Mo
     monkeypatch.setattr(store, "MAX_ITEMS", 2)
     owner = Owner(database.platform_ids[0], "ada")
     with database.sessions() as session:
-        store.add_note(session, owner, title="1", note="one")
-        store.add_note(session, owner, title="2", note="two")
+        adding.add_note(session, owner, title="1", note="one")
+        adding.add_note(session, owner, title="2", note="two")
         with pytest.raises(PortfolioError, match="already holds 2 items") as refused:
-            store.add_note(session, owner, title="3", note="three")
+            adding.add_note(session, owner, title="3", note="three")
         assert refused.value.status == 409
-        store.add_note(session, Owner(owner.platform_id, "bob"), title="Bob's", note="own limit")
+        adding.add_note(session, Owner(owner.platform_id, "bob"), title="Bob's", note="own limit")
 
 
 def test_the_migration_matches_the_model_and_goes_both_ways(database: Database, database_url: str) -> None:
