@@ -15,7 +15,8 @@ from typing import Any, Literal
 from urllib.parse import SplitResult, urlsplit
 
 import httpx
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.lti import claims
 from marketplace.lti.canvas_config import PLACEMENTS
@@ -481,3 +482,18 @@ def origin_text(url: str) -> str:
 
 def _host_and_port(base_url: str) -> str:
     return urlsplit(base_url).netloc.rpartition("@")[2]
+
+
+def save_registration(sessions: sessionmaker[Session], registered: RegisteredPlatform,
+                      allow_http: bool) -> tuple[str, str, str]:
+    """Store a registration in a transaction of its own; returns the stored name, issuer and client_id
+    (plain values, not a detached row). A race with the same issuer and client_id is refused as a conflict."""
+    with sessions() as session:
+        row = store_registration(session, registered, allow_http=allow_http)
+        try:
+            session.commit()
+        except IntegrityError as error:
+            # Two registrations of the same issuer and client_id raced; the other one won.
+            session.rollback()
+            raise already_registered(registered) from error
+        return row.name, row.issuer, row.client_id

@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 
 import httpx
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -14,11 +12,9 @@ from starlette.responses import Response
 from marketplace.lti.dynamic_registration import (
     MISSING_CONFIGURATION,
     DynamicRegistrationError,
-    RegisteredPlatform,
-    already_registered,
     origin_text,
     register_with_platform,
-    store_registration,
+    save_registration,
 )
 from marketplace.outbound import guarded_async_transport
 from marketplace.settings import Settings
@@ -55,7 +51,7 @@ async def register_page(request: Request) -> Response:
         transport = guarded_async_transport(allow_loopback=settings.allows_loopback_platforms)
         async with httpx.AsyncClient(headers={"User-Agent": USER_AGENT}, transport=transport) as own_client:
             registered = await register_with_platform(configuration_url, token, settings, own_client)
-        name, issuer, client_id = await run_in_threadpool(_store, state.sessions, registered,
+        name, issuer, client_id = await run_in_threadpool(save_registration, state.sessions, registered,
                                                           not settings.is_production)
     except DynamicRegistrationError as error:
         # Log the origin only: Canvas puts the registration token in the configuration URL's query.
@@ -89,20 +85,6 @@ def _headers(request: Request, settings: Settings) -> dict[str, str]:
         headers["Content-Security-Policy"] = content_security_policy(nonce, FRAMERS if settings.is_production
                                                                      else f"{FRAMERS} http:")
     return headers
-
-
-def _store(sessions: sessionmaker[Session], registered: RegisteredPlatform,
-           allow_http: bool) -> tuple[str, str, str]:
-    """Store and commit; returns the stored name, issuer and client_id (plain values, not a detached row)."""
-    with sessions() as session:
-        row = store_registration(session, registered, allow_http=allow_http)
-        try:
-            session.commit()
-        except IntegrityError as error:
-            # Two registrations of the same issuer and client_id raced; the other one won.
-            session.rollback()
-            raise already_registered(registered) from error
-        return row.name, row.issuer, row.client_id
 
 
 def _error_page(request: Request, error: DynamicRegistrationError) -> Response:
