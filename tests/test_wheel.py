@@ -2,8 +2,8 @@
 
 The wheel must carry the templates, static files, migrations and the bundled catalog; before it did, only an
 editable install could serve a page. The fresh virtualenv takes the third-party dependencies from the test
-environment's site-packages (through a .pth line) so the test needs no download beyond the build backend;
-the package itself comes only from the wheel, which the test checks.
+environment's site-packages (through a .pth line), and the wheel is built without build isolation, so the
+test downloads nothing; the package itself comes only from the wheel, which the test checks.
 """
 
 from __future__ import annotations
@@ -32,8 +32,10 @@ TIMEOUT_S = 60
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(out),
-                    str(PROJECT_DIR)], check=True, capture_output=True, timeout=300)
+    # Offline: the build backend comes from the test environment, so the test talks to no index.
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--no-index", "--wheel-dir", str(out), str(PROJECT_DIR)], check=True, capture_output=True,
+                   timeout=300)
     (built,) = out.glob("lti_marketplace-*.whl")
     return built
 

@@ -28,7 +28,11 @@ from tests.lti.peer import FORWARDING_FRAME
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+                 "--disable-component-update", "--disable-sync",
+                 # Tests talk only to loopback servers they started: no host name resolves (fixture pictures on
+                 # made-up hosts fail at once instead of reaching out); localhost is the second site of cookie
+                 # tests.
+                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost"]
 TIMEOUT_MS = 20_000
 ARTIFACTS = PROJECT_DIR / "test-artifacts"
 # Sets a cookie that only third-party-cookie blocking can refuse: SameSite=None (so no SameSite rule applies)

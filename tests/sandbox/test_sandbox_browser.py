@@ -16,7 +16,11 @@ from tests.sandbox.conftest import SandboxEnvironment
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's, as tests/lti/test_browser_launch.py uses (never a downloaded one)
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+                 "--disable-component-update", "--disable-sync",
+                 # Tests talk only to loopback servers they started: no host name resolves (fixture pictures on
+                 # made-up hosts fail at once instead of reaching out); localhost is the second site of cookie
+                 # tests.
+                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost"]
 TIMEOUT_MS = 20_000
 ARTIFACTS = PROJECT_DIR / "test-artifacts"
 
