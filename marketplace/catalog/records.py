@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.catalog.resource import Resource
 from marketplace.store.models import ResourceRow
@@ -117,3 +117,9 @@ def delete_resources(session: Session, resource_ids: Iterable[str]) -> int:
         return 0
     session.execute(delete(ResourceRow).where(ResourceRow.id.in_(ids)))
     return len(ids)
+
+
+def find_resource(sessions: sessionmaker[Session], resource_id: str) -> Resource | None:
+    """One resource by id, in a read-only session of its own (for views and the CLI)."""
+    with sessions() as session:
+        return get_resource(session, resource_id)

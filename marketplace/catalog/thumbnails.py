@@ -27,18 +27,20 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 from PIL import Image, ImageOps, UnidentifiedImageError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.catalog.resource import Resource
 from marketplace.catalog.vocabulary import RESOURCE_TYPES
 from marketplace.clock import utc_now
 from marketplace.store.thumbnails import (
     MadeThumbnail,
+    ThumbnailImage,
     delete_thumbnails,
     made_thumbnails,
     picture_inputs,
     record_failure,
     save_thumbnail,
+    thumbnail_image,
     thumbnail_states,
 )
 
@@ -501,3 +503,9 @@ def _read_local(path: Path) -> bytes:
 
 
 
+
+
+def stored_thumbnail(sessions: sessionmaker[Session], resource_id: str) -> ThumbnailImage | None:
+    """A resource's stored thumbnail, in a read-only session of its own (for the thumbnail route)."""
+    with sessions() as session:
+        return thumbnail_image(session, resource_id)

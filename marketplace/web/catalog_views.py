@@ -6,7 +6,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from marketplace.catalog.records import get_resource
+from marketplace.catalog.records import find_resource
 from marketplace.catalog.search import CatalogIndex
 from marketplace.catalog.search_types import SearchRequest, SearchResult
 from marketplace.catalog.vocabulary import FACET_LEGENDS, FACETS
@@ -31,16 +31,10 @@ async def search_api(request: Request) -> Response:
 
 async def resource_api(request: Request) -> Response:
     resource_id = request.path_params["resource_id"]
-    sessions = services(request).sessions
-
-    def load() -> object:
-        with sessions() as session:
-            return get_resource(session, resource_id)
-
-    resource = await run_in_threadpool(load)
+    resource = await run_in_threadpool(find_resource, services(request).sessions, resource_id)
     if resource is None:
         raise RequestError(404, f"There is no resource with the id {resource_id[:100]!r} in the catalog.", "id")
-    return JSONResponse(resource_to_json(resource))  # type: ignore[arg-type]
+    return JSONResponse(resource_to_json(resource))
 
 
 async def browse_page(request: Request) -> Response:

@@ -10,9 +10,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from marketplace.catalog.thumbnails import parse_thumbnail_name
+from marketplace.catalog.thumbnails import parse_thumbnail_name, stored_thumbnail
 from marketplace.errors import RequestError
-from marketplace.store.thumbnails import ThumbnailImage, thumbnail_image
 from marketplace.web.services import services
 
 NOT_FOUND = ("There is no thumbnail at this address; it may have been replaced by a newer picture. "
@@ -26,13 +25,7 @@ async def thumbnail(request: Request) -> Response:
     if parsed is None:
         raise RequestError(404, NOT_FOUND)
     resource_id, digest = parsed
-    sessions = services(request).sessions
-
-    def load() -> ThumbnailImage | None:
-        with sessions() as session:
-            return thumbnail_image(session, resource_id)
-
-    image = await run_in_threadpool(load)
+    image = await run_in_threadpool(stored_thumbnail, services(request).sessions, resource_id)
     if image is None or not image.sha256.startswith(digest):
         raise RequestError(404, NOT_FOUND)
     etag = f'"{image.sha256[:32]}"'
