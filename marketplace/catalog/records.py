@@ -33,32 +33,34 @@ class StoredSource:
 # (only a column of the same name).
 _COLUMN_OF = {"subject": "subject_id"}
 _SEQUENCES = frozenset({"grade_levels", "keywords"})
+# (field, column) pairs, worked out once: to_resource runs for every resource a page shows.
+_FIELD_COLUMNS = tuple((item.name, _COLUMN_OF.get(item.name, item.name)) for item in fields(Resource))
 
 
 def to_resource(row: ResourceRow) -> Resource:
     values: dict[str, Any] = {}
-    for item in fields(Resource):
-        value = getattr(row, _COLUMN_OF.get(item.name, item.name))
-        if item.name in _SEQUENCES:
+    for name, column in _FIELD_COLUMNS:
+        value = getattr(row, column)
+        if name in _SEQUENCES:
             value = tuple(value)
-        elif item.name == "payload":
+        elif name == "payload":
             value = dict(value)
-        elif item.name == "license_note":
-            value = value or ""
-        values[item.name] = value
+        elif name == "license_note":
+            value = value or ""  # rows stored before migration 0007 filled the column
+        values[name] = value
     return Resource(**values)
 
 
 def _apply(row: ResourceRow, resource: Resource) -> None:
-    for item in fields(Resource):
-        if item.name == "id":
+    for name, column in _FIELD_COLUMNS:
+        if name == "id":
             continue
-        value = getattr(resource, item.name)
-        if item.name in _SEQUENCES:
+        value = getattr(resource, name)
+        if name in _SEQUENCES:
             value = list(value)
-        elif item.name == "payload":
+        elif name == "payload":
             value = dict(value)
-        setattr(row, _COLUMN_OF.get(item.name, item.name), value)
+        setattr(row, column, value)
 
 
 def get_resource(session: Session, resource_id: str) -> Resource | None:

@@ -33,24 +33,25 @@ def _new_row(owner: Owner, kind: str, title: str) -> PortfolioItemRow:
 
 
 # -- adding -------------------------------------------------------------------------------------------------
-def add_link(session: Session, owner: Owner, *, title: str, url: str) -> PortfolioItemRow:
-    """Add a link item and commit."""
-    row = _new_row(owner, "link", clean_title(title))
-    row.url = clean_url(url)
+def _add_row(session: Session, owner: Owner, row: PortfolioItemRow) -> PortfolioItemRow:
     _check_room(session, owner)
     session.add(row)
     session.commit()
     return row
+
+
+def add_link(session: Session, owner: Owner, *, title: str, url: str) -> PortfolioItemRow:
+    """Add a link item and commit."""
+    row = _new_row(owner, "link", clean_title(title))
+    row.url = clean_url(url)
+    return _add_row(session, owner, row)
 
 
 def add_note(session: Session, owner: Owner, *, title: str, note: str) -> PortfolioItemRow:
     """Add a note item and commit."""
     row = _new_row(owner, "note", clean_title(title))
     row.note = clean_note(note)
-    _check_room(session, owner)
-    session.add(row)
-    session.commit()
-    return row
+    return _add_row(session, owner, row)
 
 
 def add_file(session: Session, owner: Owner, *, title: str, filename: str, stream: BinaryIO, data_dir: Path,

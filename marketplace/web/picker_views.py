@@ -28,6 +28,7 @@ from marketplace.lti.errors import refused
 from marketplace.lti.picker_state import star, toggle_in_tray
 from marketplace.platform_urls import safe_origin
 from marketplace.portfolio.content_items import submission_item
+from marketplace.settings import Settings
 from marketplace.web.launch_session import launch_context
 from marketplace.web.params import search_request
 from marketplace.web.picker_pages import personal_lists, picker_context, require_role, run_search
@@ -124,14 +125,7 @@ async def respond(request: Request) -> Response:
                           use_description=str(form.get("use_description", "")) == "yes",
                           quiz_custom=_quiz_settings(form))
     app = services(request)
-    submission: Submission | None = None
-    if portfolio_item:
-        claim = DeepLinkingSettings.from_claim(context.deep_linking_settings)
-
-        def submission(session: Session) -> dict[str, Any]:
-            return submission_item(session, context, portfolio_item, app.settings.base_url, app.settings.secret_key,
-                                   claim.accept_types, claim.accept_media_types, portfolio_as)
-
+    submission = _portfolio_submission(app.settings, context, portfolio_item, portfolio_as) if portfolio_item else None
     answered = await run_in_threadpool(answer, app.sessions, app.signing_keys, context, posted=posted,
                                        options=options, base_url=app.settings.base_url, submission=submission)
     response: Response = services(request).templates.TemplateResponse(
@@ -146,6 +140,18 @@ async def respond(request: Request) -> Response:
         request.state.csp_nonce, platforms, form_targets=target
     )
     return response
+
+
+def _portfolio_submission(settings: Settings, context: LaunchContext, item_id: str, submit_as: str) -> Submission:
+    """The content item of a portfolio item, built inside the answer's transaction (portfolio/ sits beside lti/)."""
+    assert context.deep_linking_settings is not None  # noqa: S101 - deep-linking launches only
+    claim = DeepLinkingSettings.from_claim(context.deep_linking_settings)
+
+    def build(session: Session) -> dict[str, Any]:
+        return submission_item(session, context, item_id, settings.base_url, settings.secret_key,
+                               claim.accept_types, claim.accept_media_types, submit_as)
+
+    return build
 
 
 def _quiz_settings(form: Any) -> dict[str, str]:
