@@ -47,7 +47,8 @@ def search_for(page: Page, words: str) -> None:
     found right after typing may belong to the list about to be replaced."""
     page.get_by_label("Search").fill(words)
     expect(page.locator("#picker-results .summary")).not_to_contain_text("in the catalog")
-    page.wait_for_function("document.querySelector('.htmx-request') === null")
+    # A locator wait, not wait_for_function: a string predicate is eval'd in the page, which the CSP forbids.
+    expect(page.locator(".htmx-request")).to_have_count(0)
 
 
 def returned_items(receiver: DeepLinkReceiver, page: Page) -> list[dict[str, Any]]:
