@@ -7,7 +7,6 @@ so every job and every process shares it; one process asks the platform for a ne
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import time
 import uuid
@@ -17,13 +16,13 @@ from datetime import datetime, timedelta
 import anyio.to_thread
 import httpx
 import jwt
-from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.clock import aware, utc_now
 from marketplace.grading.service_http import ServiceFailure, call, json_body
+from marketplace.keyed import Purpose, SealBroken, seal, unseal
 from marketplace.lti.keys import SigningKeys
 from marketplace.store.models import AccessTokenRow, PlatformRow
 
@@ -37,11 +36,6 @@ def scope_key(scopes: Sequence[str]) -> str:
     return hashlib.sha256(" ".join(sorted(set(scopes))).encode("utf-8")).hexdigest()
 
 
-def _fernet(secret_key: str) -> Fernet:
-    digest = hashlib.sha256(b"marketplace access tokens\0" + secret_key.encode("utf-8")).digest()
-    return Fernet(base64.urlsafe_b64encode(digest))
-
-
 class AccessTokens:
     """Tokens for platform services, shared by all jobs (in memory) and all processes (in the database)."""
 
@@ -50,7 +44,7 @@ class AccessTokens:
         self._sessions = sessions
         self._client = client
         self._signing = signing
-        self._fernet = _fernet(secret_key)
+        self._secret_key = secret_key
         self._now = now
         self._memory: dict[tuple[int, str], tuple[str, datetime]] = {}
         self._locks: dict[tuple[int, str], asyncio.Lock] = {}
@@ -104,8 +98,8 @@ class AccessTokens:
         if not row.token_encrypted:
             return None
         try:
-            return self._fernet.decrypt(row.token_encrypted.encode("ascii")).decode("utf-8")
-        except InvalidToken:  # written under another secret key: ask for a new one
+            return unseal(row.token_encrypted, self._secret_key, Purpose.ACCESS_TOKENS).decode("utf-8")
+        except SealBroken:  # written under another secret key: ask for a new one
             return None
 
     def _stored_or_lease(self, key: tuple[int, str], scopes: Sequence[str],
@@ -139,7 +133,7 @@ class AccessTokens:
     def _store(self, key: tuple[int, str], scopes: Sequence[str], token: str, expires: datetime) -> None:
         with self._sessions() as session:
             row = session.get(AccessTokenRow, key)
-            encrypted = self._fernet.encrypt(token.encode("utf-8")).decode("ascii")
+            encrypted = seal(token.encode("utf-8"), self._secret_key, Purpose.ACCESS_TOKENS)
             if row is None:
                 session.add(AccessTokenRow(platform_id=key[0], scope_key=key[1], scopes=" ".join(sorted(scopes)),
                                            token_encrypted=encrypted, expires_at=expires))

@@ -10,13 +10,13 @@ of a session; the views only move cookies and render.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from marketplace.keyed import Purpose, signature, signature_matches
 from marketplace.lti.context import LaunchContext
 from marketplace.lti.errors import LtiRefusal, refused
 from marketplace.lti.launch import FormRequest, StrictMessageLaunch, VerifiedLaunch
@@ -45,14 +45,18 @@ def new_handoff(session: Session, launch_id: str) -> str:
 
 def binding(secret_key: str, code: str) -> str:
     """The cookie value that binds a handoff code to the browser it was given to (keyed: unguessable)."""
-    return hmac.new(secret_key.encode("utf-8"), b"handoff:" + code.encode("utf-8"), hashlib.sha256).hexdigest()
+    return signature(_binding_message(code), secret_key, Purpose.HANDOFF_BINDING)
+
+
+def _binding_message(code: str) -> bytes:
+    return b"handoff:" + code.encode("utf-8")
 
 
 def redeem_handoff(sessions: sessionmaker[Session], secret_key: str, code: str, presented: str,
                    now: datetime) -> str:
     """The launch id for a handoff code, usable once, shortly after the launch and only in the browser it
     was given to: someone else's code opened elsewhere would put that browser inside their launch."""
-    if code and not hmac.compare_digest(presented, binding(secret_key, code)):
+    if code and not signature_matches(_binding_message(code), presented, secret_key, Purpose.HANDOFF_BINDING):
         raise LtiRefusal("handoff_foreign", "This launch link belongs to another browser. Open the tool again "
                          "from your course.", 401)
     with sessions() as session:

@@ -7,8 +7,6 @@ tokens signed just before a rotation still verify). `rotate` moves each one step
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import threading
 import uuid
@@ -16,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
@@ -25,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.clock import utc_now
+from marketplace.keyed import Purpose, SealBroken, needs_resealing, seal, unseal
 from marketplace.store.models import ToolKeyRow
 
 KEY_BITS = 2048
@@ -33,11 +31,6 @@ PREVIOUS_KEY_PUBLISHED_FOR = timedelta(days=30)
 
 class ToolKeyError(RuntimeError):
     """A key cannot be used (for example it was encrypted with another secret key)."""
-
-
-def _fernet(secret_key: str) -> Fernet:
-    digest = hashlib.sha256(b"marketplace tool keys\0" + secret_key.encode("utf-8")).digest()
-    return Fernet(base64.urlsafe_b64encode(digest))
 
 
 def new_key_row(secret_key: str) -> ToolKeyRow:
@@ -51,7 +44,7 @@ def new_key_row(secret_key: str) -> ToolKeyRow:
     jwk.update({"kid": kid, "alg": "RS256", "use": "sig"})
     return ToolKeyRow(
         kid=kid,
-        private_key_encrypted=_fernet(secret_key).encrypt(pem).decode("ascii"),
+        private_key_encrypted=seal(pem, secret_key, Purpose.TOOL_PRIVATE_KEYS),
         public_jwk=jwk,
         created_at=utc_now(),
     )
@@ -59,8 +52,8 @@ def new_key_row(secret_key: str) -> ToolKeyRow:
 
 def load_private_key(row: ToolKeyRow, secret_key: str) -> RSAPrivateKey:
     try:
-        pem = _fernet(secret_key).decrypt(row.private_key_encrypted.encode("ascii"))
-    except InvalidToken:
+        pem = unseal(row.private_key_encrypted, secret_key, Purpose.TOOL_PRIVATE_KEYS)
+    except SealBroken:
         raise ToolKeyError(
             f"The tool key {row.kid} cannot be decrypted with this MARKETPLACE_SECRET_KEY; "
             "restore the secret key it was created with, or run `marketplace keys rotate` twice."
@@ -121,6 +114,25 @@ def ensure_keys(session: Session, secret_key: str) -> None:
     if "next" not in {status.role for status in key_statuses(session)}:
         session.add(new_key_row(secret_key))
         session.flush()
+    reseal_legacy_keys(session, secret_key)
+
+
+def reseal_legacy_keys(session: Session, secret_key: str) -> int:
+    """Seal again, under the key derived for tool keys, every private key still sealed under the legacy key
+    (see `marketplace.keyed`); returns how many. Keys this secret cannot open are left as they are: reading them
+    says what to do. The caller commits."""
+    resealed = 0
+    for row in session.scalars(select(ToolKeyRow)):
+        try:
+            pem = unseal(row.private_key_encrypted, secret_key, Purpose.TOOL_PRIVATE_KEYS)
+        except SealBroken:
+            continue
+        if needs_resealing(row.private_key_encrypted, secret_key, Purpose.TOOL_PRIVATE_KEYS):
+            row.private_key_encrypted = seal(pem, secret_key, Purpose.TOOL_PRIVATE_KEYS)
+            resealed += 1
+    if resealed:
+        session.flush()
+    return resealed
 
 
 def rotate(session: Session, secret_key: str) -> tuple[str, str]:

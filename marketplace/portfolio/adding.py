@@ -8,11 +8,12 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from sqlalchemy import exists, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.portfolio import files, store
 from marketplace.portfolio.errors import PortfolioError
@@ -100,3 +101,31 @@ def _remove_unreferenced(session: Session, path: Path, sha256: str) -> None:
     if not referenced:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+
+
+# -- one add from the portfolio's form ------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A file the student sent: the name their browser gave it and its bytes, read once."""
+
+    filename: str
+    stream: BinaryIO
+
+
+def add_one(sessions: sessionmaker[Session], owner: Owner, *, title: str, url: str, note: str,
+            upload: Upload | None, data_dir: Path, max_bytes: int) -> PortfolioItemRow:
+    """Add exactly one item: the file, the link or the note the form holds (blocking); PortfolioError when it
+    holds none or more than one, so nothing is added that the student did not mean."""
+    given = [kind for kind, present in (("file", upload is not None), ("link", bool(url.strip())),
+                                        ("note", bool(note.strip()))) if present]
+    if not given:
+        raise PortfolioError("Add a file, a link or a note, and give it a title.")
+    if len(given) > 1:
+        raise PortfolioError(f"Add one thing at a time: you gave a {' and a '.join(given)}.")
+    with sessions() as session:
+        if upload is not None:
+            return add_file(session, owner, title=title, filename=upload.filename, stream=upload.stream,
+                            data_dir=data_dir, max_bytes=max_bytes)
+        if given == ["link"]:
+            return add_link(session, owner, title=title, url=url)
+        return add_note(session, owner, title=title, note=note)

@@ -1,9 +1,8 @@
 """Signed, expiring download URLs for portfolio items, for servers (Canvas) that fetch without our session.
 
-A URL signature is an HMAC over the item id, the SHA-256 of the item's content and the expiry time; the
-standard library's `hmac` is all it takes, so no token library (and no token format to misconfigure) is
-involved. The HMAC key is derived from the secret key for this one purpose, so a signature here can never be
-replayed as any other token the tool issues with the same secret.
+A URL signature is an HS256 signature (`marketplace.keyed`) over the item id, the SHA-256 of the item's
+content and the expiry time, under the key derived for download links alone, so a signature here can never be
+replayed as any other value the tool signs with the same secret.
 
 The content hash is not in the URL: verification recomputes it from the item as it is now, so a link to a
 note that has since been edited (or a file row pointing at other bytes) stops working, and the URL does not
@@ -13,12 +12,13 @@ disclose a hash of the student's file to whoever sees it in a platform's logs.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from marketplace.clock import utc_now
+from marketplace.keyed import Purpose, signature_matches
+from marketplace.keyed import signature as keyed_signature
 from marketplace.store.models import PortfolioItemRow
 
 # Canvas copies a submitted file from the URL with its own servers only after the student presses Submit,
@@ -26,9 +26,8 @@ from marketplace.store.models import PortfolioItemRow
 # hours broke such submissions; a week covers them, and the link still dies on its own and with any change of
 # the content it was made for.
 URL_LIFETIME = timedelta(days=7)
-# v2: the content hash joined the signed message. Version-1 links (id and expiry only) fail verification
-# under this key, so they are refused as invalid without any migration.
-_PURPOSE = b"lti-marketplace/portfolio-file-url/v2"
+# The content hash joined the signed message in version 2. Version-1 links (id and expiry only) fail
+# verification, so they are refused as invalid without any migration.
 _MAX_EXPIRES_DIGITS = 12  # an int parse of an attacker's 10,000-digit string is wasted work
 # Signed over when the item does not exist, so a missing item costs the same work as a wrong signature.
 _NO_CONTENT = "0" * 64
@@ -59,14 +58,13 @@ def content_sha256(item: PortfolioItemRow) -> str:
     return hashlib.sha256(json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode("utf-8")).hexdigest()
 
 
-def _key(secret_key: str) -> bytes:
-    return hmac.new(secret_key.encode("utf-8"), _PURPOSE, hashlib.sha256).digest()
+def _message(item_id: str, content_hash: str, expires: int) -> bytes:
+    return f"{item_id}\n{content_hash}\n{expires}".encode()
 
 
 def signature(item_id: str, content_hash: str, expires: int, secret_key: str) -> str:
-    """The hex HMAC-SHA256 of one item id, content hash and expiry time."""
-    message = f"{item_id}\n{content_hash}\n{expires}".encode()
-    return hmac.new(_key(secret_key), message, hashlib.sha256).hexdigest()
+    """The hex HS256 signature of one item id, content hash and expiry time."""
+    return keyed_signature(_message(item_id, content_hash, expires), secret_key, Purpose.PORTFOLIO_FILE_URL)
 
 
 def expiry(lifetime: timedelta = URL_LIFETIME, now: datetime | None = None) -> int:
@@ -102,9 +100,8 @@ def verify(item_id: str, content_hash: str | None, expires: str, given: str, sec
     is still ahead. `content_hash` None (no such item) is always refused, after the same work."""
     if not well_formed(expires):
         raise SignatureRefused(expired=False)
-    expected = signature(item_id, content_hash or _NO_CONTENT, int(expires), secret_key)
-    # Constant time, so the signature cannot be guessed byte by byte from response timings.
-    matches = hmac.compare_digest(expected.encode("ascii"), given.encode("utf-8", "replace"))
+    matches = signature_matches(_message(item_id, content_hash or _NO_CONTENT, int(expires)), given, secret_key,
+                                Purpose.PORTFOLIO_FILE_URL)
     if not matches or not content_hash:
         raise SignatureRefused(expired=False)
     if int(expires) <= int((now or utc_now()).timestamp()):

@@ -9,10 +9,10 @@ nothing.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeGuard
 
 import jwt
@@ -22,6 +22,7 @@ from lti1p3platform.oidc_login import OIDCLoginAbstract  # type: ignore[import-u
 from lti1p3platform.registration import Registration  # type: ignore[import-untyped]
 from lti1p3platform.request import Request as PlatformRequest  # type: ignore[import-untyped]
 
+from marketplace.keyed import Purpose, TokenExpired, TokenInvalid, read_claims, sign
 from marketplace.sandbox import canvas
 from marketplace.sandbox.keys import PlatformKey
 from marketplace.sandbox.registration import CLIENT_ID, DEPLOYMENT_ID, PLATFORM_NAME, SandboxUrls
@@ -129,17 +130,13 @@ class AccessRefused(Exception):
     """A service call whose bearer token is missing, invalid, expired or lacks the scope; Canvas answers 401."""
 
 
-def _hint_key(secret_key: str) -> bytes:
-    return hashlib.sha256(b"marketplace sandbox lti_message_hint\0" + secret_key.encode("utf-8")).digest()
-
-
 class SandboxPlatform:
     """The sandbox LMS as an LTI platform: its identity, key and the messages it exchanges with the tool."""
 
     def __init__(self, urls: SandboxUrls, key: PlatformKey, secret_key: str) -> None:
         self.urls = urls
         self.key = key
-        self._hint_key = _hint_key(secret_key)
+        self._secret_key = secret_key
 
     def jwks(self) -> dict[str, list[dict[str, Any]]]:
         return {"keys": [dict(self.key.public_jwk)]}
@@ -157,17 +154,16 @@ class SandboxPlatform:
 
     # -- the message hint ------------------------------------------------------------------------------
     def sign_hint(self, hint: LaunchHint) -> str:
-        body: dict[str, Any] = {"k": hint.kind, "p": hint.placement, "u": hint.user,
-                                "exp": int(time.time()) + HINT_SECONDS}
+        body: dict[str, Any] = {"k": hint.kind, "p": hint.placement, "u": hint.user}
         if hint.item is not None:
             body["i"] = hint.item
-        return jwt.encode(body, self._hint_key, algorithm="HS256")
+        return sign(body, self._secret_key, Purpose.SANDBOX_MESSAGE_HINT, timedelta(seconds=HINT_SECONDS))
 
     def read_hint(self, value: str) -> LaunchHint | None:
         """The hint this sandbox signed in the last few minutes, or None."""
         try:
-            body = jwt.decode(value, self._hint_key, algorithms=["HS256"], options={"require": ["exp"]})
-        except jwt.PyJWTError:
+            body = read_claims(value, self._secret_key, Purpose.SANDBOX_MESSAGE_HINT)
+        except (TokenExpired, TokenInvalid):
             return None
         kind, placement, user, item = body.get("k"), body.get("p"), body.get("u"), body.get("i")
         if kind not in {DEEP_LINK, RESOURCE} or placement not in canvas.PLACEMENTS or user not in canvas.USERS:

@@ -1,8 +1,4 @@
-"""Which sites may frame the tool: the registered platforms' origins (CSP frame-ancestors), kept fresh.
-
-Canvas pages live on each school's own domain, not on the issuer's, so besides the issuer and login URL
-origins this includes origins learned from verified launches, and `*.instructure.com` for Canvas cloud.
-"""
+"""The CSP frame-ancestors value: the approved platforms' origins (`lti.frame_origins`), kept fresh."""
 
 from __future__ import annotations
 
@@ -10,15 +6,9 @@ import time
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from marketplace.platform_urls import safe_origin
-from marketplace.store.registrations import active_platforms
+from marketplace.lti.frame_origins import framing_origins
 
 REFRESH_SECONDS = 30.0
-CANVAS_CLOUD_ISSUERS = ("https://canvas.instructure.com", "https://canvas.beta.instructure.com",
-                        "https://canvas.test.instructure.com")
-
-
-CANVAS_CLOUD_FRAMERS = "https://*.instructure.com"
 
 
 class FrameAncestors:
@@ -39,17 +29,7 @@ class FrameAncestors:
 
     def refresh(self) -> None:
         """Recompute from the platforms table (blocking)."""
-        origins: set[str] = set()
-        with self._sessions() as session:
-            # Approved platforms only: a self-registered one waits for an administrator (see store_registration).
-            for platform in active_platforms(session):
-                for url in (platform.issuer, platform.auth_login_url, *platform.frame_origins):
-                    origin = safe_origin(url)  # rows stored before the door was fixed may hold anything
-                    if origin:
-                        origins.add(origin)
-                if platform.issuer in CANVAS_CLOUD_ISSUERS:
-                    origins.add(CANVAS_CLOUD_FRAMERS)
-        self._value = " ".join(sorted(origins))
+        self._value = " ".join(framing_origins(self._sessions))
         self._computed_at = time.monotonic()
 
     def invalidate(self) -> None:

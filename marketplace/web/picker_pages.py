@@ -8,10 +8,10 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from marketplace.catalog.records import get_resources
 from marketplace.catalog.search import CatalogIndex
 from marketplace.catalog.search_types import SearchRequest, SearchResult
 from marketplace.catalog.vocabulary import FACET_LEGENDS, FACETS
+from marketplace.lti import picks
 from marketplace.lti.context import LaunchContext
 from marketplace.lti.deep_linking import (
     ASSIGNMENT,
@@ -23,9 +23,7 @@ from marketplace.lti.deep_linking import (
     placement_of,
 )
 from marketplace.lti.errors import refused
-from marketplace.store.models import LaunchRow
-from marketplace.store.picker import favourite_ids
-from marketplace.web.picks import first_screen, wants_first_screen
+from marketplace.web.picks import personal_lists_view
 from marketplace.web.serialize import hit_to_json
 from marketplace.web.services import services
 
@@ -68,27 +66,9 @@ def picker_context(context: LaunchContext) -> dict[str, Any]:
     }
 
 
-def launch_row(session: Any, context: LaunchContext) -> LaunchRow:
-    row = session.get(LaunchRow, context.launch_id)
-    assert row is not None  # noqa: S101 - launch_context found it
-    return row  # type: ignore[no-any-return]
-
-
 def personal_lists(request: Request, context: LaunchContext, search: SearchRequest | None = None) -> dict[str, Any]:
     """The tray and favourites, and the first screen's sections when nothing was asked yet (blocking)."""
-    with services(request).sessions() as session:
-        row = launch_row(session, context)
-        tray_ids = list(row.selection or [])
-        favourites = favourite_ids(session, row.platform_id, context.user_sub)
-        known = {resource.id: resource for resource in get_resources(session, tray_ids)}
-        sections = (first_screen(session, row.platform_id, context.user_sub)
-                    if search is not None and wants_first_screen(search) else [])
-    return {
-        "tray": [known[item] for item in tray_ids if item in known],
-        "tray_ids": set(tray_ids),
-        "favourite_ids": set(favourites),
-        "first_screen": sections,
-    }
+    return personal_lists_view(picks.personal_lists(services(request).sessions, context, search))
 
 
 async def run_search(request: Request, search: SearchRequest) -> SearchResult:

@@ -14,13 +14,12 @@ from marketplace.lti.deep_linking import HOMEWORK, DeepLinkingSettings, placemen
 from marketplace.lti.errors import refused
 from marketplace.portfolio import files, signing
 from marketplace.portfolio.content_items import AS_FILE, AS_LINK, submit_as_offers
+from marketplace.portfolio.service import items_of, owner_of
 from marketplace.portfolio.store import (
     MAX_NOTE,
     MAX_TITLE,
     MAX_URL,
     Owner,
-    list_items,
-    owner_for_launch,
 )
 from marketplace.store.models import PortfolioItemRow
 from marketplace.web.launch_session import launch_context
@@ -48,11 +47,7 @@ async def portfolio_launch(request: Request, token: str | None) -> tuple[LaunchC
     context = await run_in_threadpool(launch_context, request, token)
     require_portfolio(context)
 
-    def run() -> Owner:
-        with services(request).sessions() as session:
-            return owner_for_launch(session, context)
-
-    return context, await run_in_threadpool(run)
+    return context, await run_in_threadpool(owner_of, services(request).sessions, context)
 
 
 def item_view(item: PortfolioItemRow, request: Request) -> dict[str, Any]:
@@ -84,8 +79,7 @@ def submit_as_choices(context: LaunchContext | None) -> list[dict[str, str]]:
 def portfolio_page_context(request: Request, owner: Owner, token: str, context: LaunchContext | None = None,
                            **extra: Any) -> dict[str, Any]:
     """What `_portfolio.html` needs (blocking: call it in a thread); the picker page can include it too."""
-    with services(request).sessions() as session:
-        items = list_items(session, owner)
+    items = items_of(services(request).sessions, owner)
     values = {"title": "", "url": "", "note": ""}
     values.update(extra.pop("portfolio_values", None) or {})
     return {
@@ -113,8 +107,7 @@ async def picker_portfolio(request: Request, context: LaunchContext, token: str)
         return {}
 
     def run() -> dict[str, Any]:
-        with services(request).sessions() as session:
-            owner = owner_for_launch(session, context)
+        owner = owner_of(services(request).sessions, context)
         return portfolio_page_context(request, owner, token, context)
 
     return await run_in_threadpool(run)

@@ -21,12 +21,10 @@ from marketplace.errors import RequestError
 from marketplace.lti import launch_token
 from marketplace.lti.context import LaunchContext
 from marketplace.portfolio import files, rendering, signing
-from marketplace.portfolio.adding import add_file, add_link, add_note
+from marketplace.portfolio.adding import Upload, add_one
 from marketplace.portfolio.errors import PortfolioError
-from marketplace.portfolio.store import (
-    Owner,
-    get_signed_item,
-)
+from marketplace.portfolio.service import signed_item
+from marketplace.portfolio.store import Owner
 from marketplace.store.models import PortfolioItemRow
 from marketplace.web.portfolio_pages import max_upload_bytes, portfolio_launch, portfolio_page_context
 from marketplace.web.services import services
@@ -100,19 +98,9 @@ def _field(form: FormData, name: str) -> str:
 def _add(request: Request, owner: Owner, values: dict[str, str], upload: UploadFile | None,
          max_bytes: int) -> PortfolioItemRow:
     """Add exactly one item from the form's values (blocking)."""
-    given = [kind for kind, present in (("file", upload is not None), ("link", bool(values["url"].strip())),
-                                        ("note", bool(values["note"].strip()))) if present]
-    if not given:
-        raise PortfolioError("Add a file, a link or a note, and give it a title.")
-    if len(given) > 1:
-        raise PortfolioError(f"Add one thing at a time: you gave a {' and a '.join(given)}.")
-    with services(request).sessions() as session:
-        if upload is not None:
-            return add_file(session, owner, title=values["title"], filename=upload.filename or "", stream=upload.file,
-                            data_dir=services(request).settings.data_dir, max_bytes=max_bytes)
-        if given == ["link"]:
-            return add_link(session, owner, title=values["title"], url=values["url"])
-        return add_note(session, owner, title=values["title"], note=values["note"])
+    sent = Upload(upload.filename or "", upload.file) if upload is not None else None
+    return add_one(services(request).sessions, owner, title=values["title"], url=values["url"], note=values["note"],
+                   upload=sent, data_dir=services(request).settings.data_dir, max_bytes=max_bytes)
 
 
 async def add_item(request: Request) -> Response:
@@ -191,8 +179,7 @@ async def download(request: Request) -> Response:
     def run() -> PortfolioItemRow | None:
         if len(item_id) > MAX_ITEM_ID or not item_id.isascii() or not item_id.isprintable():
             return None
-        with services(request).sessions() as session:
-            return get_signed_item(session, item_id)
+        return signed_item(services(request).sessions, item_id)
 
     try:
         item = await run_in_threadpool(run)

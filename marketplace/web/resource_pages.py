@@ -8,13 +8,12 @@ from typing import Any
 from starlette.requests import Request
 
 from marketplace.catalog.reading import reading_blocks
-from marketplace.catalog.records import get_resource
+from marketplace.catalog.records import find_resource
 from marketplace.catalog.resource import Resource
 from marketplace.errors import RequestError
 from marketplace.lti.context import LaunchContext
+from marketplace.portfolio.service import submitted_item
 from marketplace.portfolio.signing import signed_file_url
-from marketplace.portfolio.store import may_open_submitted
-from marketplace.store.models import LaunchRow, PortfolioItemRow
 from marketplace.web.serialize import asset_url
 from marketplace.web.services import services
 
@@ -37,8 +36,7 @@ def resource_page_context(resource: Resource) -> dict[str, Any]:
 
 def load_resource(request: Request, resource_id: str) -> Resource:
     """The resource, or a friendly 404 when it left the catalog (blocking)."""
-    with services(request).sessions() as session:
-        resource = get_resource(session, resource_id)
+    resource = find_resource(services(request).sessions, resource_id)
     if resource is None:
         raise RequestError(404, "This resource is no longer in the catalog. Ask your instructor to choose another one.")
     return resource
@@ -56,17 +54,7 @@ def resource_for_launch(request: Request, context: LaunchContext) -> Resource:
 def portfolio_item_for_launch(request: Request, context: LaunchContext) -> dict[str, Any]:
     """A submitted portfolio item opened from the course (blocking): its owner, or a teacher of the course and
     deployment it was submitted to, may see it; anyone else gets the same 404 as for a missing item."""
-    item_id = context.custom.get("portfolio_item_id", "")
-    with services(request).sessions() as session:
-        launch = session.get(LaunchRow, context.launch_id)
-        item = session.get(PortfolioItemRow, item_id) if item_id else None
-        allowed = (
-            item is not None and launch is not None
-            and may_open_submitted(session, item, launch.platform_id, context)
-        )
-        if not allowed or item is None:
-            raise RequestError(404, "This submitted item cannot be shown here. Open it from the course it was "
-                           "submitted to, as its author or a teacher of that course.")
-        settings = services(request).settings
-        download = (signed_file_url(settings.base_url, item, settings.secret_key) if item.kind == "file" else None)
-        return {"item": item, "download_url": download}
+    item = submitted_item(services(request).sessions, context)
+    settings = services(request).settings
+    download = signed_file_url(settings.base_url, item, settings.secret_key) if item.kind == "file" else None
+    return {"item": item, "download_url": download}

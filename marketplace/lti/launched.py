@@ -1,0 +1,29 @@
+"""The launch behind a later request of a launched page: its launch token resolved to a LaunchContext."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from marketplace.lti import launch_token
+from marketplace.lti.context import LaunchContext
+from marketplace.lti.errors import LtiRefusal
+from marketplace.store.models import LaunchRow, PlatformRow
+
+
+def context_for_token(sessions: sessionmaker[Session], secret_key: str, token: str | None,
+                      now: datetime) -> LaunchContext:
+    """The LaunchContext of a valid launch token whose launch was confirmed and has not expired (blocking);
+    LtiRefusal (401) otherwise."""
+    launch_id = launch_token.read(token, secret_key)
+    with sessions() as session:
+        row = session.get(LaunchRow, launch_id)
+        if row is None or row.confirmed_at is None:
+            raise LtiRefusal("launch_unknown", "This session is not valid here. Open the tool again from your course.",
+                             401)
+        if row.expires_at < now:
+            raise LtiRefusal("launch_expired", "This session has expired. Open the tool again from your course.", 401)
+        platform = session.get(PlatformRow, row.platform_id)
+        assert platform is not None  # noqa: S101 - foreign key
+        return LaunchContext.from_claims(row.id, row.claims, client_id=platform.client_id, platform_name=platform.name)

@@ -1,0 +1,88 @@
+"""The picker's first screen and the instructor's own lists (tray, favourites), read from the database.
+
+Without a query a teacher most often wants what they used before, what they starred, then what colleagues use
+or what is new: an alphabetical list of the whole catalog helps nobody. These are the domain's answers; the
+web layer shows them in the shape of search hits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from marketplace.catalog.records import get_resources
+from marketplace.catalog.resource import Resource
+from marketplace.catalog.search_types import SearchRequest
+from marketplace.catalog.thumbnails import local_thumbnails, with_pictures
+from marketplace.lti.context import LaunchContext
+from marketplace.store.models import LaunchRow
+from marketplace.store.picker import favourite_ids, most_used_ids, newest_ids, recent_ids
+
+SECTION_SIZE = 5
+SUGGESTIONS = 10  # most used and newest together fill up to this many
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    key: str
+    heading: str
+    resources: list[Resource] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class PersonalLists:
+    """What the picker shows beside the results: the tray in order, the starred ids and the first screen."""
+
+    tray: list[Resource]
+    tray_ids: set[str]
+    favourite_ids: set[str]
+    first_screen: list[Section]
+
+
+def wants_first_screen(search: SearchRequest) -> bool:
+    """No words, no filter, the first page and no explicit sort: the teacher has not asked for anything yet."""
+    return (not search.text.strip() and not any(search.filters().values()) and search.page == 1
+            and search.sort == "relevance")
+
+
+def first_screen(session: Session, platform_id: int, user_sub: str) -> list[Section]:
+    """Recently used, favourites, then the platform's most used, then the newest; each resource once."""
+    recent = recent_ids(session, platform_id, user_sub, limit=SECTION_SIZE)
+    favourites = favourite_ids(session, platform_id, user_sub)[:SECTION_SIZE]
+    popular = most_used_ids(session, platform_id, limit=SUGGESTIONS + len(recent) + len(favourites))
+    newest = newest_ids(session, limit=SUGGESTIONS * 3)
+    shown: set[str] = set()
+    plan: list[tuple[str, str, list[str], int]] = [
+        ("recent", "Recently used", recent, SECTION_SIZE),
+        ("favourites", "Your favourites", favourites, SECTION_SIZE),
+        ("popular", "Most used by teachers here", popular, SUGGESTIONS),
+    ]
+    chosen: list[tuple[str, str, list[str]]] = []
+    for key, heading, ids, limit in plan:
+        fresh = [item for item in ids if item not in shown][:limit]
+        shown.update(fresh)
+        chosen.append((key, heading, fresh))
+    room = SUGGESTIONS - len(chosen[2][2])
+    fresh_new = [item for item in newest if item not in shown][:room]
+    chosen.append(("newest", "New in the catalog", fresh_new))
+    wanted = [i for _, _, ids in chosen for i in ids]
+    known = {resource.id: resource
+             for resource in with_pictures(get_resources(session, wanted), local_thumbnails(session, wanted))}
+    return [Section(key, heading, [known[i] for i in ids if i in known])
+            for key, heading, ids in chosen if any(i in known for i in ids)]
+
+
+def personal_lists(sessions: sessionmaker[Session], context: LaunchContext,
+                   search: SearchRequest | None = None) -> PersonalLists:
+    """The tray and favourites of this launch's instructor, and the first screen when nothing was asked yet."""
+    with sessions() as session:
+        row = session.get(LaunchRow, context.launch_id)
+        assert row is not None  # noqa: S101 - the launch token named it
+        tray_ids = list(row.selection or [])
+        favourites = favourite_ids(session, row.platform_id, context.user_sub)
+        known = {resource.id: resource for resource in get_resources(session, tray_ids)}
+        sections = (first_screen(session, row.platform_id, context.user_sub)
+                    if search is not None and wants_first_screen(search) else [])
+    return PersonalLists([known[item] for item in tray_ids if item in known], set(tray_ids), set(favourites),
+                         sections)
