@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 from collections.abc import AsyncIterator
 
 import httpx
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -17,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from marketplace.catalog.index_store import index_exists
+from marketplace.catalog.replica import CatalogReplica
 from marketplace.catalog.search import CatalogIndex
 from marketplace.errors import MarketplaceError
 from marketplace.grading.runtime import build_grading
@@ -29,6 +32,7 @@ from marketplace.shipped import static_dir, templates_dir
 from marketplace.store.database import check_schema, make_engine, make_session_factory
 from marketplace.web import (
     access_log,
+    admin_views,
     grading_views,
     lti_views,
     picker_views,
@@ -38,9 +42,16 @@ from marketplace.web import (
     thumbnail_views,
 )
 from marketplace.web.catalog_views import browse_page, resource_api, search_api
-from marketplace.web.errors import http_error_handler, marketplace_error_handler, server_error_handler
+from marketplace.web.errors import (
+    database_error_handler,
+    http_error_handler,
+    marketplace_error_handler,
+    server_error_handler,
+)
 from marketplace.web.frame_ancestors import FrameAncestors
-from marketplace.web.health import healthz
+from marketplace.web.notice_views import receive_notices
+from marketplace.web.ops_views import healthz, metrics_page, readyz
+from marketplace.web.request_log import RequestLogMiddleware, route_labels
 from marketplace.web.security import SecurityHeadersMiddleware
 from marketplace.web.services import Services
 
@@ -66,6 +77,7 @@ def create_app(settings: Settings) -> Starlette:
     http = httpx.Client(follow_redirects=False, headers={"User-Agent": "lti-marketplace"},
                         transport=guarded_sync_transport(allow_loopback=settings.allows_loopback_platforms))
     frame_ancestors = FrameAncestors(sessions)
+    replica = CatalogReplica(sessions, settings.index_dir, catalog)
     signing_keys = SigningKeys(settings.secret_key)
     grading = build_grading(sessions, signing_keys, settings.secret_key,
                             allow_loopback=settings.allows_loopback_platforms)
@@ -86,9 +98,16 @@ def create_app(settings: Settings) -> Starlette:
             threading.Thread(target=catalog.warm, name="catalog-warm", daemon=True).start()
         if settings.grade_worker:
             grading.start_worker()  # scores written before a restart are delivered now
+        replica_stop = asyncio.Event()
+        replica_task = (asyncio.create_task(replica.run_forever(replica_stop, settings.catalog_check_seconds),
+                                            name="catalog-replica")
+                        if settings.catalog_check_seconds > 0 else None)
         try:
             yield
         finally:
+            replica_stop.set()
+            if replica_task is not None:
+                await replica_task
             await grading.stop()
             catalog.close()
             http.close()
@@ -97,12 +116,15 @@ def create_app(settings: Settings) -> Starlette:
     routes = [
         Route("/", browse_page, name="browse"),
         Route("/healthz", healthz, name="healthz"),
+        Route("/readyz", readyz, name="readyz"),
+        Route("/metrics", metrics_page, name="metrics"),
         Route("/api/catalog/search", search_api, name="api_search"),
         Route("/api/catalog/resources/{resource_id:str}", resource_api, name="api_resource"),
         Route("/resources/{resource_id:str}", resource_views.public_resource_page, name="resource_page"),
         Route("/lti/login", lti_views.login, methods=["GET", "POST"], name="lti_login"),
         Route("/lti/launch", lti_views.launch, methods=["POST"], name="lti_launch"),
         Route("/lti/launch/confirm", lti_views.confirm_launch, methods=["POST"], name="lti_confirm"),
+        Route("/lti/notices", receive_notices, methods=["POST"], name="lti_notices"),
         Route("/lti/app", lti_views.app_page, name="lti_app"),
         Route("/lti/whoami", lti_views.whoami, name="lti_whoami"),
         Route("/lti/jwks", lti_views.jwks, name="lti_jwks"),
@@ -115,6 +137,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/lti/picker/preview/{resource_id:str}", picker_views.preview, name="lti_picker_preview"),
         *portfolio_views.routes(),
         *grading_views.routes(),
+        *admin_views.routes(),
         Route("/lti/deep-linking/respond", picker_views.respond, methods=["POST"], name="lti_deep_link_respond"),
         Route("/thumbnails/{name:str}", thumbnail_views.thumbnail, name="thumbnail"),
         Mount("/static", StaticFiles(directory=static_dir()), name="static"),
@@ -131,16 +154,20 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(SecurityHeadersMiddleware, frame_ancestors=frame_ancestors)],
+        middleware=[Middleware(RequestLogMiddleware, route_of=route_labels(routes)),
+                    Middleware(SecurityHeadersMiddleware, frame_ancestors=frame_ancestors)],
         exception_handlers={
             MarketplaceError: marketplace_error_handler,
             HTTPException: http_error_handler,
+            # Connection-level failures only: a refused write (IntegrityError) is a bug or a race, not an outage.
+            OperationalError: database_error_handler,
+            InterfaceError: database_error_handler,
             Exception: server_error_handler,
         },
     )
     app.state.services = Services(
         settings=settings, engine=engine, sessions=sessions, http=http, platform_keys=PlatformKeySets(http),
         signing_keys=signing_keys, grading=grading, frame_ancestors=frame_ancestors, catalog=catalog,
-        templates=_templates(),
+        templates=_templates(), replica=replica,
     )
     return app

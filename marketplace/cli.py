@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from marketplace.clock import aware
+from marketplace.metrics import prepare_multiprocess_metrics
 from marketplace.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -223,6 +224,35 @@ def index_command(content_dir: Path | None, full: bool, strict: bool, refresh_th
 @main.group()
 def catalog() -> None:
     """Read the catalog in content/ as its editors need it."""
+
+
+@catalog.command("publish")
+@click.option("--content-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Catalog folder (default: MARKETPLACE_CONTENT_DIR or ./content).")
+@click.option("--full", is_flag=True, help="Re-read every file, changed or not.")
+@click.option("--strict", is_flag=True, help="Exit with status 1 if any catalog file has a problem.")
+@click.option("--refresh-thumbnails", is_flag=True, help="Fetch every picture again.")
+def publish_command(content_dir: Path | None, full: bool, strict: bool, refresh_thumbnails: bool) -> None:
+    """Write content/ into the database (with thumbnails) once, for every host: each server's replica brings
+    its own index up to date within MARKETPLACE_CATALOG_CHECK_SECONDS. Builds no index here."""
+    from marketplace.catalog.sync import load_content
+
+    settings = _settings()
+    folder = (content_dir or settings.content_dir).resolve()
+    if not folder.is_dir():
+        raise click.ClickException(f"The catalog folder {folder} does not exist.")
+    with _session(settings) as session:
+        content = load_content(session, folder, full=full)
+        session.commit()
+        thumbnails = _make_thumbnails(session, folder, settings, refresh=refresh_thumbnails)
+    for problem in content.problems:
+        console.print(f"[yellow]skipped[/] {problem}", highlight=False, markup=True)
+    click.echo(f"{content.scanned} files: {content.added} added, {content.updated} updated, {content.removed} "
+               f"removed, {len(content.problems)} with problems. Every host's index follows within "
+               f"{settings.catalog_check_seconds:g} s.")
+    click.echo(thumbnails)
+    if content.problems and strict:
+        sys.exit(1)
 
 
 @catalog.command("licences")
@@ -573,16 +603,75 @@ def grades_sync() -> None:
     click.echo("Delivered: " + ", ".join(f"{count} {state}" for state, count in states.items()) + ".")
 
 
+@main.group()
+def notices() -> None:
+    """The platform notices this tool receives (Platform Notification Service)."""
+
+
+@notices.command("subscribe")
+@_platform_options
+@click.option("--deployment-id", default=None, help="The deployment to subscribe (default: the most recently "
+              "launched one).")
+@click.option("--type", "types", multiple=True, help="A notice type (repeatable; default: LtiContextCopyNotice "
+              "and LtiHelloWorldNotice, as far as the platform supports them).")
+@click.option("--handler", default=None, help="The handler URL (default: <MARKETPLACE_BASE_URL>/lti/notices).")
+def notices_subscribe(issuer: str, client_id: str, deployment_id: str | None, types: tuple[str, ...],
+                      handler: str | None) -> None:
+    """Register this tool's notice handler with the platform's notice handler service."""
+    import asyncio
+
+    from marketplace.grading.runtime import build_grading
+    from marketplace.grading.service_http import ServiceFailure
+    from marketplace.lti.keys import SigningKeys
+    from marketplace.lti.notice_subscriptions import DEFAULT_TYPES, SubscriptionError, notice_service, subscribe
+    from marketplace.store.database import make_session_factory
+
+    settings = _settings()
+    engine = _checked_engine(settings)
+    sessions = make_session_factory(engine)
+    target = handler or settings.base_url + "/lti/notices"
+
+    async def run() -> list[dict[str, Any]]:
+        with sessions() as session:
+            service = notice_service(session, _platform(session, issuer, client_id), deployment_id)
+        grading = build_grading(sessions, SigningKeys(settings.secret_key), settings.secret_key,
+                                allow_loopback=settings.allows_loopback_platforms)
+        try:
+            return await subscribe(grading.client, grading.tokens.get, service, target, types or DEFAULT_TYPES)
+        finally:
+            await grading.stop()
+
+    try:
+        with _one_line_errors():
+            handlers = asyncio.run(run())
+    except SubscriptionError as error:
+        raise click.ClickException(str(error)) from None
+    except ServiceFailure as failure:
+        raise click.ClickException(f"The platform's token service refused: {failure.message}") from None
+    finally:
+        engine.dispose()
+    for entry in handlers:
+        click.echo(f"{entry.get('notice_type')}: {entry.get('handler') or '(none)'}")
+
+
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
-def serve(host: str, port: int) -> None:
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Worker processes (uvicorn's supervisor restarts any that dies).")
+def serve(host: str, port: int, workers: int) -> None:
     """Serve the web app with uvicorn."""
     import uvicorn
 
+    from marketplace.logs import logging_config
+
     settings = _settings()  # refuse a bad configuration before uvicorn starts
     _checked_engine(settings).dispose()
-    uvicorn.run("marketplace.asgi:app", host=host, port=port, proxy_headers=True, log_level="info")
+    if workers > 1:
+        prepare_multiprocess_metrics(settings.data_dir)
+    json_lines = settings.log_format == "json"
+    uvicorn.run("marketplace.asgi:app", host=host, port=port, workers=workers, proxy_headers=True,
+                log_config=logging_config(settings.log_level, json_lines=json_lines), access_log=not json_lines)
 
 
 if __name__ == "__main__":

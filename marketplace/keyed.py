@@ -50,6 +50,8 @@ class Purpose(StrEnum):
     TOOL_PRIVATE_KEYS = "tool-private-keys"  # the tool's RSA keys, sealed at rest
     ACCESS_TOKENS = "access-tokens"  # platform service tokens, sealed at rest
     SANDBOX_MESSAGE_HINT = "sandbox-message-hint"  # the sandbox LMS's lti_message_hint
+    ADMIN_SESSION = "admin-session"  # the operator's page sign-in cookie
+    ADMIN_FORM = "admin-form"  # the anti-CSRF value in the operator's page forms
 
     @property
     def audience(self) -> str:
@@ -88,11 +90,12 @@ _LEGACY: dict[Purpose, Callable[[str], bytes]] = {
     Purpose.TOOL_PRIVATE_KEYS: _digest_of(b"marketplace tool keys\0"),
     Purpose.ACCESS_TOKENS: _digest_of(b"marketplace access tokens\0"),
     Purpose.SANDBOX_MESSAGE_HINT: _digest_of(b"marketplace sandbox lti_message_hint\0"),
-}
+}  # purposes added since (the operator's page) have no earlier keying
 
 
 def _reading_keys(secret_key: str, purpose: Purpose) -> list[bytes]:
-    return [derive_key(secret_key, purpose), _LEGACY[purpose](secret_key)]
+    legacy = _LEGACY.get(purpose)
+    return [derive_key(secret_key, purpose), *([legacy(secret_key)] if legacy else [])]
 
 
 # -- signed values with claims (JWT, HS256) ------------------------------------------------------------

@@ -14,6 +14,8 @@ ENVIRONMENTS = ("development", "production", "test")
 SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
 MIN_SECRET_LENGTH = 32
 KNOWN_BAD_SECRETS = frozenset({"", "changeme", "change-me", "secret", "development", "dev"})
+LOG_FORMATS = ("json", "text")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 class SettingsError(ValueError):
@@ -39,6 +41,16 @@ class Settings:
     # Whether `marketplace index` fetches catalog pictures from their sites to make local thumbnails (off
     # in tests, which must not reach past loopback, and on hosts without outbound network).
     thumbnail_fetch: bool = True
+    # The bearer token /metrics asks for outside development (unset there: /metrics is closed).
+    metrics_token: str | None = field(default=None, repr=False)
+    # The secret that opens the operator's page /admin (unset: only platform administrators' launches do).
+    admin_token: str | None = field(default=None, repr=False)
+    # "json" (one object a line, for log collectors) or "text" (for a person at a terminal).
+    log_format: str = "json"
+    log_level: str = "INFO"
+    # How often each server process compares the database's catalog with its host's index (0: never; then
+    # only `marketplace index` on this host updates it).
+    catalog_check_seconds: float = 15.0
 
     @property
     def allows_loopback_platforms(self) -> bool:
@@ -78,8 +90,35 @@ class Settings:
         elif not secret_key:
             secret_key = development_secret(data_dir)
         grade_worker = _flag(env, "MARKETPLACE_GRADE_WORKER")
+        log_format = env.get("MARKETPLACE_LOG_FORMAT", "json").strip().lower()
+        if log_format not in LOG_FORMATS:
+            raise SettingsError(f"MARKETPLACE_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}.")
+        log_level = env.get("MARKETPLACE_LOG_LEVEL", "INFO").strip().upper()
+        if log_level not in LOG_LEVELS:
+            raise SettingsError(f"MARKETPLACE_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}.")
+        metrics_token = env.get("MARKETPLACE_METRICS_TOKEN") or None
+        if metrics_token is not None and len(metrics_token) < MIN_SECRET_LENGTH:
+            raise SettingsError(f"MARKETPLACE_METRICS_TOKEN must be at least {MIN_SECRET_LENGTH} characters.")
+        admin_token = env.get("MARKETPLACE_ADMIN_TOKEN") or None
+        if admin_token is not None and len(admin_token) < MIN_SECRET_LENGTH:
+            raise SettingsError(f"MARKETPLACE_ADMIN_TOKEN must be at least {MIN_SECRET_LENGTH} characters.")
         return cls(data_dir, content_dir, database_url, base_url, secret_key, environment,
-                   grade_worker=grade_worker, thumbnail_fetch=_flag(env, "MARKETPLACE_THUMBNAIL_FETCH"))
+                   grade_worker=grade_worker, thumbnail_fetch=_flag(env, "MARKETPLACE_THUMBNAIL_FETCH"),
+                   metrics_token=metrics_token, admin_token=admin_token, log_format=log_format, log_level=log_level,
+                   catalog_check_seconds=_seconds(env, "MARKETPLACE_CATALOG_CHECK_SECONDS", 15.0))
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, not {raw!r}.") from None
+    if not 0 <= value <= 3600:
+        raise SettingsError(f"{name} must be between 0 and 3600 seconds, not {raw}.")
+    return value
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:

@@ -44,3 +44,22 @@ def test_bad_values_are_refused(tmp_path: Path) -> None:
         Settings.from_environment({"MARKETPLACE_ENV": "staging"})
     with pytest.raises(SettingsError, match="MARKETPLACE_BASE_URL"):
         Settings.from_environment({"MARKETPLACE_BASE_URL": "ftp://x", "MARKETPLACE_DATA_DIR": str(tmp_path)})
+
+
+@pytest.mark.parametrize(("variable", "value"), [
+    ("MARKETPLACE_LOG_FORMAT", "xml"), ("MARKETPLACE_LOG_LEVEL", "LOUD"), ("MARKETPLACE_METRICS_TOKEN", "short"),
+    ("MARKETPLACE_CATALOG_CHECK_SECONDS", "soon"), ("MARKETPLACE_CATALOG_CHECK_SECONDS", "-1"),
+])
+def test_bad_operations_settings_are_refused_by_name(tmp_path: Path, variable: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=variable):
+        Settings.from_environment({variable: value, "MARKETPLACE_DATA_DIR": str(tmp_path)})
+
+
+def test_operations_settings_are_read(tmp_path: Path) -> None:
+    settings = Settings.from_environment({
+        "MARKETPLACE_DATA_DIR": str(tmp_path), "MARKETPLACE_LOG_FORMAT": "Text", "MARKETPLACE_LOG_LEVEL": "debug",
+        "MARKETPLACE_METRICS_TOKEN": "t" * 32, "MARKETPLACE_CATALOG_CHECK_SECONDS": "2.5"})
+    assert (settings.log_format, settings.log_level, settings.catalog_check_seconds) == ("text", "DEBUG", 2.5)
+    assert settings.metrics_token == "t" * 32 and "t" * 32 not in repr(settings)
+    defaults = Settings.from_environment({"MARKETPLACE_DATA_DIR": str(tmp_path)})
+    assert (defaults.log_format, defaults.metrics_token, defaults.catalog_check_seconds) == ("json", None, 15.0)

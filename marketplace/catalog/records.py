@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.catalog.resource import Resource
@@ -125,3 +125,7 @@ def find_resource(sessions: sessionmaker[Session], resource_id: str) -> Resource
     """One resource by id, in a read-only session of its own (for views and the CLI)."""
     with sessions() as session:
         return get_resource(session, resource_id)
+
+
+def resource_count(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(ResourceRow)) or 0)

@@ -1,5 +1,6 @@
 """Catalog search: BM25F ranking by Whoosh, filters and facet counts over numpy masks, one shared searcher.
 
+
 `CatalogIndex` is opened once per process and shared by every request. It notices a new commit (the
 index's STAMP file changes) at most once a second and swaps in a fresh searcher; it is never rebuilt per
 request. Whoosh searchers are not safe to use from several threads at once, and searching is CPU-bound
@@ -42,6 +43,7 @@ from marketplace.catalog.search_types import (
 )
 from marketplace.catalog.spelling import correct_stem
 from marketplace.catalog.vocabulary import FACETS
+from marketplace.metrics import metrics
 
 REFRESH_INTERVAL_SECONDS = 1.0
 # Ranking tiers, added as weights far apart (BM25F sums are clipped below the smallest tier).
@@ -119,10 +121,14 @@ class CatalogIndex:
     # -- search --------------------------------------------------------------------------------------
     def search(self, request: SearchRequest) -> SearchResult:
         """Run one search; malformed text never raises (it degrades to plain terms)."""
-        parsed = parse_query(request.text, as_you_type=request.as_you_type)
-        with self._lock:
-            state = self._current()
-            return self._search(state, parsed, request)
+        started = time.perf_counter()
+        try:
+            parsed = parse_query(request.text, as_you_type=request.as_you_type)
+            with self._lock:
+                state = self._current()
+                return self._search(state, parsed, request)
+        finally:
+            metrics().search_seconds.observe(time.perf_counter() - started)
 
     def _search(self, state: IndexState, parsed: ParsedQuery, request: SearchRequest) -> SearchResult:
         run = QueryRun()  # its clause masks are shared by matching and scoring within this search only

@@ -8,10 +8,14 @@ hashes, so any host can bring its own index replica up to date from the shared d
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import fcntl
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from marketplace.catalog.index_store import (
@@ -37,8 +41,10 @@ from marketplace.catalog.records import (
     upsert_resources,
 )
 from marketplace.catalog.thumbnails import indexed_hash, local_thumbnails, with_pictures
+from marketplace.store.models import ResourceRow, ThumbnailRow
 
 Progress = Callable[[int], None]
+FINGERPRINT_FILE = "db_fingerprint"  # in the index folder: the catalog state it was last synced to
 
 
 @dataclass(slots=True)
@@ -107,9 +113,54 @@ def load_content(session: Session, content_dir: Path, *, full: bool = False) -> 
     return report
 
 
+@contextlib.contextmanager
+def index_lock(index_dir: Path, *, wait: bool = True) -> Iterator[bool]:
+    """The host's lock on its index folder: one writer at a time (`marketplace index`, the replica of each
+    worker). Yields False, without waiting, when `wait` is off and another process holds it."""
+    index_dir.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(index_dir.parent / "index.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
+    finally:
+        os.close(descriptor)
+
+
+def catalog_fingerprint(session: Session) -> str:
+    """A value that changes whenever a resource or a thumbnail is added, changed or removed."""
+    resources = session.execute(select(func.count(), func.max(ResourceRow.updated_at))).one()
+    thumbnails = session.execute(select(func.count(ThumbnailRow.data), func.max(ThumbnailRow.made_at))).one()
+    return "|".join(str(value) for value in (*resources, *thumbnails))
+
+
+def synced_fingerprint(index_dir: Path) -> str | None:
+    """The catalog fingerprint the index at `index_dir` was last synced to."""
+    try:
+        return (index_dir / FINGERPRINT_FILE).read_text(encoding="utf-8")
+    except OSError:
+        return None
+
+
 def sync_index(session: Session, index_dir: Path, *, rebuild: bool = False, progress: Progress | None = None,
                workers: int | None = None) -> IndexReport:
-    """Make the index at `index_dir` hold exactly the database's resources."""
+    """Make the index at `index_dir` hold exactly the database's resources (under the host's index lock), and
+    record which state of the catalog it now holds."""
+    with index_lock(index_dir):
+        fingerprint = catalog_fingerprint(session)
+        report = _sync_index(session, index_dir, rebuild=rebuild, progress=progress, workers=workers)
+        (index_dir / FINGERPRINT_FILE).write_text(fingerprint, encoding="utf-8")
+        return report
+
+
+def _sync_index(session: Session, index_dir: Path, *, rebuild: bool, progress: Progress | None,
+                workers: int | None) -> IndexReport:
     report = IndexReport()
     # Documents carry their thumbnails (made by `make_thumbnails`), and the manifest records a hash of
     # content and thumbnail together: a thumbnail made or changed since the last build rewrites that document.

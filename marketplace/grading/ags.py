@@ -64,7 +64,8 @@ async def paged(client: httpx.AsyncClient, token: str, url: str, accept: str, *,
         if _origin(next_url) != _origin(url):
             raise ServiceFailure(None, f"The platform's next page when {what} is on another site ({next_url}).")
         seen.add(next_url)
-        response = await call(client, "GET", next_url, what=what, headers=bearer(token, accept))
+        response = await call(client, "GET", next_url, what=what, headers=bearer(token, accept),
+                              service="nrps" if "nrps" in accept else "ags")
         body = json_body(response, what)
         page = body.get(items_of, []) if items_of and isinstance(body, dict) else body
         if not isinstance(page, list):

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, exists, func, or_, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from marketplace.clock import aware, iso, parse_iso
 from marketplace.store.models import GradeJobRow, PlatformRow
@@ -224,6 +224,15 @@ def status(session: Session) -> list[PlatformCounts]:
         if state == PENDING and oldest is not None:
             by_platform[label] = PlatformCounts(label, entry.counts, aware(oldest))
     return [by_platform[label] for label in sorted(by_platform)]
+
+
+def job_counts(sessions: sessionmaker[Session]) -> dict[str, int]:
+    """Grade jobs by state, over every platform (for the metrics page)."""
+    with sessions() as session:
+        rows = session.execute(select(GradeJobRow.state, func.count()).group_by(GradeJobRow.state)).all()
+    counts = dict.fromkeys(STATES, 0)
+    counts.update({str(state): int(count) for state, count in rows})
+    return counts
 
 
 def next_due(session: Session, now: datetime) -> datetime | None:

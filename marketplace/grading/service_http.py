@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from marketplace.metrics import count_platform_call
 from marketplace.outbound import DestinationRefused
 
 MAX_MESSAGE = 500
@@ -84,17 +85,23 @@ def failure_of(response: httpx.Response, what: str) -> ServiceFailure:
     return ServiceFailure(status, said, not_found=status == 404)
 
 
-async def call(client: httpx.AsyncClient, method: str, url: str, *, what: str, **kwargs: Any) -> httpx.Response:
-    """One request; a 2xx answer is returned, anything else raises ServiceFailure."""
+async def call(client: httpx.AsyncClient, method: str, url: str, *, what: str, service: str = "ags",
+               **kwargs: Any) -> httpx.Response:
+    """One request; a 2xx answer is returned, anything else raises ServiceFailure. `service` labels the call
+    in the metrics (ags, nrps, token)."""
     try:
         response = await client.request(method, url, **kwargs)
     except DestinationRefused as error:
+        count_platform_call(service, None)
         raise ServiceFailure(None, f"This tool does not connect to {url} when {what}: {error}") from None
     except httpx.TimeoutException:
+        count_platform_call(service, None)
         raise ServiceFailure(None, f"The platform did not answer in time when {what}.", retryable=True) from None
     except httpx.TransportError as error:
+        count_platform_call(service, None)
         raise ServiceFailure(None, f"The platform could not be reached when {what} ({type(error).__name__}).",
                              retryable=True) from None
+    count_platform_call(service, response.status_code)
     if not 200 <= response.status_code < 300:
         raise failure_of(response, what)
     return response

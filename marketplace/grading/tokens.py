@@ -187,7 +187,7 @@ class AccessTokens:
         what = "asking for an access token"
         try:
             response = await call(self._client, "POST", token_url, what=what, data=form,
-                                  headers={"Accept": "application/json"})
+                                  headers={"Accept": "application/json"}, service="token")
         except ServiceFailure as failure:
             if failure.unauthorized or failure.status in {400, 403}:
                 failure.unauthorized = False  # the assertion itself was refused: a new token will not help

@@ -16,6 +16,7 @@ TOOL_PLATFORM: Final = LTI + "tool_platform"
 DEEP_LINKING_SETTINGS: Final = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"
 AGS_ENDPOINT: Final = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 NRPS: Final = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
+PLATFORM_NOTIFICATION_SERVICE: Final = LTI + "platformnotificationservice"
 CANVAS_PLACEMENT: Final = "https://www.instructure.com/placement"
 
 RESOURCE_LINK_REQUEST: Final = "LtiResourceLinkRequest"

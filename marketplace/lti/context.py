@@ -15,6 +15,10 @@ INSTRUCTOR_ROLES = (
     "http://purl.imsglobal.org/vocab/lis/v2/system/person#Administrator",
     "http://purl.imsglobal.org/vocab/lis/v2/membership#Administrator",
 )
+PLATFORM_ADMINISTRATOR_ROLES = (
+    "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator",
+    "http://purl.imsglobal.org/vocab/lis/v2/system/person#Administrator",
+)
 LEARNER_ROLES = (
     "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner",
     "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Student",
@@ -104,6 +108,11 @@ class LaunchContext:
     @property
     def is_instructor(self) -> bool:
         return any(role in INSTRUCTOR_ROLES for role in self.roles)
+
+    @property
+    def is_platform_administrator(self) -> bool:
+        """An administrator of the institution or the platform itself (not of one course)."""
+        return any(role in PLATFORM_ADMINISTRATOR_ROLES for role in self.roles)
 
     @property
     def is_learner(self) -> bool:

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.keyed import Purpose, signature, signature_matches
+from marketplace.logs import bind_trace
 from marketplace.lti.context import LaunchContext
 from marketplace.lti.errors import LtiRefusal, refused
 from marketplace.lti.launch import FormRequest, StrictMessageLaunch, VerifiedLaunch
@@ -107,6 +108,7 @@ def accept_launch(sessions: sessionmaker[Session], platform_keys: PlatformKeySet
                   secure: bool, cookie_ok: bool) -> tuple[VerifiedLaunch, str | None]:
     """Validate a launch POST and store it, in one transaction; returns it with a handoff code when the
     state cookie already confirmed this browser (else the launch page confirms it through platform storage)."""
+    bind_trace(params.get("state"))
     with sessions() as session:
         message = StrictMessageLaunch(FormRequest(params, secure), session, platform_keys)
         message.validate()

@@ -192,6 +192,27 @@ class SigningKeys:
         return kid, key
 
 
+    def problem(self, sessions: sessionmaker[Session]) -> str | None:
+        """What keeps the tool from signing (no active key, or one this secret cannot open), or None.
+        Read-only: readiness checks must not create keys."""
+        with sessions() as session:
+            kid = next((status.kid for status in key_statuses(session) if status.role == "active"), None)
+            if kid is None:
+                return "The tool has no active signing key yet (it is made at start-up)."
+            with self._lock:
+                if kid in self._loaded:
+                    return None
+            row = session.get(ToolKeyRow, kid)
+            assert row is not None  # noqa: S101 - listed just above
+            try:
+                key = load_private_key(row, self._secret_key)
+            except ToolKeyError as error:
+                return str(error)
+            with self._lock:
+                self._loaded[kid] = key
+            return None
+
+
 def public_key_set(sessions: sessionmaker[Session], secret_key: str) -> dict[str, Any]:
     """The JWKS to publish (next, active and previous keys), making the first keys if there are none yet."""
     with sessions() as session:

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from marketplace.clock import utc_now
 from marketplace.lti import claims
 from marketplace.lti.context import LaunchContext
+from marketplace.lti.course_copies import remember_link, resolve_copied_link
 from marketplace.lti.errors import LtiRefusal, refused
 from marketplace.lti.platform_keys import PlatformKeyError, PlatformKeySets
 from marketplace.lti.tool_config import DatabaseToolConf
@@ -275,7 +276,11 @@ class StrictMessageLaunch(MessageLaunch[FormRequest, DatabaseToolConf, Any, Any]
     def store(self, *, confirmed: bool) -> VerifiedLaunch:
         """Save the launch row (the caller commits) and return it as a VerifiedLaunch."""
         assert self._platform is not None  # noqa: S101 - validate ran first
-        body = self._body
+        # A link copied into another course without its custom values still finds its resource; a link
+        # that names it is remembered for such copies (lti/course_copies.py).
+        body = resolve_copied_link(self._session, self._platform.id, self._body)
+        if body is self._body:
+            remember_link(self._session, self._platform.id, body, utc_now())
         deployment = find_deployment(self._session, self._platform, str(body[claims.DEPLOYMENT_ID]))
         assert deployment is not None  # noqa: S101 - validate_deployment ran first
         context = LaunchContext.from_claims(

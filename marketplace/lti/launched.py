@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from marketplace.logs import bind_trace
 from marketplace.lti import launch_token
 from marketplace.lti.context import LaunchContext
 from marketplace.lti.errors import LtiRefusal
@@ -24,6 +25,17 @@ def context_for_token(sessions: sessionmaker[Session], secret_key: str, token: s
                              401)
         if row.expires_at < now:
             raise LtiRefusal("launch_expired", "This session has expired. Open the tool again from your course.", 401)
+        bind_trace(row.state)  # the picker's requests and the response join the launch's trace
         platform = session.get(PlatformRow, row.platform_id)
         assert platform is not None  # noqa: S101 - foreign key
         return LaunchContext.from_claims(row.id, row.claims, client_id=platform.client_id, platform_name=platform.name)
+
+
+def platform_of_launch(sessions: sessionmaker[Session], launch_id: str) -> int:
+    """The platform a (verified, stored) launch came from."""
+    with sessions() as session:
+        row = session.get(LaunchRow, launch_id)
+        if row is None:
+            raise LtiRefusal("launch_unknown", "This session is not valid here. Open the tool again from your course.",
+                             401)
+        return int(row.platform_id)

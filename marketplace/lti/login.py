@@ -20,6 +20,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.clock import utc_now
+from marketplace.logs import bind_trace
 from marketplace.lti.errors import refused
 from marketplace.lti.launch import FormRequest
 from marketplace.lti.tool_config import DatabaseToolConf
@@ -164,4 +165,5 @@ def begin_login(sessions: sessionmaker[Session], params: dict[str, str], *, base
     with sessions() as session:
         start = start_login(session, params, base_url=base_url, secure=secure)
         session.commit()
-        return start
+    bind_trace(start.state)  # the launch this login begins is traced from here (marketplace/logs.py)
+    return start

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import httpx
 import jwt
 
+from marketplace.metrics import count_platform_call
+
 logger = logging.getLogger("marketplace.lti")
 
 JWKS_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
@@ -90,9 +92,11 @@ class PlatformKeySets:
         try:
             response = self._http.get(url, timeout=JWKS_TIMEOUT, headers={"Accept": "application/json"})
         except httpx.HTTPError as error:
+            count_platform_call("jwks", None)
             raise PlatformKeyError(
                 f"The platform's key set at {url} could not be fetched ({type(error).__name__})."
             ) from None
+        count_platform_call("jwks", response.status_code)
         if response.status_code != 200:
             raise PlatformKeyError(f"The platform's key set at {url} answered HTTP {response.status_code}.")
         if len(response.content) > MAX_JWKS_BYTES:

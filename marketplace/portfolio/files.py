@@ -9,6 +9,7 @@ left off on purpose: they can carry scripts or programs to whoever opens the sub
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
@@ -164,6 +165,15 @@ def stored_path(data_dir: Path, sha256: str) -> Path:
     return uploads_dir(data_dir) / sha256
 
 
+# No space left, the disk quota used up, or the file size limit of the process reached.
+_STORAGE_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def _storage_full(filename: str) -> PortfolioError:
+    return PortfolioError(f"The tool's storage is full, so “{filename}” could not be saved. Nothing was added; "
+                          "try again later, and tell your teacher if it keeps happening.", 507)
+
+
 def receive(stream: BinaryIO, directory: Path, max_bytes: int, filename: str) -> Received:
     """Copy `stream` to a temporary file in `directory` while hashing it; the caller moves or deletes the file.
 
@@ -171,7 +181,12 @@ def receive(stream: BinaryIO, directory: Path, max_bytes: int, filename: str) ->
     On any failure it is removed before the error propagates.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    descriptor, name = tempfile.mkstemp(dir=directory, prefix=TEMP_PREFIX, suffix=".part")
+    try:
+        descriptor, name = tempfile.mkstemp(dir=directory, prefix=TEMP_PREFIX, suffix=".part")
+    except OSError as error:
+        if error.errno in _STORAGE_FULL:
+            raise _storage_full(filename) from None
+        raise
     path = Path(name)
     try:
         digest = hashlib.sha256()
@@ -193,6 +208,12 @@ def receive(stream: BinaryIO, directory: Path, max_bytes: int, filename: str) ->
         if size == 0:
             raise PortfolioError(f"“{filename}” is empty. Choose a file with something in it.")
         return Received(path, size, digest.hexdigest(), head, text)
+    except OSError as error:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        if error.errno in _STORAGE_FULL:
+            raise _storage_full(filename) from None
+        raise
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()

@@ -18,6 +18,8 @@ class SchemaOutOfDateError(RuntimeError):
     """The database is missing migrations; the message names the command to run."""
 
 
+CONNECT_TIMEOUT_SECONDS = 5
+
 def make_engine(database_url: str) -> Engine:
     """An engine for `database_url`; SQLite gets foreign keys and a busy timeout, and its folder is created."""
     url = make_url(database_url)
@@ -34,7 +36,10 @@ def make_engine(database_url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # pre_ping: a connection the server dropped (a restart, a failover) is replaced before use, so the tool
+    # recovers without a restart. connect_timeout: with the server away, requests fail within seconds (and
+    # get a 503 page) instead of waiting on TCP.
+    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS})
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -64,6 +69,18 @@ def head_revision(database_url: str) -> str | None:
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+def database_problem(engine: Engine, database_url: str) -> str | None:
+    """What keeps the database from serving (unreachable, or not at the latest migration), or None."""
+    try:
+        current = current_revision(engine)
+    except Exception as error:  # noqa: BLE001 - any failure to reach it is the answer
+        return f"The database cannot be reached ({type(error).__name__})."
+    head = head_revision(database_url)
+    if current != head:
+        return f"The database is at revision {current}, not {head}: run `marketplace db upgrade`."
+    return None
 
 
 def check_schema(engine: Engine, database_url: str) -> None:

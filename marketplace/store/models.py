@@ -363,3 +363,72 @@ class AccessTokenRow(Base):
     # One process fetches a new token while the others wait for it.
     refresh_owner: Mapped[str | None] = mapped_column(String(64))
     refresh_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class NoticeRow(Base):
+    """A platform notice, recorded once under its platform and notice id (a batch delivered again is a no-op)."""
+
+    __tablename__ = "notices"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id", ondelete="CASCADE"))
+    deployment_id: Mapped[str] = mapped_column(String(255))
+    notice_id: Mapped[str] = mapped_column(String(255))
+    notice_type: Mapped[str] = mapped_column(String(255))
+    # False for notice types this tool records but does not act on.
+    handled: Mapped[bool] = mapped_column()
+    context_id: Mapped[str | None] = mapped_column(String(255))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (UniqueConstraint("platform_id", "notice_id", name="uq_notices_platform_notice"),)
+
+
+class CourseCopyRow(Base):
+    """A course copied from another one, as a platform's LtiContextCopyNotice said."""
+
+    __tablename__ = "course_copies"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id", ondelete="CASCADE"))
+    deployment_id: Mapped[str] = mapped_column(String(255))
+    context_id: Mapped[str] = mapped_column(String(255))
+    origin_context_id: Mapped[str] = mapped_column(String(255))
+    notice_id: Mapped[str] = mapped_column(String(255))
+    copied_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (UniqueConstraint("platform_id", "context_id", "origin_context_id", name="uq_course_copies_pair"),)
+
+
+class ResourceLinkRow(Base):
+    """Which resource a resource link in a course showed, so that a copy of the link without its custom
+    values still finds it (see lti/course_copies.py)."""
+
+    __tablename__ = "resource_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id", ondelete="CASCADE"))
+    context_id: Mapped[str] = mapped_column(String(255))
+    resource_link_id: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str | None] = mapped_column(String(255))
+    resource_id: Mapped[str] = mapped_column(String(255))
+    last_launch_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("platform_id", "context_id", "resource_link_id", name="uq_resource_links_link"),
+        Index("ix_resource_links_title", "platform_id", "context_id", "title"),
+    )
+
+
+class LaunchRefusalRow(Base):
+    """A refused login or launch, for the operator's page: the failed check, the sentence shown, the reference
+    the person was given (the same as in the log line). No token, no claim values."""
+
+    __tablename__ = "launch_refusals"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    check: Mapped[str] = mapped_column(String(60))
+    status: Mapped[int] = mapped_column()
+    message: Mapped[str] = mapped_column(String(1000))
+    path: Mapped[str] = mapped_column(String(200))
+    reference: Mapped[str] = mapped_column(String(20))
+    refused_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 import uuid
 
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from marketplace.clock import utc_now
 from marketplace.errors import MarketplaceError
+from marketplace.lti.refusals import Refusal, record_refusal
 from marketplace.web.services import services
 
 logger = logging.getLogger("marketplace.web")
@@ -25,7 +28,9 @@ DEFAULT_MESSAGES = {
 
 
 def wants_json(request: Request) -> bool:
-    return request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
+    """API paths, and clients that ask for JSON or send it (a platform posting notices is not a browser)."""
+    return (request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
+            or request.headers.get("content-type", "").startswith("application/json"))
 
 
 def render_error(request: Request, status: int, message: str, parameter: str | None = None) -> Response:
@@ -50,8 +55,25 @@ async def marketplace_error_handler(request: Request, exc: Exception) -> Respons
         return render_error(request, exc.status, exc.message, exc.parameter)
     correlation = uuid.uuid4().hex[:12]
     logger.warning("LTI refusal %s: check=%s status=%s path=%s", correlation, exc.check, exc.status, request.url.path)
+    refusal = Refusal(exc.check, exc.status, exc.message, request.url.path, correlation, utc_now())
+    await run_in_threadpool(record_refusal, services(request).sessions, refusal)
     response = render_error(request, exc.status, f"{exc.message} (reference {correlation})", exc.parameter)
     response.headers["X-LTI-Check"] = exc.check
+    return response
+
+
+DATABASE_AWAY = ("The tool cannot reach its database right now. Try again in a minute; if it keeps happening, "
+                 "tell your administrator.")
+
+
+async def database_error_handler(request: Request, exc: Exception) -> Response:
+    """The database went away (restart, failover, network): a 503 that says to try again, not a 500. Nothing
+    was stored by the failed request (its transaction was not committed), so trying again is safe."""
+    correlation = uuid.uuid4().hex[:12]
+    logger.warning("database unavailable %s on %s %s: %s", correlation, request.method, request.url.path,
+                   type(exc).__name__)
+    response = render_error(request, 503, f"{DATABASE_AWAY} (reference {correlation})")
+    response.headers["Retry-After"] = "5"
     return response
 
 

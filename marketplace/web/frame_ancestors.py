@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -9,6 +10,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from marketplace.lti.frame_origins import framing_origins
 
 REFRESH_SECONDS = 30.0
+RETRY_SECONDS = 5.0
+logger = logging.getLogger("marketplace.web")
 
 
 class FrameAncestors:
@@ -28,8 +31,14 @@ class FrameAncestors:
         return self._value
 
     def refresh(self) -> None:
-        """Recompute from the platforms table (blocking)."""
-        self._value = " ".join(framing_origins(self._sessions))
+        """Recompute from the platforms table (blocking). With the database away, the last value stays and
+        the next request tries again a few seconds later: headers must not fail every page, /readyz included."""
+        try:
+            self._value = " ".join(framing_origins(self._sessions))
+        except Exception as error:  # noqa: BLE001 - any database failure; the value we have stays right
+            logger.warning("frame-ancestors not refreshed: %s", type(error).__name__)
+            self._computed_at = time.monotonic() - REFRESH_SECONDS + RETRY_SECONDS
+            return
         self._computed_at = time.monotonic()
 
     def invalidate(self) -> None:

@@ -25,6 +25,7 @@ from marketplace.lti.handoff import (
 from marketplace.lti.keys import public_key_set
 from marketplace.lti.launch import MAX_ID_TOKEN_BYTES
 from marketplace.lti.login import LOGIN_TTL, STATE_COOKIE_PREFIX, LoginStart, begin_login
+from marketplace.metrics import metrics
 from marketplace.platform_urls import safe_origin
 from marketplace.web import portfolio_pages
 from marketplace.web.launch_session import launch_context
@@ -96,6 +97,7 @@ async def launch(request: Request) -> Response:
     """POST /lti/launch: validate the id_token; confirm the browser by cookie or platform storage."""
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > MAX_FORM_BYTES:
+        metrics().launches.labels("refused", "too_large").inc()
         raise LtiRefusal("too_large", "The launch is too large to be an LTI launch.", 413)
     form = await request.form(max_files=0, max_fields=64, max_part_size=MAX_FORM_BYTES)
     params = {key: value for key, value in form.items() if isinstance(value, str)}
@@ -103,9 +105,14 @@ async def launch(request: Request) -> Response:
     cookie_ok = bool(state) and request.cookies.get(STATE_COOKIE_PREFIX + state) == state
     secure = _secure(request)
 
-    verified, code = await run_in_threadpool(accept_launch, services(request).sessions,
-                                              services(request).platform_keys, params, secure=secure,
-                                              cookie_ok=cookie_ok)
+    try:
+        verified, code = await run_in_threadpool(accept_launch, services(request).sessions,
+                                                  services(request).platform_keys, params, secure=secure,
+                                                  cookie_ok=cookie_ok)
+    except LtiRefusal as refusal:
+        metrics().launches.labels("refused", refusal.check or "unknown").inc()
+        raise
+    metrics().launches.labels("accepted", "").inc()
     if code is not None:
         return _to_app(request, code)  # this browser carries the cookie: bind the code to it
     response: Response = services(request).templates.TemplateResponse(

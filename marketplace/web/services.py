@@ -17,10 +17,12 @@ from starlette.applications import Starlette
 from starlette.requests import HTTPConnection
 from starlette.templating import Jinja2Templates
 
+from marketplace.catalog.replica import CatalogReplica
 from marketplace.catalog.search import CatalogIndex
 from marketplace.grading.runtime import Grading
 from marketplace.lti.keys import SigningKeys
 from marketplace.lti.platform_keys import PlatformKeySets
+from marketplace.operator import Reindex
 from marketplace.portfolio.files import MAX_FILE_BYTES
 from marketplace.settings import Settings
 from marketplace.web.frame_ancestors import FrameAncestors
@@ -52,6 +54,8 @@ class Services:
     registration_limit: RegistrationRateLimit = field(default_factory=RegistrationRateLimit)
     portfolio_max_upload_bytes: int = MAX_FILE_BYTES
     sandbox: Lazy[object] = field(default_factory=Lazy)  # the dev sandbox, typed by sandbox/state.py
+    replica: CatalogReplica | None = None  # keeps this host's index in step with the database's catalog
+    reindex: Reindex = field(default_factory=Reindex)  # the operator's page re-index run of this process
 
 
 def services(where: HTTPConnection | Starlette) -> Services:

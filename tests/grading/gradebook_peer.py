@@ -45,6 +45,7 @@ SCOPE_RESULT = AGS + "result.readonly"
 SCOPE_SCORE = AGS + "score"
 SCOPE_NRPS = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
 ALL_SCOPES = [SCOPE_LINEITEM, SCOPE_LINEITEM_READ, SCOPE_RESULT, SCOPE_SCORE]
+SCOPE_NOTICES = "https://purl.imsglobal.org/spec/lti/scope/noticehandlers"
 CANVAS_SUBMISSION = "https://canvas.instructure.com/lti/submission"
 LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
 INSTRUCTOR = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"
@@ -109,7 +110,9 @@ class GradebookPeer:
         self.faults: deque[Fault] = deque()
         self.outage_until = 0.0
         self.calls: list[tuple[str, str]] = []  # (kind, url) of every service call, in order
-        self.scopes_offered = list(ALL_SCOPES) + [SCOPE_NRPS]
+        self.scopes_offered = list(ALL_SCOPES) + [SCOPE_NRPS, SCOPE_NOTICES]
+        self.notice_handlers: dict[str, str] = {}  # notice type -> handler URL (Canvas: one per type)
+        self.hello_deliveries: list[int] = []  # statuses of the hello-world notices sent on subscription
         self._next_id = 1
 
     # -- URLs and claims ---------------------------------------------------------------------------------
@@ -222,7 +225,11 @@ class GradebookPeer:
         except Exception as error:  # the library raises several kinds
             self.problems.append(f"token refused by the library: {error}")
             return JSONResponse({"error": "invalid_client", "error_description": str(error)}, 401)
+        # The library grants only AGS and NRPS scopes; this peer grants the notice handlers scope itself.
+        asked = set(form.get("scope", "").split())
         granted = [scope for scope in answer["scope"].split() if scope in self.scopes_offered]
+        if SCOPE_NOTICES in asked and SCOPE_NOTICES in self.scopes_offered:
+            granted.append(SCOPE_NOTICES)
         if set(form.get("scope", "").split()) - set(self.scopes_offered):
             return JSONResponse({"error": "invalid_scope", "error_description": "scope not allowed"}, 400)
         self.granted[answer["access_token"]] = granted
@@ -235,7 +242,8 @@ class GradebookPeer:
         if not token or token in self.revoked:
             return JSONResponse({"errors": {"type": "unauthorized", "message": "Access token expired"}}, 401)
         try:
-            valid = self._conf().validate_token(token, allowed_scopes=scopes)
+            library_scopes = [scope for scope in scopes if scope != SCOPE_NOTICES]  # see token()
+            valid = self._conf().validate_token(token, allowed_scopes=library_scopes or None)
         except Exception:
             valid = False
         if not valid or not set(scopes) & set(self.granted.get(token, [])):
@@ -442,9 +450,48 @@ class GradebookPeer:
         return self._page(request, self.members.get(course, []), MEMBERSHIPS, key="members",
                           extra={"id": str(request.url), "context": {"id": course, "title": "Biology 101"}})
 
+    # -- notice handler service (Canvas: /api/lti/notice-handlers/<tool id>) --------------------------------
+    def pns_claim(self, tool: str = "106") -> dict[str, Any]:
+        return {"service_versions": ["1.0"], "scope": [SCOPE_NOTICES],
+                "platform_notification_service_url": f"{self.base}/api/lti/notice-handlers/{tool}",
+                "notice_types_supported": ["LtiHelloWorldNotice", "LtiAssetProcessorSubmissionNotice",
+                                           "LtiContextCopyNotice"]}
+
+    async def notice_handlers_endpoint(self, request: Request) -> Response:
+        refused = self._authorized(request, [SCOPE_NOTICES])
+        if refused is not None:
+            return refused
+        if request.method == "PUT":
+            body = await request.json()
+            notice_type, handler = body.get("notice_type"), body.get("handler")
+            if not isinstance(notice_type, str) or not isinstance(handler, str):
+                return JSONResponse({"errors": [{"message": "notice_type and handler are required"}]}, 400)
+            if handler and not handler.startswith(self.tool_url + "/"):
+                # Canvas: the handler's domain must match the tool's.
+                return JSONResponse({"errors": [{"message": "handler must match the tool domain"}]}, 400)
+            self.notice_handlers[notice_type] = handler
+            if notice_type == "LtiHelloWorldNotice" and handler:
+                await self._send_hello(handler)
+            return JSONResponse({"notice_type": notice_type, "handler": handler})
+        return JSONResponse({"client_id": self.peer.client_id, "deployment_id": self.peer.deployment_id,
+                             "notice_handlers": [{"notice_type": kind, "handler": url}
+                                                 for kind, url in sorted(self.notice_handlers.items())]})
+
+    async def _send_hello(self, handler: str) -> None:
+        """As Canvas does on subscription: a signed LtiHelloWorldNotice to the new handler."""
+        import httpx
+
+        from tests.lti.notices_peer import batch, notice_claims, sign_notice
+
+        token = sign_notice(self.peer, notice_claims(self.peer, "LtiHelloWorldNotice"))
+        async with httpx.AsyncClient(timeout=10) as client:
+            response = await client.post(handler, json=batch(token))
+        self.hello_deliveries.append(response.status_code)
+
     def app(self) -> Starlette:
         course = "{course:str}"
         routes = [
+            Route("/api/lti/notice-handlers/{tool:str}", self.notice_handlers_endpoint, methods=["GET", "PUT"]),
             Route("/token", self.token, methods=["POST"]),
             Route(f"/api/lti/courses/{course}/line_items", self.line_items_endpoint, methods=["GET", "POST"]),
             Route(f"/api/lti/courses/{course}/line_items/{{item:int}}", self.line_item_endpoint),

@@ -124,6 +124,7 @@ class PlatformPeer:
         self.auth_requests: list[dict[str, str]] = []
         self.auth_failures: list[str] = []
         self.jwks_fetches = 0
+        self.jwks_down = False  # the key set endpoint answers 503 (a platform outage)
         self.last_id_token: str | None = None
         self.last_claims: dict[str, Any] = {}
         self.lti_message_hint = "hint-" + uuid.uuid4().hex
@@ -166,6 +167,8 @@ class PlatformPeer:
     # -- endpoints ----------------------------------------------------------------------------------------
     async def jwks(self, request: Request) -> Response:
         self.jwks_fetches += 1
+        if self.jwks_down:
+            return PlainTextResponse("Service Unavailable", status_code=503)
         return JSONResponse({"keys": [key.public_jwk for key in self.keys]})
 
     def _check_auth_request(self, params: dict[str, str]) -> list[str]:
@@ -375,3 +378,15 @@ def form_fields(page: str) -> tuple[str, dict[str, str]]:
 
 def query_of(url: str) -> dict[str, str]:
     return {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
+
+
+def register_peer(sessions: Any, peer: PlatformPeer) -> None:
+    """Register the loopback platform and its deployment with the tool's database, as an administrator would."""
+    from marketplace.store.registrations import add_deployment, add_platform
+
+    with sessions() as session:
+        platform = add_platform(session, issuer=peer.issuer, client_id=peer.client_id, name="Loopback LMS",
+                                auth_login_url=peer.issuer + "/auth", auth_token_url=peer.issuer + "/token",
+                                key_set_url=peer.issuer + "/jwks", allow_http=True)
+        add_deployment(session, platform, peer.deployment_id)
+        session.commit()

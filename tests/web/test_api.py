@@ -93,11 +93,12 @@ def test_resource_api(client: TestClient) -> None:
     assert "no-such-thing" in missing.json()["error"]["message"]
 
 
-def test_healthz(client: TestClient) -> None:
-    body = client.get("/healthz").json()
-    assert body["ok"] is True
-    assert body["database"]["revision"] == "0007_licence_provenance"
-    assert body["index"]["documents"] == 5
+def test_healthz_and_readyz(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"ok": True}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"ok": True, "checks": {"database": {"ok": True}, "index": {"ok": True},
+                                                   "keys": {"ok": True}}}
 
 
 def test_browse_page_and_htmx_partial(client: TestClient) -> None:
@@ -138,7 +139,10 @@ def test_search_without_an_index_is_503(settings: Settings) -> None:
     with TestClient(create_app(settings)) as fresh:
         response = fresh.get("/api/catalog/search")
         assert response.status_code == 503 and "marketplace index" in response.json()["error"]["message"]
-        assert fresh.get("/healthz").status_code == 503
+        assert fresh.get("/healthz").status_code == 200  # alive: a restart would not help
+        ready = fresh.get("/readyz")
+        assert ready.status_code == 503 and not ready.json()["checks"]["index"]["ok"]
+        assert "marketplace index" in ready.json()["checks"]["index"]["advice"]
 
 
 def test_search_api_reports_relaxed_corrected_and_understood(client: TestClient) -> None:

@@ -1,0 +1,64 @@
+"""This host's search index as a replica of the catalog in the database.
+
+The database is the catalog's one truth (`marketplace catalog publish` or `marketplace index` writes it); every
+host keeps a Whoosh index in its own data folder and brings it up to date when the database's catalog changes,
+so hosts share no filesystem. The change is seen by a fingerprint of the catalog tables (row counts and the
+newest change times), which every write moves; a worker checks it every CHECK_SECONDS.
+
+Several workers on one host share the host's index folder: a file lock lets one of them sync it, and the others
+pick the new generation up by its stamp, as they pick up any index change. Searches go on against the open
+generation while a sync or a rebuild runs (see `CatalogIndex.refresh`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from marketplace.catalog.search import CatalogIndex
+from marketplace.catalog.sync import catalog_fingerprint, index_lock, sync_index, synced_fingerprint
+
+logger = logging.getLogger("marketplace.catalog")
+CHECK_SECONDS = 15.0
+
+
+class CatalogReplica:
+    """Keeps `index_dir` holding what the database's catalog holds."""
+
+    def __init__(self, sessions: sessionmaker[Session], index_dir: Path, catalog: CatalogIndex) -> None:
+        self.sessions = sessions
+        self.index_dir = index_dir
+        self.catalog = catalog
+        self.syncs = 0  # syncs this process ran (tests and the operator's page read it)
+
+    def catch_up(self) -> bool:
+        """Sync the index if the database changed since it was last synced on this host (blocking); True if
+        this process synced it. Empty catalogs are left alone (`marketplace index` has not run anywhere)."""
+        with self.sessions() as session:
+            fingerprint = catalog_fingerprint(session)
+            if fingerprint == synced_fingerprint(self.index_dir) or fingerprint.startswith("0|"):
+                return False
+            with index_lock(self.index_dir, wait=False) as free:
+                if not free:
+                    return False  # another worker of this host is syncing; its new generation reaches us too
+            report = sync_index(session, self.index_dir)
+        self.syncs += 1
+        logger.info("catalog replica synced", extra={"indexed": report.indexed, "deleted": report.deleted,
+                                                       "rebuilt": report.rebuilt, "total": report.total})
+        self.catalog.refresh()
+        return True
+
+    async def run_forever(self, stop: asyncio.Event, interval: float = CHECK_SECONDS) -> None:
+        """Catch up now and then every `interval` seconds until `stop`; a failure (the database away) is logged
+        and tried again at the next check, the open index serving meanwhile."""
+        while not stop.is_set():
+            try:
+                await asyncio.to_thread(self.catch_up)
+            except Exception as error:  # noqa: BLE001 - the replica must outlive any one failed sync
+                logger.warning("catalog replica not synced: %s: %s", type(error).__name__, error)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)

@@ -1,0 +1,232 @@
+"""The operator's page, as service functions: what it shows and the actions it offers, each one transaction.
+
+Two kinds of operator: the holder of the admin secret sees and acts on everything; a platform administrator
+(signed in through a launch) sees their own platform's deployments, grade failures and refusals, and may act
+on those only. Tool-wide matters (keys, the catalog) are the secret holder's.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from marketplace.catalog.records import resource_count
+from marketplace.catalog.replica import CatalogReplica
+from marketplace.catalog.search import CatalogIndex
+from marketplace.catalog.sync import load_content, sync_index
+from marketplace.clock import utc_now
+from marketplace.errors import MarketplaceError
+from marketplace.grading.outbox import FAILED, retry
+from marketplace.lti.keys import KeyStatus, key_statuses, rotate
+from marketplace.lti.refusals import Refusal, recent_refusals
+from marketplace.store.models import DeploymentRow, GradeJobRow, PlatformRow
+from marketplace.store.registrations import PENDING, approve_deployment, approve_platform
+
+FAILURES_SHOWN = 50
+
+
+class OperatorError(MarketplaceError):
+    """An action the operator may not take, or on something that is gone."""
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Who is acting: the secret holder (`platform_id` None) or one platform's administrator."""
+
+    platform_id: int | None = None
+    label: str = "administrator"
+
+    @property
+    def whole_tool(self) -> bool:
+        return self.platform_id is None
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentView:
+    id: int
+    deployment_id: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformView:
+    id: int
+    name: str
+    issuer: str
+    client_id: str
+    status: str
+    deployments: list[DeploymentView]
+
+
+@dataclass(frozen=True, slots=True)
+class FailedGrade:
+    id: int
+    platform: str
+    user_sub: str
+    score: str
+    message: str
+    failed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    platforms: list[PlatformView]
+    keys: list[KeyStatus]
+    failures: list[FailedGrade]
+    refusals: list[Refusal]
+
+
+def overview(sessions: sessionmaker[Session], scope: Scope) -> Overview:
+    with sessions() as session:
+        query = select(PlatformRow).order_by(PlatformRow.issuer, PlatformRow.client_id)
+        if not scope.whole_tool:
+            query = query.where(PlatformRow.id == scope.platform_id)
+        platforms = []
+        for row in session.scalars(query):
+            deployments = session.scalars(select(DeploymentRow).where(DeploymentRow.platform_id == row.id)
+                                          .order_by(DeploymentRow.deployment_id))
+            platforms.append(PlatformView(row.id, row.name, row.issuer, row.client_id, row.status,
+                                          [DeploymentView(d.id, d.deployment_id, d.status) for d in deployments]))
+        names = {platform.id: platform.name for platform in platforms}
+        jobs = select(GradeJobRow).where(GradeJobRow.state == FAILED).order_by(GradeJobRow.id.desc())
+        if not scope.whole_tool:
+            jobs = jobs.where(GradeJobRow.platform_id == scope.platform_id)
+        failures = [FailedGrade(job.id, names.get(job.platform_id, "?"), job.user_sub,
+                                f"{job.score_given:g} / {job.score_maximum:g}", job.last_message or "",
+                                job.created_at)
+                    for job in session.scalars(jobs.limit(FAILURES_SHOWN))]
+        keys = key_statuses(session) if scope.whole_tool else []
+    # Refusals come before the platform is known (a bad token has none), so only the secret holder sees them.
+    refusals = recent_refusals(sessions) if scope.whole_tool else []
+    return Overview(platforms, keys, failures, refusals)
+
+
+def _platform(session: Session, scope: Scope, platform_id: int) -> PlatformRow:
+    row = session.get(PlatformRow, platform_id)
+    if row is None or (not scope.whole_tool and row.id != scope.platform_id):
+        raise OperatorError(404, "That platform is not registered (any more).")
+    return row
+
+
+def decide_platform(sessions: sessionmaker[Session], scope: Scope, platform_id: int, approve: bool) -> str:
+    """Approve a pending platform (and the deployment it brought), or retire (remove) it. Only the secret holder
+    decides on platforms, and only pending ones: an active platform holds grades and launches."""
+    if not scope.whole_tool:
+        raise OperatorError(403, "Only the tool's administrator approves or retires platforms.")
+    with sessions() as session:
+        row = _platform(session, scope, platform_id)
+        if row.status != PENDING:
+            raise OperatorError(409, f"{row.name} is already approved; remove it with `marketplace platform "
+                                "remove` if you mean to delete it and everything it holds.")
+        if approve:
+            approve_platform(session, row)
+            done = f"Approved {row.name} ({row.issuer})."
+        else:
+            session.delete(row)
+            done = f"Retired the pending registration of {row.issuer}."
+        session.commit()
+        return done
+
+
+def decide_deployment(sessions: sessionmaker[Session], scope: Scope, deployment_row_id: int, approve: bool) -> str:
+    """Approve or retire a pending deployment of a platform within the scope."""
+    with sessions() as session:
+        row = session.get(DeploymentRow, deployment_row_id)
+        if row is None:
+            raise OperatorError(404, "That deployment is not registered (any more).")
+        platform = _platform(session, scope, row.platform_id)
+        if row.status != PENDING:
+            raise OperatorError(409, f"The deployment {row.deployment_id} is already approved.")
+        if platform.status == PENDING:
+            raise OperatorError(409, f"Approve the platform {platform.name} first.")
+        if approve:
+            approve_deployment(session, row)
+            done = f"Approved the deployment {row.deployment_id} of {platform.name}."
+        else:
+            session.delete(row)
+            done = f"Retired the pending deployment {row.deployment_id} of {platform.name}."
+        session.commit()
+        return done
+
+
+def rotate_keys(sessions: sessionmaker[Session], scope: Scope, secret_key: str) -> str:
+    if not scope.whole_tool:
+        raise OperatorError(403, "Only the tool's administrator rotates its keys.")
+    with sessions() as session:
+        retired, active = rotate(session, secret_key)
+        session.commit()
+    return f"Rotated the keys: {active} signs now; {retired} stays published for a while."
+
+
+def retry_grade(sessions: sessionmaker[Session], scope: Scope, job_id: int) -> str:
+    with sessions() as session:
+        job = session.get(GradeJobRow, job_id)
+        if job is None or (not scope.whole_tool and job.platform_id != scope.platform_id):
+            raise OperatorError(404, "That grade is not in the outbox (any more).")
+        if job.state != FAILED:
+            raise OperatorError(409, f"That grade is {job.state}, not failed: there is nothing to retry.")
+        retry(session, utc_now(), job_ids=[job_id])
+        session.commit()
+    return f"Queued the grade of {job.user_sub} again; the worker sends it within seconds."
+
+
+@dataclass(slots=True)
+class Reindex:
+    """One re-index run of this process: publish content/ to the database, then sync this host's index."""
+
+    phase: str = "idle"  # idle | reading | indexing | done | failed
+    done: int = 0
+    total: int = 0
+    message: str = ""
+    started_at: datetime | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def running(self) -> bool:
+        return self.phase in {"reading", "indexing"}
+
+    @property
+    def percent(self) -> int:
+        return 100 if self.phase == "done" else int(100 * self.done / self.total) if self.total else 0
+
+    def start(self, sessions: sessionmaker[Session], content_dir: Path, replica: CatalogReplica,
+              scope: Scope) -> str:
+        if not scope.whole_tool:
+            raise OperatorError(403, "Only the tool's administrator re-indexes the catalog.")
+        with self._lock:
+            if self.running:
+                raise OperatorError(409, "A re-index is already running; its progress is shown below.")
+            self.phase, self.done, self.total, self.message = "reading", 0, 0, ""
+            self.started_at = utc_now()
+        threading.Thread(target=self._run, args=(sessions, content_dir, replica), name="admin-reindex",
+                         daemon=True).start()
+        return "Re-indexing started."
+
+    def _advance(self, count: int) -> None:
+        self.done = min(self.total, self.done + count)
+
+    def _run(self, sessions: sessionmaker[Session], content_dir: Path, replica: CatalogReplica) -> None:
+        try:
+            with sessions() as session:
+                report = load_content(session, content_dir)
+                session.commit()
+                self.phase, self.total = "indexing", max(resource_count(session), 1)
+                sync_index(session, replica.index_dir, progress=self._advance)
+            replica.catalog.refresh()
+            self.phase, self.done = "done", self.total
+            self.message = (f"{report.scanned} files: {report.added} added, {report.updated} updated, "
+                            f"{report.removed} removed, {len(report.problems)} with problems.")
+        except Exception as error:  # noqa: BLE001 - shown to the operator, who can run `marketplace index`
+            self.phase, self.message = "failed", f"The re-index failed ({type(error).__name__}): {error}"
+
+
+def catalog_status(catalog: CatalogIndex) -> str:
+    try:
+        return f"{catalog.document_count()} resources in this host's index."
+    except Exception as error:  # noqa: BLE001 - a missing index is a state to show
+        return f"This host's index is not loaded ({type(error).__name__})."

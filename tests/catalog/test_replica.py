@@ -1,0 +1,52 @@
+"""A host's index as a replica of the database's catalog: it syncs when the catalog changes, only then, and
+only one writer per host at a time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from marketplace.catalog.replica import CatalogReplica
+from marketplace.catalog.search import CatalogIndex
+from marketplace.catalog.search_types import SearchRequest
+from marketplace.catalog.sync import catalog_fingerprint, index_lock, load_content, sync_index
+from marketplace.store.database import make_engine, make_session_factory, upgrade_database
+from tests.conftest import write_resource
+
+
+def test_the_replica_follows_the_database_and_nothing_else(database_url: str, content_dir: Path,
+                                                           tmp_path: Path) -> None:
+    upgrade_database(database_url)
+    engine = make_engine(database_url)
+    sessions = make_session_factory(engine)
+    index_dir = tmp_path / "host" / "index"
+    catalog = CatalogIndex(index_dir)
+    replica = CatalogReplica(sessions, index_dir, catalog)
+    try:
+        assert not replica.catch_up()  # an empty catalog: nothing to build yet
+        with sessions() as session:
+            load_content(session, content_dir)
+            session.commit()
+            first = catalog_fingerprint(session)
+        assert replica.catch_up() and catalog.document_count() == 5  # built from the database alone
+        assert not replica.catch_up()  # nothing changed since
+
+        write_resource(content_dir / "resources" / "biology", "zebrafish", title="Zebrafish fins",
+                       subject="biology", description="How zebrafish grow their fins back after an injury.",
+                       keywords=("regeneration",), grades=("9-12",))
+        with sessions() as session:
+            load_content(session, content_dir)
+            session.commit()
+            assert catalog_fingerprint(session) != first
+        with index_lock(index_dir, wait=False) as mine:  # another worker of this host is writing
+            assert mine and not replica.catch_up()
+        assert replica.catch_up()
+        hits = catalog.search(SearchRequest(text="zebrafish")).hits
+        assert [hit.id for hit in hits] == ["zebrafish"]
+        assert replica.syncs == 2
+
+        with sessions() as session:  # `marketplace index` on this host records what it synced, too
+            sync_index(session, index_dir)
+        assert not replica.catch_up()
+    finally:
+        catalog.close()
+        engine.dispose()
