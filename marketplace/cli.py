@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -197,16 +198,21 @@ def index_command(content_dir: Path | None, full: bool, strict: bool, refresh_th
     with _session(settings) as session, Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
     ) as progress:
+        phases: dict[str, float] = {}
+        started = time.perf_counter()
         reading = progress.add_task("Reading content/", total=None)
         content = load_content(session, folder, full=full)
         session.commit()
         progress.update(reading, total=content.scanned, completed=content.scanned)
+        phases["reading and database"], started = time.perf_counter() - started, time.perf_counter()
         picturing = progress.add_task("Making thumbnails", total=None)
         thumbnails = _make_thumbnails(session, folder, settings, refresh=refresh_thumbnails)
         progress.update(picturing, total=1, completed=1)
+        phases["thumbnails"], started = time.perf_counter() - started, time.perf_counter()
         indexing = progress.add_task("Indexing", total=None)
         report = sync_index(session, settings.index_dir, rebuild=full,
                             progress=lambda count: progress.advance(indexing, count))
+        phases["search index"] = time.perf_counter() - started
         progress.update(indexing, total=max(report.indexed + report.deleted, 1),
                         completed=max(report.indexed + report.deleted, 1))
     for problem in content.problems:
@@ -217,6 +223,7 @@ def index_command(content_dir: Path | None, full: bool, strict: bool, refresh_th
         + (" (rebuilt)" if report.rebuilt else f" ({report.indexed} updated, {report.deleted} removed)")
     )
     click.echo(thumbnails)
+    click.echo("Phases: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phases.items()) + ".")
     if content.problems and strict:
         sys.exit(1)
 

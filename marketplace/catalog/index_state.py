@@ -103,7 +103,11 @@ def _load_once(path: Path) -> IndexState:
 
 def title_order(state: IndexState) -> npt.NDArray[np.int32]:
     if state.title_order is None:
-        keys = np.asarray(list(state.searcher.reader().column_reader("title_sort")), dtype=object)
+        reader = state.searcher.reader()
+        if reader.doc_count_all() == 0:  # an empty index's reader has no columns at all
+            state.title_order = np.zeros(0, dtype=np.int32)
+            return state.title_order
+        keys = np.asarray(list(reader.column_reader("title_sort")), dtype=object)
         state.title_order = np.argsort(keys.astype(bytes), kind="stable").astype(np.int32)
     return state.title_order
 
@@ -118,9 +122,12 @@ def spelling_of(state: IndexState) -> SpellingDictionary:
 
 def _field_lengths(searcher: Any, field_name: str, size: int) -> npt.NDArray[np.float32]:
     """Every document's (quantised) length in `field_name`, as Whoosh's scorer sees it."""
+    # An index with no documents (every catalog file refused) has an empty reader without per-document
+    # columns: it contributes no lengths rather than stopping the app from starting.
     parts = [
         _BYTE_TO_LENGTH[length_codes(per_document_reader(sub.reader()), field_name, sub.reader().doc_count_all())]
         for sub, _offset in searcher.subsearchers or [(searcher, 0)]
+        if sub.reader().doc_count_all() > 0
     ]
     lengths = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
     return lengths[:size]

@@ -204,3 +204,19 @@ def test_an_index_built_by_another_analysis_is_refused_until_rebuilt(content_dir
     assert not analysis_is_current(tmp_path / "old")
     with pytest.raises(IndexMissingError, match="older version"):
         CatalogIndex(tmp_path / "old").open()
+
+
+def test_an_index_with_no_documents_opens_and_finds_nothing(tmp_path: Path) -> None:
+    """Every catalog file refused still gives an index the app can start with (it used to stop start-up)."""
+    build_index(tmp_path / "index", [], workers=1)
+    empty = CatalogIndex(tmp_path / "index")
+    empty.open()
+    try:
+        assert empty.document_count() == 0
+        result = empty.search(SearchRequest(text="photosynthesis"))
+        assert result.total == 0 and result.hits == []
+        assert empty.search(SearchRequest(text="")).total == 0
+        assert empty.search(SearchRequest(text="", sort="title")).total == 0  # the browse page's order
+        empty.warm()  # what start-up runs in the background
+    finally:
+        empty.close()
