@@ -293,3 +293,34 @@ def test_every_external_bundled_resource_has_a_licence_we_know() -> None:
     khan = [r for r in external if "khanacademy.org" in str(r.payload.get("url", ""))]
     assert khan and all(r.license_id == "LicenseRef-CC-BY-NC-SA-3.0-US" for r in khan)
     assert not [r.id for r in external if r.license_id == "CC-PDDC"]
+
+
+def test_parsing_in_worker_processes_gives_the_same_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large catalog is parsed in worker processes: the same resources, problems and order as in one."""
+    from marketplace.catalog import loader
+
+    catalog = PROJECT_DIR / "content"
+    alone = load_catalog(catalog, workers=1)
+    monkeypatch.setattr(loader, "PARALLEL_FROM", 10)
+    monkeypatch.setattr(loader, "PARSE_CHUNK", 7)  # many chunks, a short last one
+    together = load_catalog(catalog, workers=2)
+    assert [resource.id for resource in together.resources] == [resource.id for resource in alone.resources]
+    assert together.resources == alone.resources and together.problems == alone.problems
+
+
+def test_problems_and_duplicates_survive_the_worker_processes(content_dir: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from marketplace.catalog import loader
+
+    folder = content_dir / "resources" / "biology"
+    (folder / "broken.toml").write_text('id = "broken"\ntitle = \n', encoding="utf-8")
+    (content_dir / "resources" / "other").mkdir()
+    (content_dir / "resources" / "other" / "plant-cells.toml").write_text(
+        (folder / "plant-cells.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    monkeypatch.setattr(loader, "PARALLEL_FROM", 2)
+    monkeypatch.setattr(loader, "PARSE_CHUNK", 2)
+    result = load_catalog(content_dir, workers=2)
+    reasons = [f"{problem.path}: {problem.reason}" for problem in result.problems]
+    assert any("broken.toml" in reason and "invalid TOML" in reason for reason in reasons), reasons
+    assert any("already used" in reason for reason in reasons), reasons
+    assert len(result.resources) == 5
