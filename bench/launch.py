@@ -316,7 +316,10 @@ def main() -> None:
                                   for name, values in figures.steps.items())
                 print(f"      median per step at {users} users (ms): {steps}")
             if figures.errors:
-                print(f"      first error: {figures.errors[0]}")
+                print(f"      first error: {figures.errors[0][:200]}")
+                logged = [line for line in (workdir / "serve.log").read_text(errors="replace").splitlines()
+                          if '"level": "ERROR"' in line or "Error" in line]
+                print("      server log: " + "\n      ".join(line[-700:] for line in logged[:2]))
         if receiver.problems:
             print(f"platform refused {len(receiver.problems)} responses; first: {receiver.problems[0]}")
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from marketplace.lti import claims
 from marketplace.store.models import CourseCopyRow, ResourceLinkRow
+from marketplace.store.upsert import insert_or_ignore, insert_or_update
 
 MAX_COPY_DEPTH = 8  # a copy of a copy of ...: deep enough for real course lineages, bounded against cycles
 MAX_TEXT = 255
@@ -27,14 +28,15 @@ MAX_TEXT = 255
 
 def record_copy(session: Session, platform_id: int, deployment_id: str, context_id: str, origin_context_id: str,
                 notice_id: str, now: datetime) -> None:
-    """Remember that `context_id` was copied from `origin_context_id` (once; the caller commits)."""
-    exists = session.scalars(select(CourseCopyRow.id).where(
-        CourseCopyRow.platform_id == platform_id, CourseCopyRow.context_id == context_id,
-        CourseCopyRow.origin_context_id == origin_context_id)).first()
-    if exists is None and context_id != origin_context_id:
-        session.add(CourseCopyRow(platform_id=platform_id, deployment_id=deployment_id, context_id=context_id,
-                                  origin_context_id=origin_context_id, notice_id=notice_id, copied_at=now))
-        session.flush()
+    """Remember that `context_id` was copied from `origin_context_id` (once, even when two notices of the same
+    copy arrive at once; the caller commits)."""
+    if context_id == origin_context_id:
+        return
+    insert_or_ignore(session, CourseCopyRow,
+                     {"platform_id": platform_id, "deployment_id": deployment_id, "context_id": context_id,
+                      "origin_context_id": origin_context_id, "notice_id": notice_id, "copied_at": now},
+                     ["platform_id", "context_id", "origin_context_id"])
+    session.flush()
 
 
 def origins_of(session: Session, platform_id: int, context_id: str) -> list[str]:
@@ -70,14 +72,11 @@ def remember_link(session: Session, platform_id: int, body: dict[str, Any], now:
     context_id, link_id, title = _link(body)
     if not isinstance(resource_id, str) or not resource_id or not context_id or not link_id:
         return
-    row = session.scalars(select(ResourceLinkRow).where(
-        ResourceLinkRow.platform_id == platform_id, ResourceLinkRow.context_id == context_id,
-        ResourceLinkRow.resource_link_id == link_id)).first()
-    if row is None:
-        session.add(ResourceLinkRow(platform_id=platform_id, context_id=context_id, resource_link_id=link_id,
-                                    title=title, resource_id=resource_id[:MAX_TEXT], last_launch_at=now))
-    else:
-        row.resource_id, row.title, row.last_launch_at = resource_id[:MAX_TEXT], title, now
+    # An upsert: two learners opening the same link at once must not fail one of the launches.
+    insert_or_update(session, ResourceLinkRow,
+                     [{"platform_id": platform_id, "context_id": context_id, "resource_link_id": link_id,
+                       "title": title, "resource_id": resource_id[:MAX_TEXT], "last_launch_at": now}],
+                     ["platform_id", "context_id", "resource_link_id"], ["title", "resource_id", "last_launch_at"])
     session.flush()
 
 

@@ -30,8 +30,9 @@ from marketplace.lti.course_copies import remember_link, resolve_copied_link
 from marketplace.lti.errors import LtiRefusal, refused
 from marketplace.lti.platform_keys import PlatformKeyError, PlatformKeySets
 from marketplace.lti.tool_config import DatabaseToolConf
-from marketplace.store.models import LaunchRow, LoginStateRow, PlatformRow
-from marketplace.store.registrations import ACTIVE, PENDING, add_deployment, find_deployment, platforms_of_issuer
+from marketplace.store.models import DeploymentRow, LaunchRow, LoginStateRow, PlatformRow
+from marketplace.store.registrations import ACTIVE, PENDING, find_deployment, platforms_of_issuer
+from marketplace.store.upsert import insert_or_ignore
 
 LEEWAY_SECONDS = 60
 MAX_ID_TOKEN_BYTES = 256 * 1024
@@ -252,7 +253,10 @@ class StrictMessageLaunch(MessageLaunch[FormRequest, DatabaseToolConf, Any, Any]
         deployment_id = str(self._body[claims.DEPLOYMENT_ID])
         row = find_deployment(self._session, self._platform, deployment_id)
         if row is None:
-            add_deployment(self._session, self._platform, deployment_id, status=PENDING)
+            # Two first launches of a new deployment at once must both get the sentence, not one a 500.
+            insert_or_ignore(self._session, DeploymentRow,
+                             {"platform_id": self._platform.id, "deployment_id": deployment_id, "status": PENDING,
+                              "created_at": utc_now()}, ["platform_id", "deployment_id"])
             self._session.commit()  # the pending record must survive the refusal
             raise self._pending(deployment_id)
         if row.status != ACTIVE:

@@ -18,6 +18,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from marketplace.lti.context import LaunchContext
 from marketplace.portfolio.errors import PortfolioError
 from marketplace.store.models import LaunchRow, PortfolioItemRow, PortfolioSubmissionRow
+from marketplace.store.upsert import insert_or_ignore
 
 KINDS = ("file", "link", "note")
 MAX_TITLE = 200
@@ -47,15 +48,12 @@ def owner_for_launch(session: Session, context: LaunchContext) -> Owner:
 
 def record_submission(session: Session, item: PortfolioItemRow, context: LaunchContext) -> None:
     """Remember the course and deployment an item is submitted to: their teachers may open it from now on."""
-    context_id = context.context_id or ""
-    already = session.scalars(select(PortfolioSubmissionRow).where(
-        PortfolioSubmissionRow.item_id == item.id, PortfolioSubmissionRow.platform_id == item.platform_id,
-        PortfolioSubmissionRow.deployment_id == context.deployment_id,
-        PortfolioSubmissionRow.context_id == context_id)).first()
-    if already is None:
-        session.add(PortfolioSubmissionRow(item_id=item.id, platform_id=item.platform_id,
-                                           deployment_id=context.deployment_id, context_id=context_id))
-        session.flush()
+    # Insert-or-ignore: the same item submitted twice at once (two tabs) records it once and fails neither.
+    insert_or_ignore(session, PortfolioSubmissionRow,
+                     {"item_id": item.id, "platform_id": item.platform_id, "deployment_id": context.deployment_id,
+                      "context_id": context.context_id or ""},
+                     ["item_id", "platform_id", "deployment_id", "context_id"])
+    session.flush()
 
 
 def may_open_submitted(session: Session, item: PortfolioItemRow, platform_id: int, context: LaunchContext) -> bool:

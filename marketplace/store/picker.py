@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from marketplace.clock import utc_now
 from marketplace.store.models import FavouriteRow, LaunchRow, RecentUseRow, ResourceRow
+from marketplace.store.upsert import insert_or_ignore, insert_or_update
 
 MAX_TRAY = 50
 RECENT_SHOWN = 8
@@ -32,12 +33,14 @@ def favourite_ids(session: Session, platform_id: int, user_sub: str) -> list[str
 
 
 def set_favourite(session: Session, platform_id: int, user_sub: str, resource_id: str, favourite: bool) -> None:
-    existing = session.get(FavouriteRow, (platform_id, user_sub, resource_id))
-    if favourite and existing is None:
-        session.add(FavouriteRow(platform_id=platform_id, user_sub=user_sub, resource_id=resource_id,
-                                 created_at=utc_now()))
-    elif not favourite and existing is not None:
-        session.delete(existing)
+    """Star or unstar, idempotently: a double click (two requests at once) stars once and fails neither."""
+    key = {"platform_id": platform_id, "user_sub": user_sub, "resource_id": resource_id}
+    if favourite:
+        insert_or_ignore(session, FavouriteRow, {**key, "created_at": utc_now()}, list(key))
+    else:
+        session.execute(delete(FavouriteRow).where(FavouriteRow.platform_id == platform_id,
+                                                   FavouriteRow.user_sub == user_sub,
+                                                   FavouriteRow.resource_id == resource_id))
     session.flush()
 
 
@@ -49,16 +52,11 @@ def recent_ids(session: Session, platform_id: int, user_sub: str, limit: int = R
 
 
 def record_uses(session: Session, platform_id: int, user_sub: str, resource_ids: Iterable[str]) -> None:
-    """Remember that these resources were just sent to a course (portable upsert: delete, then insert)."""
-    ids = list(dict.fromkeys(resource_ids))
-    if not ids:
-        return
-    session.execute(delete(RecentUseRow).where(RecentUseRow.platform_id == platform_id,
-                                               RecentUseRow.user_sub == user_sub,
-                                               RecentUseRow.resource_id.in_(ids)))
+    """Remember that these resources were just sent to a course (an upsert: two answers at once both count)."""
     now = utc_now()
-    session.add_all(RecentUseRow(platform_id=platform_id, user_sub=user_sub, resource_id=resource_id, used_at=now)
-                    for resource_id in ids)
+    rows = [{"platform_id": platform_id, "user_sub": user_sub, "resource_id": resource_id, "used_at": now}
+            for resource_id in dict.fromkeys(resource_ids)]
+    insert_or_update(session, RecentUseRow, rows, ["platform_id", "user_sub", "resource_id"], ["used_at"])
     session.flush()
 
 
