@@ -65,9 +65,12 @@ def upgrade() -> None:
         sa.Column("refused_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("ix_launch_refusals_refused_at", "launch_refusals", ["refused_at"])
+    op.add_column("launches", sa.Column("response_items", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("launches") as batch:
+        batch.drop_column("response_items")
     op.drop_index("ix_launch_refusals_refused_at", table_name="launch_refusals")
     op.drop_table("launch_refusals")
     op.drop_index("ix_resource_links_title", table_name="resource_links")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
@@ -115,7 +116,10 @@ def upsert_resources(session: Session, resources: Iterable[Resource]) -> tuple[i
     def write(batch: list[Resource]) -> None:
         nonlocal added, updated
         existing = set(session.scalars(select(ResourceRow.id).where(ResourceRow.id.in_([r.id for r in batch]))))
-        inserts = [{**_row_values(r), "created_at": now, "updated_at": now} for r in batch if r.id not in existing]
+        fresh = [r for r in batch if r.id not in existing]
+        # Strictly increasing in file order, as one insert per row made them: "New in the catalog" sorts by it.
+        inserts = [{**_row_values(r), "created_at": now + timedelta(microseconds=added + number),
+                    "updated_at": now} for number, r in enumerate(fresh)]
         updates = [{**_row_values(r), "updated_at": now} for r in batch if r.id in existing]
         if inserts:
             session.execute(insert(ResourceRow), inserts)

@@ -62,6 +62,8 @@ def answer(
     with sessions() as session:
         row = session.get(LaunchRow, context.launch_id)
         assert row is not None  # noqa: S101 - the launch token named it
+        if row.responded_at is not None:
+            return _sent_again(session, signing, context, settings, row)
         # The tray (kept across searches) plus anything ticked on the page without htmx.
         chosen = list(dict.fromkeys([*(row.selection or []), *posted]))
         if len(chosen) > MAX_SELECTION:
@@ -84,13 +86,36 @@ def answer(
             .values(responded_at=utc_now())
         )
         if answered.rowcount != 1:  # type: ignore[attr-defined]
-            raise LtiRefusal("dl_already_answered", "This selection was already sent to the course. Open the "
-                             "tool again from your course to add more.", 409)
+            # Another request answered this launch a moment ago (a double click): send what it sent.
+            session.rollback()
+            row = session.get(LaunchRow, context.launch_id)
+            assert row is not None  # noqa: S101 - it was there a moment ago
+            return _sent_again(session, signing, context, settings, row)
+        verb = "Submitted" if placement == HOMEWORK else "Added"
+        count = f"{len(items)} item{'' if len(items) == 1 else 's'}"
+        message = f"{verb} {count} from LTI Marketplace."
+        row.response_items = {"items": items, "message": message}
         record_uses(session, row.platform_id, context.user_sub, [resource.id for resource in resources])
         kid, key = signing.active(session)
         session.commit()
-    verb = "Submitted" if placement == HOMEWORK else "Added"
-    count = f"{len(items)} item{'' if len(items) == 1 else 's'}"
-    jwt_value = sign_response(response_claims(context, settings, items, f"{verb} {count} from LTI Marketplace."),
-                              kid, key)
+    jwt_value = sign_response(response_claims(context, settings, items, message), kid, key)
+    return DeepLinkAnswer(jwt_value, settings.return_url, len(items))
+
+
+def _sent_again(session: Session, signing: SigningKeys, context: LaunchContext, settings: DeepLinkingSettings,
+                row: LaunchRow) -> DeepLinkAnswer:
+    """The answer already given to this launch, signed afresh (Canvas wants an iat under 5 minutes old).
+
+    A second "Add selected" means the first answer's page did not reach the platform: had it, the platform's
+    page would have replaced ours. So the same items are sent again rather than refused, and nothing chosen
+    since is added. A platform that did receive the first (a double click) refuses the second itself: Canvas
+    answers a second post to the same return URL with "already_used".
+    """
+    sent = row.response_items
+    if not sent:  # answered before the items were kept (an older release): nothing to send again
+        raise LtiRefusal("dl_already_answered", "This selection was already sent to the course. Open the "
+                         "tool again from your course to add more.", 409)
+    kid, key = signing.active(session)
+    items = list(sent["items"])
+    jwt_value = sign_response(response_claims(context, settings, items, str(sent["message"])), kid, key)
     return DeepLinkAnswer(jwt_value, settings.return_url, len(items))

@@ -194,6 +194,9 @@ class LaunchRow(Base):
     handoff_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     # A deep-linking launch is answered once (Canvas refuses a second response anyway).
     responded_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # What that answer sent (content items and message), so that an answer whose page never reached the
+    # browser (a worker died, the network dropped) is sent again rather than lost.
+    response_items: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # The picker's tray: resource ids selected so far, in order (kept server-side across searches).
     selection: Mapped[list[str]] = mapped_column(JSON, default=list)
 
