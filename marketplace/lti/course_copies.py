@@ -72,11 +72,13 @@ def remember_link(session: Session, platform_id: int, body: dict[str, Any], now:
     context_id, link_id, title = _link(body)
     if not isinstance(resource_id, str) or not resource_id or not context_id or not link_id:
         return
-    # An upsert: two learners opening the same link at once must not fail one of the launches.
+    # An upsert: two learners opening the same link at once must not fail one of the launches. The row is
+    # rewritten only when the link changed, so a class opening one quiz does not queue on its row.
     insert_or_update(session, ResourceLinkRow,
                      [{"platform_id": platform_id, "context_id": context_id, "resource_link_id": link_id,
                        "title": title, "resource_id": resource_id[:MAX_TEXT], "last_launch_at": now}],
-                     ["platform_id", "context_id", "resource_link_id"], ["title", "resource_id", "last_launch_at"])
+                     ["platform_id", "context_id", "resource_link_id"], ["title", "resource_id", "last_launch_at"],
+                     only_if_changed=["title", "resource_id"])
     session.flush()
 
 

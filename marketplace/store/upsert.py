@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sqlalchemy import or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -31,11 +32,15 @@ def insert_or_ignore(session: Session, model: Any, values: Mapping[str, Any], ke
 
 
 def insert_or_update(session: Session, model: Any, rows: Sequence[Mapping[str, Any]], keys: Sequence[str],
-                     updated: Sequence[str]) -> None:
-    """Insert each row, or update the `updated` columns of the row with the same `keys`."""
+                     updated: Sequence[str], *, only_if_changed: Sequence[str] = ()) -> None:
+    """Insert each row, or update the `updated` columns of the row with the same `keys`; with
+    `only_if_changed`, only when one of those columns differs (a hot row is then not rewritten, and not
+    locked, by every request that finds it as it is)."""
     if not rows:
         return
     statement = _insert(session, model).values([dict(row) for row in rows])
+    changed = or_(*(getattr(model, column).is_distinct_from(statement.excluded[column])
+                    for column in only_if_changed)) if only_if_changed else None
     statement = statement.on_conflict_do_update(
-        index_elements=list(keys), set_={column: statement.excluded[column] for column in updated})
+        index_elements=list(keys), set_={column: statement.excluded[column] for column in updated}, where=changed)
     session.execute(statement)

@@ -84,3 +84,22 @@ def test_two_learners_opening_the_same_link(sessions: sessionmaker[Session]) -> 
 def test_two_notices_of_the_same_copy(sessions: sessionmaker[Session]) -> None:
     race(sessions, lambda session: record_copy(session, 1, "d", "copy", "origin", "n", utc_now()))
     assert count(sessions, CourseCopyRow) == 1
+
+
+def test_a_link_row_is_rewritten_only_when_the_link_changed(sessions: sessionmaker[Session]) -> None:
+    body = {claims.CONTEXT: {"id": "course"}, claims.RESOURCE_LINK: {"id": "link", "title": "Quiz"},
+            claims.CUSTOM: {"resource_id": "quiz"}}
+    first = utc_now()
+    with sessions() as session:
+        remember_link(session, 1, body, first)
+        session.commit()
+        remember_link(session, 1, body, first.replace(year=first.year + 1))  # the same link, launched again
+        session.commit()
+        row = session.scalars(select(ResourceLinkRow)).one()
+        assert row.last_launch_at == first and row.resource_id == "quiz"
+        moved = {**body, claims.CUSTOM: {"resource_id": "other-quiz"}}
+        remember_link(session, 1, moved, first.replace(year=first.year + 2))
+        session.commit()
+        session.expire_all()
+        row = session.scalars(select(ResourceLinkRow)).one()
+        assert row.resource_id == "other-quiz" and row.last_launch_at.year == first.year + 2
