@@ -3,6 +3,7 @@ and its actions, each a POST carrying the page's anti-CSRF value and answered by
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -46,7 +47,15 @@ def _scope(request: Request) -> Scope | None:
     except (TokenExpired, TokenInvalid):
         return None
     platform_id = claims.get("pid")
+    if not isinstance(platform_id, int) and claims.get("tok") != _secret_tag(request):
+        return None  # signed in with an admin secret that has since been changed: that is how access is revoked
     return Scope(platform_id if isinstance(platform_id, int) else None, str(claims["who"]))
+
+
+def _secret_tag(request: Request) -> str | None:
+    """A tag of the current admin secret (not the secret): sessions signed in with another secret are void."""
+    token = services(request).settings.admin_token
+    return hashlib.sha256(b"admin secret\0" + token.encode()).hexdigest()[:16] if token else None
 
 
 def _csrf(request: Request) -> str:
@@ -109,7 +118,7 @@ async def sign_in(request: Request) -> Response:
     if not hmac.compare_digest(given.encode(), expected.encode()):
         return _refused(request, "That is not the administrator secret.")
     response = RedirectResponse(str(request.url_for("admin")), status_code=303)
-    _set_session(request, response, {"who": "administrator"})
+    _set_session(request, response, {"who": "administrator", "tok": _secret_tag(request)})
     return response
 
 

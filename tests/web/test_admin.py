@@ -148,3 +148,12 @@ def test_recent_launch_refusals_are_listed_with_their_reasons(client: TestClient
     assert "not-a-jwt" not in page  # the reason, never the token
     client.post("/admin/sign-out")
     assert client.get("/admin").status_code == 403
+
+
+def test_changing_the_admin_secret_signs_everyone_out(client: TestClient, settings: Settings) -> None:
+    sign_in(client)
+    app = client.app
+    state = services(app)  # type: ignore[arg-type]
+    app.state.services = dataclasses.replace(  # type: ignore[attr-defined]
+        state, settings=dataclasses.replace(state.settings, admin_token="n" * 40))
+    assert client.get("/admin").status_code == 403
