@@ -30,29 +30,9 @@ import httpx
 
 from bench.synthetic import resources
 from marketplace.catalog.licences import LICENCES
+from tests.conftest import RESOURCE_TEMPLATE
 
 ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE = """\
-id = "{id}"
-title = "{title}"
-description = "{description}"
-subject = "{subject}"
-grade_levels = {grades}
-type = "link"
-language = "en"
-keywords = {keywords}
-thumbnail = "thumbnails/mathematics.svg"
-
-[author]
-name = "{author}"
-
-[license]
-id = "{license}"
-attribution = "{title} by {author}, https://example.org/r/{id}, licensed {label}"
-
-[payload]
-url = "https://example.org/r/{id}"
-"""
 
 
 def quoted(values: tuple[str, ...]) -> str:
@@ -71,10 +51,11 @@ def write_catalog(folder: Path, count: int) -> list[Path]:
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"{item.id}.toml"
         licence = LICENCES[item.license_id]
-        path.write_text(TEMPLATE.format(id=item.id, title=item.title, description=item.description,
-                                        subject=item.subject, grades=quoted(item.grade_levels),
-                                        keywords=quoted(item.keywords), author=item.author_name,
-                                        license=item.license_id, label=licence.label), encoding="utf-8")
+        # The test suite's resource file format (a link resource with a full credit line).
+        path.write_text(RESOURCE_TEMPLATE.format(
+            id=item.id, title=item.title, description=item.description, subject=item.subject,
+            grades=quoted(item.grade_levels), keywords=quoted(item.keywords), author=item.author_name,
+            license=item.license_id, label=licence.label), encoding="utf-8")
         paths.append(path)
     return paths
 

@@ -142,3 +142,14 @@ def graded(extras: LtiEnvironment) -> Graded:  # noqa: F811 - the imported fixtu
                           ("cy", "Cy Young", "learner"), ("teacher", "Tess Teacher", "instructor"))
     extras.peer.services = gradebook.app()
     return Graded(extras, gradebook)
+
+
+@pytest.fixture
+def page(tmp_path: Any) -> Any:
+    """A Chromium page (Debian's browser, third-party cookies allowed) for the grading browser tests."""
+    from tests.lti.test_browser_launch import TIMEOUT_MS, chromium
+
+    with chromium(tmp_path / "profile", block_third_party_cookies=False) as context:
+        found = context.pages[0] if context.pages else context.new_page()
+        found.set_default_timeout(TIMEOUT_MS)
+        yield found

@@ -4,8 +4,6 @@ administrator from a launch, who retries a failed grade with the keyboard; axe-c
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,19 +13,11 @@ from playwright.sync_api import Page, expect
 from marketplace.web.services import services
 from tests.grading.conftest import Graded, wait_for
 from tests.grading.gradebook_peer import Fault
-from tests.lti.test_browser_launch import TIMEOUT_MS, chromium
+from tests.lti.test_browser_launch import TIMEOUT_MS
 
 SECRET = "s" * 40
 PLATFORM_ADMIN = "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator"
 REFUSAL = "User not found in course or is not a student"
-
-
-@pytest.fixture
-def page(tmp_path: Path) -> Iterator[Page]:
-    with chromium(tmp_path / "profile", block_third_party_cookies=False) as context:
-        found = context.pages[0] if context.pages else context.new_page()
-        found.set_default_timeout(TIMEOUT_MS)
-        yield found
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ Screenshots go to test-artifacts/.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from marketplace.web.services import services
 from tests.grading.conftest import AGS_CLAIM, COURSE, CUSTOM, NRPS_CLAIM, TOOL_PLATFORM, Graded, wait_for
 from tests.grading.gradebook_peer import Fault
 from tests.lti.peer import INSTRUCTOR, LEARNER
-from tests.lti.test_browser_launch import ARTIFACTS, TIMEOUT_MS, chromium
+from tests.lti.test_browser_launch import ARTIFACTS, TIMEOUT_MS
 
 QUIZ_ID = "leaf-light-quiz"
 TITLE = "Leaves and light"
@@ -76,14 +75,6 @@ def quiz(graded: Graded) -> Graded:
     app: Any = env.app
     services(app).catalog.refresh()
     return graded
-
-
-@pytest.fixture
-def page(tmp_path: Path) -> Iterator[Page]:
-    with chromium(tmp_path / "profile", block_third_party_cookies=False) as context:
-        found = context.pages[0] if context.pages else context.new_page()
-        found.set_default_timeout(TIMEOUT_MS)
-        yield found
 
 
 def open_quiz(graded: Graded, page: Page, user: str, *, role: str = "learner",
