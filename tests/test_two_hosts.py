@@ -1,7 +1,8 @@
 """Two hosts of the tool (two `marketplace serve` processes, each with its own data folder and index) on one
 database: a login on one and its launch on the other, a deployment recorded pending on one and launching on the
-other once approved, a score written on one and delivered by the other's worker, and a catalog change
-published once that both search indexes pick up."""
+other once approved, a score written on one and delivered by the other's worker, a catalog change published
+once that both search indexes pick up, and a platform registered dynamically through one and approved on the
+other's operator page."""
 
 from __future__ import annotations
 
@@ -24,15 +25,18 @@ from click.testing import CliRunner
 from marketplace.cli import main
 from marketplace.settings import Settings
 from marketplace.store.database import make_engine, make_session_factory, upgrade_database
+from marketplace.store.registrations import ACTIVE, PENDING, list_platforms
 from tests.grading.gradebook_peer import GradebookPeer
 from tests.lti.catalog_extras import write_extra_resources
 from tests.lti.peer import LEARNER, PlatformPeer, form_fields, register_peer
-from tests.lti.servers import reserved_socket, serving, url_of
+from tests.lti.servers import reserved_socket, running_server, serving, url_of
+from tests.lti.test_dynamic_registration import FakePlatform
 
 CUSTOM = "https://purl.imsglobal.org/spec/lti/claim/custom"
 AGS_CLAIM = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 TOOL_PLATFORM = "https://purl.imsglobal.org/spec/lti/claim/tool_platform"
 HEADER = "X-Launch-Token"
+ADMIN_SECRET = "operator-secret-" + "x" * 24
 
 
 def _free_port() -> int:
@@ -106,7 +110,8 @@ def test_two_hosts_share_launches_deployments_grades_and_the_catalog(database_ur
     common = {**os.environ, "MARKETPLACE_DATABASE_URL": database_url, "MARKETPLACE_CONTENT_DIR": str(content),
               "MARKETPLACE_SECRET_KEY": settings.secret_key, "MARKETPLACE_ENV": "development",
               "MARKETPLACE_BASE_URL": base_a, "MARKETPLACE_CATALOG_CHECK_SECONDS": "1",
-              "MARKETPLACE_LOG_FORMAT": "text", "MARKETPLACE_THUMBNAIL_FETCH": "0"}
+              "MARKETPLACE_LOG_FORMAT": "text", "MARKETPLACE_THUMBNAIL_FETCH": "0",
+              "MARKETPLACE_ADMIN_TOKEN": ADMIN_SECRET}
     for variable, value in common.items():
         if variable.startswith("MARKETPLACE_"):
             monkeypatch.setenv(variable, value)
@@ -175,3 +180,24 @@ def test_two_hosts_share_launches_deployments_grades_and_the_catalog(database_ur
                                                                                          "zebrafish-fins"),
                  "both hosts to index the new resource")
         assert time.monotonic() - started < 60
+
+        # A platform registered dynamically through A waits for approval on B's operator page; approved there,
+        # it is active for both.
+        newcomer = FakePlatform(token="", client_id="20000000000001")
+        stack.enter_context(running_server(newcomer.app))
+        registered = browser.get(a + "/lti/register", params={"openid_configuration": newcomer.configuration_url})
+        assert registered.status_code == 200, registered.text[:500]
+        with sessions() as session:
+            (row,) = [row for row in list_platforms(session) if row.issuer == newcomer.url]
+            platform_id, platform_name, status = row.id, row.name, row.status
+        assert status == PENDING
+        operator = stack.enter_context(httpx.Client(base_url=b, timeout=20))
+        assert operator.post("/admin/sign-in", data={"secret": ADMIN_SECRET}).status_code == 303
+        page = html.unescape(operator.get("/admin").text)
+        assert f"Approve {platform_name}" in page
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert csrf, page[:500]
+        approved_there = operator.post(f"/admin/platforms/{platform_id}/approve", data={"csrf": csrf.group(1)})
+        assert approved_there.status_code in (200, 303), approved_there.text[:500]
+        with sessions() as session:
+            assert [row.status for row in list_platforms(session) if row.issuer == newcomer.url] == [ACTIVE]
