@@ -3,6 +3,9 @@ only one writer per host at a time."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from marketplace.catalog.replica import CatalogReplica
@@ -50,3 +53,71 @@ def test_the_replica_follows_the_database_and_nothing_else(database_url: str, co
     finally:
         catalog.close()
         engine.dispose()
+
+
+def test_searches_go_on_while_the_replica_syncs_and_rebuilds(database_url: str, content_dir: Path,
+                                                              tmp_path: Path) -> None:
+    """A sync of every resource and a full rebuild, each with a searcher running beside it: no search fails,
+    every one finds the whole catalog (the open generation, then the new one), and searches really ran while
+    the index was being written."""
+    count = 400
+    for number in range(count):
+        write_resource(content_dir, f"fin-{number:04d}", title=f"Zebrafish fins {number}", subject="biology",
+                       description="How zebrafish grow their fins back after an injury.",
+                       keywords=("regeneration",))
+    upgrade_database(database_url)
+    engine = make_engine(database_url)
+    sessions = make_session_factory(engine)
+    index_dir = tmp_path / "host" / "index"
+    catalog = CatalogIndex(index_dir)
+    replica = CatalogReplica(sessions, index_dir, catalog)
+    with sessions() as session:
+        load_content(session, content_dir)
+        session.commit()
+    assert replica.catch_up()
+    request = SearchRequest(text="zebrafish regeneration", per_page=1)
+    assert catalog.search(request).total == count
+
+    searches: list[tuple[float, float, int | str]] = []  # (started, ended, total found or the error)
+    stop = threading.Event()
+
+    def keep_searching() -> None:
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                found: int | str = catalog.search(request).total
+            except Exception as error:  # noqa: BLE001 - any failure is what the test looks for
+                found = repr(error)
+            searches.append((started, time.monotonic(), found))
+
+    def during(work: Callable[[], object]) -> list[int | str]:
+        searches.clear()
+        began = time.monotonic()
+        work()
+        ended = time.monotonic()
+        return [found for started, finished, found in searches if started >= began and finished <= ended]
+
+    searcher = threading.Thread(target=keep_searching)
+    searcher.start()
+    try:
+        for path in (content_dir / "resources" / "biology").glob("fin-*.toml"):
+            path.write_text(path.read_text().replace("Zebrafish fins", "Zebrafish fin rays"))
+        with sessions() as session:
+            load_content(session, content_dir)
+            session.commit()
+        synced = during(replica.catch_up)
+
+        def rebuild() -> None:
+            with sessions() as session:
+                sync_index(session, index_dir, rebuild=True)
+            catalog.refresh()
+
+        rebuilt = during(rebuild)
+    finally:
+        stop.set()
+        searcher.join()
+        catalog.close()
+        engine.dispose()
+    for results in (synced, rebuilt):
+        assert len(results) >= 3, results  # the searcher was answered while the index was written
+        assert set(results) == {count}, results
