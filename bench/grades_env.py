@@ -187,8 +187,9 @@ class World:
     """Our tool (`marketplace serve` in a subprocess) and the loopback platform, on one fresh database."""
 
     def __init__(self, workdir: Path, database_url: str, *, grade_worker: bool,
-                 link_scopes: dict[str, list[str]]) -> None:
+                 link_scopes: dict[str, list[str]], workers: int = 1) -> None:
         self.workdir = workdir
+        self.workers = workers
         self.data_dir = workdir / "var"
         self.database_url = database_url
         self.grade_worker = grade_worker
@@ -270,7 +271,8 @@ class World:
     def _start_tool(self) -> None:
         log = open(self.workdir / "serve.log", "wb")  # noqa: SIM115 - closed when the server stops
         self._tool_log = log
-        self.tool = subprocess.Popen(self.command("serve", "--port", str(self.tool_port)), env=self.env, cwd=ROOT,
+        self.tool = subprocess.Popen(self.command("serve", "--port", str(self.tool_port), "--workers",
+                                                  str(self.workers)), env=self.env, cwd=ROOT,
                                      stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
