@@ -13,9 +13,10 @@ import hashlib
 import secrets
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from marketplace.clock import aware
 from marketplace.keyed import Purpose, signature, signature_matches
 from marketplace.logs import bind_trace
 from marketplace.lti.context import LaunchContext
@@ -60,18 +61,24 @@ def redeem_handoff(sessions: sessionmaker[Session], secret_key: str, code: str, 
     if code and not signature_matches(_binding_message(code), presented, secret_key, Purpose.HANDOFF_BINDING):
         raise LtiRefusal("handoff_foreign", "This launch link belongs to another browser. Open the tool again "
                          "from your course.", 401)
-    with sessions() as session:
-        row = session.scalars(select(LaunchRow).where(LaunchRow.handoff_hash == _hash(code))).first() if code else None
-        if row is None:
-            raise LtiRefusal("handoff_invalid", "This page was already opened or its link is not valid. Open the tool "
-                             "again from your course.", 401)
-        confirmed = row.confirmed_at
-        row.handoff_hash = None
-        session.commit()
-        if confirmed is None or (now - confirmed).total_seconds() > HANDOFF_SECONDS:
-            raise LtiRefusal("handoff_expired", "This launch link has expired. Open the tool again from your course.",
-                             401)
-        return str(row.id)
+    # One statement that both uses the code up and reads the launch: of two requests racing with the same
+    # code (a double click, a replayed link), exactly one gets the row back.
+    redeemed = None
+    if code:
+        with sessions() as session:
+            redeemed = session.execute(
+                update(LaunchRow).where(LaunchRow.handoff_hash == _hash(code)).values(handoff_hash=None)
+                .returning(LaunchRow.id, LaunchRow.confirmed_at)
+                .execution_options(synchronize_session=False)).first()
+            session.commit()
+    if redeemed is None:
+        raise LtiRefusal("handoff_invalid", "This page was already opened or its link is not valid. Open the tool "
+                         "again from your course.", 401)
+    launch_id, confirmed = redeemed
+    if confirmed is None or (now - aware(confirmed)).total_seconds() > HANDOFF_SECONDS:
+        raise LtiRefusal("handoff_expired", "This launch link has expired. Open the tool again from your course.",
+                         401)
+    return str(launch_id)
 
 
 def confirm_from_storage(sessions: sessionmaker[Session], launch_id: str, state: str, nonce: str,

@@ -288,7 +288,8 @@ class StrictMessageLaunch(MessageLaunch[FormRequest, DatabaseToolConf, Any, Any]
         deployment = find_deployment(self._session, self._platform, str(body[claims.DEPLOYMENT_ID]))
         assert deployment is not None  # noqa: S101 - validate_deployment ran first
         context = LaunchContext.from_claims(
-            self._launch_id, body, client_id=self._platform.client_id, platform_name=self._platform.name
+            self._launch_id, body, client_id=self._platform.client_id, platform_name=self._platform.name,
+            platform_id=self._platform.id,
         )
         now = utc_now()
         self._session.add(

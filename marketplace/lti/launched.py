@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.logs import bind_trace
@@ -19,16 +20,19 @@ def context_for_token(sessions: sessionmaker[Session], secret_key: str, token: s
     LtiRefusal (401) otherwise."""
     launch_id = launch_token.read(token, secret_key)
     with sessions() as session:
-        row = session.get(LaunchRow, launch_id)
-        if row is None or row.confirmed_at is None:
+        # One query for the launch and its platform: every request of a launched page starts here.
+        found = session.execute(select(LaunchRow, PlatformRow.client_id, PlatformRow.name)
+                                .join(PlatformRow, PlatformRow.id == LaunchRow.platform_id)
+                                .where(LaunchRow.id == launch_id)).first()
+        row = found[0] if found else None
+        if found is None or row is None or row.confirmed_at is None:
             raise LtiRefusal("launch_unknown", "This session is not valid here. Open the tool again from your course.",
                              401)
         if row.expires_at < now:
             raise LtiRefusal("launch_expired", "This session has expired. Open the tool again from your course.", 401)
         bind_trace(row.state)  # the picker's requests and the response join the launch's trace
-        platform = session.get(PlatformRow, row.platform_id)
-        assert platform is not None  # noqa: S101 - foreign key
-        return LaunchContext.from_claims(row.id, row.claims, client_id=platform.client_id, platform_name=platform.name)
+        return LaunchContext.from_claims(row.id, row.claims, client_id=found[1], platform_name=found[2],
+                                         platform_id=row.platform_id, selection=tuple(row.selection or ()))
 
 
 def platform_of_launch(sessions: sessionmaker[Session], launch_id: str) -> int:

@@ -6,6 +6,8 @@ Each function is one transaction; the views call them and render the partial tha
 
 from __future__ import annotations
 
+import dataclasses
+
 from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.catalog.records import get_resources
@@ -22,13 +24,15 @@ def _launch(session: Session, context: LaunchContext) -> LaunchRow:
 
 
 def toggle_in_tray(sessions: sessionmaker[Session], context: LaunchContext, resource_id: str, selected: bool, *,
-                   single: bool) -> None:
-    """Put a resource in the launch's tray or take it out; a single-item placement keeps only the latest."""
+                   single: bool) -> LaunchContext:
+    """Put a resource in the launch's tray or take it out; a single-item placement keeps only the latest.
+    Returns the context with the tray as it now is."""
     with sessions() as session:
         if selected and not get_resources(session, [resource_id]):
             raise refused("dl_unknown_resource", "That resource is no longer in the catalog.", advice="")
-        set_selected(session, _launch(session, context), resource_id, selected, single=single)
+        tray = set_selected(session, _launch(session, context), resource_id, selected, single=single)
         session.commit()
+    return dataclasses.replace(context, selection=tuple(tray))
 
 
 def star(sessions: sessionmaker[Session], context: LaunchContext, resource_id: str, starred: bool) -> str:

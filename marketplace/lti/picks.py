@@ -46,10 +46,14 @@ def wants_first_screen(search: SearchRequest) -> bool:
             and search.sort == "relevance")
 
 
-def first_screen(session: Session, platform_id: int, user_sub: str) -> list[Section]:
-    """Recently used, favourites, then the platform's most used, then the newest; each resource once."""
+def first_screen(session: Session, platform_id: int, user_sub: str,
+                 known_favourites: list[str] | None = None) -> list[Section]:
+    """Recently used, favourites, then the platform's most used, then the newest; each resource once.
+    `known_favourites`: the user's favourites when the caller has just read them."""
     recent = recent_ids(session, platform_id, user_sub, limit=SECTION_SIZE)
-    favourites = favourite_ids(session, platform_id, user_sub)[:SECTION_SIZE]
+    if known_favourites is None:
+        known_favourites = favourite_ids(session, platform_id, user_sub)
+    favourites = known_favourites[:SECTION_SIZE]
     popular = most_used_ids(session, platform_id, limit=SUGGESTIONS + len(recent) + len(favourites))
     newest = newest_ids(session, limit=SUGGESTIONS * 3)
     shown: set[str] = set()
@@ -77,12 +81,14 @@ def personal_lists(sessions: sessionmaker[Session], context: LaunchContext,
                    search: SearchRequest | None = None) -> PersonalLists:
     """The tray and favourites of this launch's instructor, and the first screen when nothing was asked yet."""
     with sessions() as session:
-        row = session.get(LaunchRow, context.launch_id)
-        assert row is not None  # noqa: S101 - the launch token named it
-        tray_ids = list(row.selection or [])
-        favourites = favourite_ids(session, row.platform_id, context.user_sub)
-        known = {resource.id: resource for resource in get_resources(session, tray_ids)}
-        sections = (first_screen(session, row.platform_id, context.user_sub)
+        platform_id, tray_ids = context.platform_id, list(context.selection)
+        if platform_id is None:  # a context built from claims alone (the launch itself): read the row
+            row = session.get(LaunchRow, context.launch_id)
+            assert row is not None  # noqa: S101 - the launch token named it
+            platform_id, tray_ids = row.platform_id, list(row.selection or [])
+        favourites = favourite_ids(session, platform_id, context.user_sub)
+        known = {resource.id: resource for resource in get_resources(session, tray_ids)} if tray_ids else {}
+        sections = (first_screen(session, platform_id, context.user_sub, favourites)
                     if search is not None and wants_first_screen(search) else [])
     return PersonalLists([known[item] for item in tray_ids if item in known], set(tray_ids), set(favourites),
                          sections)

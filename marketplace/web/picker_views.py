@@ -75,8 +75,8 @@ async def select(request: Request) -> Response:
     selected = str(form.get("resource", "")) == resource_id
     single = bool(picker_context(context)["single"])
 
-    await run_in_threadpool(toggle_in_tray, services(request).sessions, context, resource_id, selected,
-                            single=single)
+    context = await run_in_threadpool(toggle_in_tray, services(request).sessions, context, resource_id, selected,
+                                      single=single)
     return await _tray(request, context)
 
 
