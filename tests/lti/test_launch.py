@@ -306,3 +306,21 @@ def test_a_student_cannot_use_the_instructor_picker_with_their_launch_token(lti:
         response = lti.browser.request(method, lti.tool_url + path, headers=headers, data=data)
         assert 400 <= response.status_code < 500, (path, response.status_code)
         assert "Traceback" not in response.text
+
+
+def test_an_app_page_link_opened_several_times_at_once_opens_once(lti: LtiEnvironment) -> None:
+    """A double click or a replayed link racing the first: the code is used up by exactly one request."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    login = lti.browser.get(lti.peer.login_url())
+    action, fields = form_fields(lti.browser.get(login.headers["location"]).text)
+    location = lti.browser.post(action, data=fields).headers["location"]
+    cookies = dict(lti.browser.cookies.items())
+
+    def open_link(_: int) -> int:
+        with httpx.Client(cookies=cookies) as browser:
+            return browser.get(location).status_code
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = list(pool.map(open_link, range(6)))
+    assert sorted(statuses) == [200] + [401] * 5, statuses
