@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.catalog.search import CatalogIndex
 from marketplace.catalog.sync import catalog_fingerprint, index_lock, sync_index, synced_fingerprint
+from marketplace.store.picker import recent_newest
 
 logger = logging.getLogger("marketplace.catalog")
 CHECK_SECONDS = 15.0
@@ -42,6 +43,7 @@ class CatalogReplica:
             fingerprint = catalog_fingerprint(session)
             if fingerprint == synced_fingerprint(self.index_dir) or fingerprint.startswith("0|"):
                 return False
+            recent_newest.forget()  # the catalog changed: the picker's newest list is read again
             with index_lock(self.index_dir, wait=False) as free:
                 if not free:
                     return False  # another worker of this host is syncing; its new generation reaches us too

@@ -17,7 +17,7 @@ from marketplace.catalog.search_types import SearchRequest
 from marketplace.catalog.thumbnails import local_thumbnails, with_pictures
 from marketplace.lti.context import LaunchContext
 from marketplace.store.models import LaunchRow
-from marketplace.store.picker import favourite_ids, most_used_ids, newest_ids, recent_ids
+from marketplace.store.picker import favourite_ids, most_used_ids, recent_ids, recent_newest
 
 SECTION_SIZE = 5
 SUGGESTIONS = 10  # most used and newest together fill up to this many
@@ -55,7 +55,7 @@ def first_screen(session: Session, platform_id: int, user_sub: str,
         known_favourites = favourite_ids(session, platform_id, user_sub)
     favourites = known_favourites[:SECTION_SIZE]
     popular = most_used_ids(session, platform_id, limit=SUGGESTIONS + len(recent) + len(favourites))
-    newest = newest_ids(session, limit=SUGGESTIONS * 3)
+    newest = recent_newest.get(session, limit=SUGGESTIONS * 3)
     shown: set[str] = set()
     plan: list[tuple[str, str, list[str], int]] = [
         ("recent", "Recently used", recent, SECTION_SIZE),

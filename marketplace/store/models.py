@@ -81,7 +81,9 @@ class ResourceRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now, onupdate=utc_now)
 
-    __table_args__ = (Index("ix_resources_content_hash", "content_hash"),)
+    # created_at: the picker's newest list reads the catalog newest first (alembic 0009).
+    __table_args__ = (Index("ix_resources_content_hash", "content_hash"),
+                      Index("ix_resources_created_at", "created_at", "id"))
 
 
 class ThumbnailRow(Base):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+import time
+import weakref
 from collections.abc import Iterable
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
 from marketplace.clock import utc_now
@@ -13,6 +16,9 @@ from marketplace.store.upsert import insert_or_ignore, insert_or_update
 
 MAX_TRAY = 50
 RECENT_SHOWN = 8
+# The newest list changes only when the catalog does; each process reuses it this long, as long as a replica's
+# check interval (a catalog edit reaches search in the same time), so that a first screen need not read it.
+NEWEST_FRESH_SECONDS = 15.0
 
 
 def set_selected(session: Session, launch: LaunchRow, resource_id: str, selected: bool, *, single: bool) -> list[str]:
@@ -93,3 +99,33 @@ def newest_ids(session: Session, limit: int, scan: int = 500) -> list[str]:
         if len(chosen) >= limit:
             break
     return chosen
+
+
+class _NewestCache:
+    """`newest_ids` per engine (one per app: tests and hosts never share one) for NEWEST_FRESH_SECONDS."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_engine: weakref.WeakKeyDictionary[Engine, tuple[float, int, list[str]]] = (
+            weakref.WeakKeyDictionary())
+
+    def get(self, session: Session, limit: int) -> list[str]:
+        engine = session.get_bind()
+        assert isinstance(engine, Engine)  # noqa: S101 - our sessions are bound to an engine
+        now = time.monotonic()
+        with self._lock:
+            cached = self._by_engine.get(engine)
+        if cached is not None and cached[1] == limit and now - cached[0] < NEWEST_FRESH_SECONDS:
+            return list(cached[2])
+        fresh = newest_ids(session, limit)
+        with self._lock:
+            self._by_engine[engine] = (now, limit, fresh)
+        return list(fresh)
+
+    def forget(self) -> None:
+        """Read the database again next time (after a catalog change this process made itself)."""
+        with self._lock:
+            self._by_engine.clear()
+
+
+recent_newest = _NewestCache()
