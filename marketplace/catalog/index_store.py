@@ -7,12 +7,13 @@ reading 100,000 stored documents, and a `STAMP` that changes on every commit so 
 
 from __future__ import annotations
 
+import itertools
 import json
 import multiprocessing
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,9 @@ from marketplace.catalog.whoosh_internals import commit_segments, finalize_segme
 MANIFEST = "manifest.json"
 STAMP = "STAMP"
 ANALYSIS_FILE = "analysis.version"
-WRITER_MEMORY_MB = 1024
+WRITER_MEMORY_MB = 256  # per worker; past it Whoosh spills postings to disk (64 cost a third more time)
+PARALLEL_FROM = 2000  # resources; below this, forking workers costs more than it saves
+FEED_BATCH = 250  # resources per batch sent to a worker: small enough that little waits in the pipes
 Progress = Callable[[int], None]
 
 
@@ -119,27 +122,40 @@ def _write_manifest_and_stamp(path: Path, manifest: dict[str, str]) -> None:
     os.replace(stamp, path / STAMP)
 
 
-def _index_resources(writer: Any, resources: Sequence[Resource], progress: Progress | None = None) -> ForwardPart:
-    """Analyse each resource once, add it to `writer`, and return its part of the forward index."""
-    analyzer = word_analyzer()
-    sequences: list[list[str]] = []
-    for number, resource in enumerate(resources, start=1):
-        analyzed = analyze(resource, analyzer)
-        writer.add_document(**to_document(resource, analyzed))
-        sequences.append(analyzed.forward_sequence())
-        if progress and number % 500 == 0:
-            progress(500)
-    if progress and len(resources) % 500:
-        progress(len(resources) % 500)
-    return forward.encode_part([resource.id for resource in resources], sequences)
+class _SegmentFiller:
+    """Adds resources to one segment writer, analysing each once, and keeps its part of the forward index."""
+
+    def __init__(self, writer: Any) -> None:
+        self.writer = writer
+        self._analyzer = word_analyzer()
+        self._ids: list[str] = []
+        self._sequences: list[list[str]] = []
+
+    def add(self, resource: Resource) -> None:
+        analyzed = analyze(resource, self._analyzer)
+        self.writer.add_document(**to_document(resource, analyzed))
+        self._ids.append(resource.id)
+        self._sequences.append(analyzed.forward_sequence())
+
+    def forward_part(self) -> ForwardPart:
+        return forward.encode_part(self._ids, self._sequences)
 
 
-def _index_slice(path: str, resources: Sequence[Resource], start: int, stop: int, conn: Connection) -> None:
-    """Worker process: index resources[start:stop] into a segment of its own and send it back."""
+def _batches(items: Iterator[Resource], size: int) -> Iterator[list[Resource]]:
+    # itertools.batched arrives with Python 3.12; the project supports 3.11.
+    while batch := list(itertools.islice(items, size)):
+        yield batch
+
+
+def _index_fed(path: str, conn: Connection) -> None:
+    """Worker process: index the batches the parent sends (until None) into a segment of its own, and send
+    the segment and its forward part back."""
     ix = whoosh_index.open_dir(path)
-    writer = _writer(ix, lock=False)
-    part = _index_resources(writer, resources[start:stop])
-    conn.send((finalize_segment(writer), part))
+    filler = _SegmentFiller(_writer(ix, lock=False))
+    while (batch := conn.recv()) is not None:
+        for resource in batch:
+            filler.add(resource)
+    conn.send((finalize_segment(filler.writer), filler.forward_part()))
     conn.close()
 
 
@@ -148,25 +164,32 @@ def build_index(
 ) -> int:
     """Build a fresh index at `path` from `resources`, replacing any index there; returns the count.
 
-    Whoosh's own MpWriter pickles every document through temporary files and still makes its parent
-    process compete with the workers; here forked workers read their slice straight from the parent's
-    memory and each writes one segment, so two cores give close to twice the speed.
+    `resources` is read once, as a stream: a large catalog is never held whole in this process (the database
+    pages it in; 100,000 resources held at once were most of a gigabyte). Whoosh's own MpWriter pickles every
+    document through temporary files and still makes its parent compete with the workers; here forked workers
+    are fed batches over pipes and each writes one segment, so two cores give close to twice the speed.
     """
-    items = list(resources)
-    manifest = {resource.id: resource.content_hash for resource in items}
+    stream = iter(resources)
+    first = list(itertools.islice(stream, PARALLEL_FROM))
+    manifest: dict[str, str] = {}
     building = path.with_name(path.name + ".building")
     shutil.rmtree(building, ignore_errors=True)
     building.mkdir(parents=True)
     ix = whoosh_index.create_in(str(building), build_schema())
     workers = workers or min(os.cpu_count() or 1, 4)
-    if workers > 1 and len(items) >= 2000 and "fork" in multiprocessing.get_all_start_methods():
-        part = _build_with_processes(ix, building, items, workers)
-        if progress:
-            progress(len(items))
+    if workers > 1 and len(first) >= PARALLEL_FROM and "fork" in multiprocessing.get_all_start_methods():
+        part = _build_with_processes(ix, building, itertools.chain(first, stream), workers, manifest, progress)
     else:
-        writer = _writer(ix)
-        part = _index_resources(writer, items, progress)
-        writer.commit()
+        filler = _SegmentFiller(_writer(ix))
+        for resource in itertools.chain(first, stream):
+            filler.add(resource)
+            manifest[resource.id] = resource.content_hash
+            if progress and len(manifest) % 500 == 0:
+                progress(500)
+        if progress and len(manifest) % 500:
+            progress(len(manifest) % 500)
+        filler.writer.commit()
+        part = filler.forward_part()
     forward.save(building, part)
     (building / ANALYSIS_FILE).write_text(ANALYSIS_VERSION)
     _write_manifest_and_stamp(building, manifest)
@@ -176,27 +199,35 @@ def build_index(
         os.replace(path, retired)
     os.replace(building, path)
     shutil.rmtree(retired, ignore_errors=True)
-    return len(items)
+    return len(manifest)
 
 
-def _build_with_processes(ix: Any, building: Path, resources: list[Resource], workers: int) -> ForwardPart:
+def _build_with_processes(ix: Any, building: Path, resources: Iterator[Resource], workers: int,
+                          manifest: dict[str, str], progress: Progress | None) -> ForwardPart:
+    """Fork `workers` segment writers first (while this process is small), then deal them the stream in
+    batches, in turn: the same catalog always gives the same segments, whatever the timing."""
     context = multiprocessing.get_context("fork")
     parent = SegmentWriter(ix, codec=_codec())  # holds the index lock while the workers write segments
+    feeds: list[tuple[Any, Connection]] = []
     try:
-        chunk = -(-len(resources) // workers)
-        pipes: list[tuple[Any, Connection]] = []
-        for start in range(0, len(resources), chunk):
-            receiver, sender = context.Pipe(duplex=False)
-            process = context.Process(
-                target=_index_slice, args=(str(building), resources, start, start + chunk, sender)
-            )
+        for _ in range(workers):
+            ours, theirs = context.Pipe(duplex=True)
+            process = context.Process(target=_index_fed, args=(str(building), theirs))
             process.start()
-            sender.close()
-            pipes.append((process, receiver))
+            theirs.close()
+            feeds.append((process, ours))
+        for number, batch in enumerate(_batches(resources, FEED_BATCH)):
+            for resource in batch:
+                manifest[resource.id] = resource.content_hash
+            feeds[number % workers][1].send(batch)
+            if progress:
+                progress(len(batch))
         segments = []
         parts = []
-        for process, receiver in pipes:
-            segment, part = receiver.recv()
+        for _, conn in feeds:
+            conn.send(None)
+        for process, conn in feeds:
+            segment, part = conn.recv()
             segments.append(segment)
             parts.append(part)
             process.join()
@@ -205,7 +236,14 @@ def _build_with_processes(ix: Any, building: Path, resources: list[Resource], wo
         commit_segments(parent, segments)
     except BaseException:
         parent.cancel()
+        for process, _ in feeds:
+            if process.is_alive():
+                process.kill()
+            process.join()
         raise
+    finally:
+        for _, conn in feeds:
+            conn.close()
     # Segments are committed in worker order, so the parts concatenate in document-number order.
     return forward.merge_parts(parts)
 

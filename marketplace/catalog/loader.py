@@ -13,7 +13,7 @@ import re
 import sys
 import tomllib
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -351,44 +351,60 @@ def _parse_chunk(paths: list[Path], content_dir: Path) -> list[Resource | Catalo
 
 
 def _parsed(content_dir: Path, paths: list[Path], workers: int) -> Iterator[Resource | CatalogProblem]:
-    """Each file parsed, in the order given: in worker processes for a large catalog (TOML parsing is most of
-    reading 100,000 files), here for a small one."""
+    """Each file parsed, in the order given, as a stream (a large catalog is never held whole): in worker
+    processes for a large catalog (TOML parsing is most of reading 100,000 files), here for a small one."""
     if len(paths) < PARALLEL_FROM or workers < 2:
         yield from (_parse_or_problem(path, content_dir) for path in paths)
         return
     # forkserver, not fork: the server's re-index runs this in a thread, and forking a threaded process can
     # leave a child holding a lock no thread of its own will release.
     context = multiprocessing.get_context("forkserver")
-    chunks = [paths[start:start + PARSE_CHUNK] for start in range(0, len(paths), PARSE_CHUNK)]
+    done = 0  # files already yielded: a pool that breaks midway leaves the rest to be parsed here
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            parsed = [outcome for outcomes in pool.map(_parse_chunk, chunks, [content_dir] * len(chunks))
-                      for outcome in outcomes]
+            # A window of chunks in flight, not all of them: parsed files wait for the caller a few at a time.
+            window = workers * 2
+            pending: list[Future[list[Resource | CatalogProblem]]] = []
+            for start in range(0, len(paths), PARSE_CHUNK):
+                pending.append(pool.submit(_parse_chunk, paths[start:start + PARSE_CHUNK], content_dir))
+                if len(pending) >= window:
+                    outcomes = pending.pop(0).result()
+                    yield from outcomes
+                    done += len(outcomes)
+            for future in pending:
+                outcomes = future.result()
+                yield from outcomes
+                done += len(outcomes)
     except BrokenProcessPool:
         # Workers that cannot start (a parent whose main module cannot be imported again, as from stdin):
         # slower, but the same result.
-        parsed = [_parse_or_problem(path, content_dir) for path in paths]
-    yield from parsed
+        yield from (_parse_or_problem(path, content_dir) for path in paths[done:])
+
+
+def parsed_resources(content_dir: Path, paths: Iterable[Path] | None = None, *,
+                     workers: int | None = None) -> Iterator[Resource | CatalogProblem]:
+    """Every resource file (or just `paths`) parsed, in order, as a stream of resources and problems; an id
+    already used by an earlier file is a problem of the later one."""
+    seen: dict[str, str] = {}
+    chosen = list(source_files(content_dir) if paths is None else paths)
+    for outcome in _parsed(content_dir, chosen, workers if workers is not None else (os.cpu_count() or 1)):
+        if isinstance(outcome, Resource) and outcome.id in seen:
+            yield CatalogProblem(outcome.source_path, 1, f"id {outcome.id!r} is already used by {seen[outcome.id]}")
+            continue
+        if isinstance(outcome, Resource):
+            seen[outcome.id] = outcome.source_path
+        yield outcome
 
 
 def load_catalog(content_dir: Path, paths: Iterable[Path] | None = None, *,
                  workers: int | None = None) -> LoadResult:
     """Load every resource file (or just `paths`), collecting problems instead of stopping at one."""
     result = LoadResult()
-    seen: dict[str, str] = {}
-    chosen = list(source_files(content_dir) if paths is None else paths)
-    for outcome in _parsed(content_dir, chosen, workers if workers is not None else (os.cpu_count() or 1)):
+    for outcome in parsed_resources(content_dir, paths, workers=workers):
         if isinstance(outcome, CatalogProblem):
             result.problems.append(outcome)
-            continue
-        resource = outcome
-        if resource.id in seen:
-            result.problems.append(
-                CatalogProblem(resource.source_path, 1, f"id {resource.id!r} is already used by {seen[resource.id]}")
-            )
-            continue
-        seen[resource.id] = resource.source_path
-        result.resources.append(resource)
+        else:
+            result.resources.append(outcome)
     return result
 
 

@@ -6,7 +6,7 @@ transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import Any
@@ -66,8 +66,12 @@ def get_resources(session: Session, resource_ids: Sequence[str]) -> list[Resourc
     return [to_resource(rows[resource_id]) for resource_id in resource_ids if resource_id in rows]
 
 
-def all_resources(session: Session) -> list[Resource]:
-    return [to_resource(row) for row in session.scalars(select(ResourceRow).order_by(ResourceRow.id))]
+def iter_resources(session: Session, page: int = 1000) -> Iterator[Resource]:
+    """Every resource in id order, read `page` rows at a time: a full index build streams the catalog through
+    here, never holding 100,000 rows (and their resources) at once."""
+    query = select(ResourceRow).order_by(ResourceRow.id).execution_options(yield_per=page)
+    for row in session.scalars(query):
+        yield to_resource(row)
 
 
 def content_hashes(session: Session) -> dict[str, str]:

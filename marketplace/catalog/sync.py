@@ -29,18 +29,19 @@ from marketplace.catalog.loader import (
     CatalogProblem,
     attachment_path,
     fingerprint,
-    load_catalog,
+    parsed_resources,
     source_files,
 )
 from marketplace.catalog.records import (
-    all_resources,
     content_hashes,
     delete_resources,
     get_resources,
+    iter_resources,
     stored_sources,
     upsert_resources,
 )
-from marketplace.catalog.thumbnails import indexed_hash, local_thumbnails, with_pictures
+from marketplace.catalog.resource import Resource
+from marketplace.catalog.thumbnails import indexed_hash, iter_with_pictures, local_thumbnails, with_pictures
 from marketplace.store.models import ResourceRow, ThumbnailRow
 
 Progress = Callable[[int], None]
@@ -84,32 +85,34 @@ def load_content(session: Session, content_dir: Path, *, full: bool = False) -> 
         )
         if full or previous is None or previous.fingerprint != fingerprint(path, attachment):
             changed.append(path)
-    result = load_catalog(content_dir, changed)
     report.parsed = len(changed)
-    report.problems.extend(result.problems)
-
     owner_of_id = {source.id: source.source_path for source in stored.values()}
-    accepted = []
-    for resource in result.resources:
-        owner = owner_of_id.get(resource.id)
-        if owner is not None and owner != resource.source_path and owner in present:
-            report.problems.append(
-                CatalogProblem(resource.source_path, 1, f"id {resource.id!r} is already used by {owner}")
-            )
-            continue
-        accepted.append(resource)
-    accepted_ids = {resource.id for resource in accepted}
-    accepted_paths = {resource.source_path for resource in accepted}
-    # Rows to drop: their file is gone, or the file now declares another id.
-    stale = [
-        source.id
-        for source in stored.values()
-        if source.id not in accepted_ids
-        and (source.source_path not in present or source.source_path in accepted_paths)
-    ]
-    report.removed = delete_resources(session, stale)
+    accepted_ids: set[str] = set()
+
+    def accepted() -> Iterator[Resource]:
+        """The parsed files that may be stored, streamed: the catalog is never held whole (100,000 files
+        were a gigabyte). A file that now declares another id frees its old row first (paths are unique)."""
+        for outcome in parsed_resources(content_dir, changed):
+            if isinstance(outcome, CatalogProblem):
+                report.problems.append(outcome)
+                continue
+            owner = owner_of_id.get(outcome.id)
+            if owner is not None and owner != outcome.source_path and owner in present:
+                report.problems.append(
+                    CatalogProblem(outcome.source_path, 1, f"id {outcome.id!r} is already used by {owner}"))
+                continue
+            previous = stored.get(outcome.source_path)
+            if previous is not None and previous.id != outcome.id:
+                report.removed += delete_resources(session, [previous.id])
+            accepted_ids.add(outcome.id)
+            yield outcome
+
+    report.added, report.updated = upsert_resources(session, accepted())
+    # Rows whose file is gone, unless another file took their id (it was updated in place above).
+    gone = [source.id for source in stored.values()
+            if source.source_path not in present and source.id not in accepted_ids]
+    report.removed += delete_resources(session, gone)
     session.flush()
-    report.added, report.updated = upsert_resources(session, accepted)
     return report
 
 
@@ -167,8 +170,8 @@ def _sync_index(session: Session, index_dir: Path, *, rebuild: bool, progress: P
     thumbnails = local_thumbnails(session)
     if rebuild or not index_exists(index_dir) or not analysis_is_current(index_dir):
         report.rebuilt = True
-        report.indexed = build_index(index_dir, with_pictures(all_resources(session), thumbnails), workers=workers,
-                                     progress=progress)
+        streamed = iter_with_pictures(iter_resources(session), thumbnails)
+        report.indexed = build_index(index_dir, streamed, workers=workers, progress=progress)
         report.total = report.indexed
         return report
     stored = {resource_id: indexed_hash(digest, thumbnails.get(resource_id))

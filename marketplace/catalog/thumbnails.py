@@ -116,13 +116,17 @@ def local_thumbnails(session: Session, resource_ids: Sequence[str] | None = None
 
 def with_pictures(resources: Iterable[Resource], thumbnails: dict[str, LocalThumbnail]) -> list[PicturedResource]:
     """The resources carrying their thumbnails, and an indexed hash that changes when the thumbnail does."""
-    pictured = []
+    return list(iter_with_pictures(resources, thumbnails))
+
+
+def iter_with_pictures(resources: Iterable[Resource],
+                       thumbnails: dict[str, LocalThumbnail]) -> Iterator[PicturedResource]:
+    """`with_pictures` as a stream, for a full index build."""
     for resource in resources:
         local = thumbnails.get(resource.id)
         fields = {name: getattr(resource, name) for name in Resource.__dataclass_fields__}
         fields["content_hash"] = indexed_hash(resource.content_hash, local)
-        pictured.append(PicturedResource(**fields, local_thumbnail=local))
-    return pictured
+        yield PicturedResource(**fields, local_thumbnail=local)
 
 
 def pictured(session: Session, resource: Resource) -> PicturedResource:

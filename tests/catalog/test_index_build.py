@@ -1,0 +1,72 @@
+"""The full index build in worker processes, fed the catalog as a stream: the same index as one process
+builds, read once from a generator, and a worker's failure leaves the previous index in place."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from marketplace.catalog import index_store
+from marketplace.catalog.index_store import build_index, read_manifest
+from marketplace.catalog.loader import load_catalog
+from marketplace.catalog.resource import Resource
+from marketplace.catalog.search import CatalogIndex
+from marketplace.catalog.search_types import SearchRequest
+from tests.conftest import PROJECT_DIR
+
+QUERIES = ("photosynthesis", "fractions", "the french revolution", "volcanoes", "poetry for kids", "")
+
+
+def bundled() -> list[Resource]:
+    return load_catalog(PROJECT_DIR / "content", workers=1).resources
+
+
+def answers(path: Path) -> list[tuple[int, set[str], dict[str, dict[str, int]]]]:
+    catalog = CatalogIndex(path)
+    catalog.open()
+    try:
+        found = []
+        for text in QUERIES:
+            result = catalog.search(SearchRequest(text=text, per_page=50))
+            found.append((result.total, {hit.id for hit in result.hits}, result.facets))
+        return found
+    finally:
+        catalog.close()
+
+
+def once(resources: list[Resource]) -> Iterator[Resource]:
+    yield from resources  # a generator: it can be read only once, as the database's stream
+
+
+def test_workers_fed_a_stream_build_the_index_one_process_builds(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    resources = bundled()
+    assert build_index(tmp_path / "alone", resources, workers=1) == len(resources)
+    monkeypatch.setattr(index_store, "PARALLEL_FROM", 50)
+    monkeypatch.setattr(index_store, "FEED_BATCH", 7)  # many batches, dealt in turn, a short last one
+    counted: list[int] = []
+    assert build_index(tmp_path / "together", once(resources), workers=2, progress=counted.append) == len(resources)
+    assert sum(counted) == len(resources)
+    assert read_manifest(tmp_path / "together") == read_manifest(tmp_path / "alone")
+    assert answers(tmp_path / "together") == answers(tmp_path / "alone")
+
+
+def test_a_failing_worker_fails_the_build_and_keeps_the_index_that_was_there(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    resources = bundled()
+    build_index(tmp_path / "index", resources, workers=1)
+    before = answers(tmp_path / "index")
+    monkeypatch.setattr(index_store, "PARALLEL_FROM", 50)
+    original = index_store._SegmentFiller.add
+
+    def add(self: index_store._SegmentFiller, resource: Resource) -> None:
+        if resource.id == resources[300].id:
+            raise RuntimeError("a worker fails")  # in the forked worker, which inherits this patch
+        original(self, resource)
+
+    monkeypatch.setattr(index_store._SegmentFiller, "add", add)
+    with pytest.raises((RuntimeError, EOFError, BrokenPipeError, ConnectionResetError)):
+        build_index(tmp_path / "index", once(resources[::-1]), workers=2)
+    assert answers(tmp_path / "index") == before
