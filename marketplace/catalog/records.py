@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.catalog.resource import Resource
@@ -80,12 +80,13 @@ def content_hashes(session: Session) -> dict[str, str]:
 
 
 def stored_sources(session: Session) -> dict[str, StoredSource]:
-    """Source path -> what was stored from it."""
-    query = select(
-        ResourceRow.id, ResourceRow.source_path, ResourceRow.source_fingerprint, ResourceRow.type, ResourceRow.payload
-    )
+    """Source path -> what was stored from it. Only a file resource's payload is read (it names the attachment
+    whose change counts too): decoding every payload of 100,000 was a sixth of re-indexing a few files."""
+    payload = case((ResourceRow.type == "file", ResourceRow.payload), else_=None)
+    query = select(ResourceRow.id, ResourceRow.source_path, ResourceRow.source_fingerprint, ResourceRow.type,
+                   payload.label("payload"))
     return {
-        row.source_path: StoredSource(row.id, row.source_path, row.source_fingerprint, row.type, row.payload)
+        row.source_path: StoredSource(row.id, row.source_path, row.source_fingerprint, row.type, row.payload or {})
         for row in session.execute(query)
     }
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import case, delete, select
 from sqlalchemy.orm import Session
 
 from marketplace.store.models import ResourceRow, ThumbnailRow
@@ -49,8 +49,10 @@ class ThumbnailImage:
 
 
 def picture_inputs(session: Session) -> list[tuple[str, str, str, dict[str, Any]]]:
-    """(id, type, thumbnail, payload) of every resource: what deciding on its picture source needs."""
-    query = (select(ResourceRow.id, ResourceRow.type, ResourceRow.thumbnail, ResourceRow.payload)
+    """(id, type, thumbnail, payload) of every resource: what deciding on its picture source needs. Only an
+    image's payload is read (its URL may be the picture): decoding 100,000 payloads was a tenth of a re-index."""
+    payload = case((ResourceRow.type == "image", ResourceRow.payload), else_=None)
+    query = (select(ResourceRow.id, ResourceRow.type, ResourceRow.thumbnail, payload.label("payload"))
              .order_by(ResourceRow.id))
     return [(row.id, row.type, row.thumbnail, row.payload) for row in session.execute(query)]
 
