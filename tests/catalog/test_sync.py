@@ -97,3 +97,32 @@ def test_index_can_be_rebuilt_from_the_database_alone(database_url: str, content
     assert replica.search(SearchRequest(text="revolution")).total == 1
     replica.close()
     engine.dispose()  # type: ignore[attr-defined]
+
+
+def test_an_id_that_moves_to_another_file_is_the_same_resource(database_url: str, content_dir: Path,
+                                                               tmp_path: Path) -> None:
+    """The files stream into the database in batches: a resource whose file moved (deleted here, written
+    there) is updated in place and keeps its age; while the first file is still there, the second is a problem
+    and the first keeps the id."""
+    from marketplace.store.models import ResourceRow
+
+    engine, factory = sessions(database_url)
+    with factory() as session:  # type: ignore[operator]
+        run(session, content_dir, tmp_path / "index")
+        born = session.get(ResourceRow, "french-revolution").created_at  # type: ignore[union-attr]
+        old = content_dir / "resources/history/french-revolution.toml"
+        write_resource(content_dir, "french-revolution", title="The French Revolution", subject="geography",
+                       description="Causes and consequences of the revolution of 1789 in France, with a map.")
+        content, _ = run(session, content_dir, tmp_path / "index")
+        assert [problem.reason for problem in content.problems] == [  # type: ignore[attr-defined]
+            "id 'french-revolution' is already used by resources/history/french-revolution.toml"]
+        old.unlink()
+        content, _ = run(session, content_dir, tmp_path / "index")
+        assert not content.problems  # type: ignore[attr-defined]
+        assert (content.added, content.updated, content.removed) == (0, 1, 0)  # type: ignore[attr-defined]
+        session.expire_all()
+        moved = session.get(ResourceRow, "french-revolution")
+        assert moved is not None and moved.source_path == "resources/geography/french-revolution.toml"
+        assert moved.subject_id == "geography" and moved.created_at == born
+        assert len(read_manifest(tmp_path / "index")) == 5
+    engine.dispose()  # type: ignore[attr-defined]
