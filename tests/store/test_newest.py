@@ -69,3 +69,9 @@ def test_each_database_has_its_own_newest_list(sessions: sessionmaker[Session], 
             assert picker.recent_newest.get(other, limit=10) == []  # an empty catalog, not the first one's
     finally:
         other_engine.dispose()
+
+
+def test_a_session_bound_to_one_connection_reads_the_list_every_time(sessions: sessionmaker[Session]) -> None:
+    engine = sessions.kw["bind"]
+    with engine.connect() as connection, Session(bind=connection) as session:
+        assert picker.recent_newest.get(session, limit=3) == picker.newest_ids(session, 3)
