@@ -70,3 +70,19 @@ def test_a_failing_worker_fails_the_build_and_keeps_the_index_that_was_there(tmp
     with pytest.raises((RuntimeError, EOFError, BrokenPipeError, ConnectionResetError)):
         build_index(tmp_path / "index", once(resources[::-1]), workers=2)
     assert answers(tmp_path / "index") == before
+
+
+def test_resources_with_their_thumbnails_cross_to_the_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `marketplace index` feeds the workers: resources carrying their made thumbnails, streamed."""
+    from marketplace.catalog.thumbnails import LocalThumbnail, indexed_hash, iter_with_pictures
+
+    resources = bundled()
+    pictured = {resources[10].id: LocalThumbnail(resources[10].id, "ab" * 32, 320, 180)}
+    build_index(tmp_path / "alone", iter_with_pictures(resources, pictured), workers=1)
+    monkeypatch.setattr(index_store, "PARALLEL_FROM", 50)
+    build_index(tmp_path / "together", iter_with_pictures(resources, pictured), workers=2)
+    manifest = read_manifest(tmp_path / "together")
+    assert manifest == read_manifest(tmp_path / "alone")
+    first, second = resources[10], resources[11]
+    assert manifest[first.id] == indexed_hash(first.content_hash, pictured[first.id])  # the thumbnail counts
+    assert manifest[second.id] == indexed_hash(second.content_hash, None) != manifest[first.id]
