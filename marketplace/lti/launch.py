@@ -23,7 +23,7 @@ from pylti1p3.request import Request
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from marketplace.clock import utc_now
+from marketplace.clock import aware, utc_now
 from marketplace.lti import claims
 from marketplace.lti.context import LaunchContext
 from marketplace.lti.course_copies import remember_link, resolve_copied_link
@@ -84,6 +84,7 @@ class StrictMessageLaunch(MessageLaunch[FormRequest, DatabaseToolConf, Any, Any]
         self._session = session
         self._key_sets = key_sets
         self._platform: PlatformRow | None = None
+        self._deployment: DeploymentRow | None = None  # found by validate_deployment, used again by store
         self._client_id: str | None = None
         self._launch_id = str(uuid.uuid4())
         self._header: dict[str, Any] = {}
@@ -231,27 +232,34 @@ class StrictMessageLaunch(MessageLaunch[FormRequest, DatabaseToolConf, Any, Any]
             raise refused("missing_state", "The launch does not carry the login state.")
         if not nonce:
             raise refused("missing_nonce", "The launch token has no nonce.")
-        row = self._session.get(LoginStateRow, state)
-        if row is None or row.platform_id != self._platform.id:
-            raise refused("unknown_state", "This launch does not match a login started by this tool.")
-        if row.nonce != nonce:
-            raise refused("nonce_mismatch", "The launch token's nonce is not the one issued at login.")
-        # Used once: only the first launch to flip consumed_at wins, even when two arrive together.
-        consumed = self._session.execute(
-            update(LoginStateRow)
-            .where(LoginStateRow.state == state, LoginStateRow.consumed_at.is_(None))
-            .values(consumed_at=utc_now())
-        )
-        if consumed.rowcount != 1:  # type: ignore[attr-defined]
+        # Used once: one statement checks the state, its platform and its nonce and flips consumed_at, so of
+        # two launches arriving together only the first wins. Only a refusal reads the row to say why.
+        now = utc_now()
+        consumed = None
+        if isinstance(nonce, str):  # a nonce of another JSON type matches no login (and is no SQL value)
+            consumed = self._session.execute(
+                update(LoginStateRow)
+                .where(LoginStateRow.state == state, LoginStateRow.platform_id == self._platform.id,
+                       LoginStateRow.nonce == nonce, LoginStateRow.consumed_at.is_(None))
+                .values(consumed_at=now)
+                .returning(LoginStateRow.expires_at)
+                .execution_options(synchronize_session=False)
+            ).first()
+        if consumed is None:
+            row = self._session.get(LoginStateRow, state)
+            if row is None or row.platform_id != self._platform.id:
+                raise refused("unknown_state", "This launch does not match a login started by this tool.")
+            if row.nonce != nonce:
+                raise refused("nonce_mismatch", "The launch token's nonce is not the one issued at login.")
             raise refused("replayed", "This launch was already used.")
-        if row.expires_at < utc_now():
+        if aware(consumed.expires_at) < now:
             raise refused("state_expired", "The login for this launch took too long and expired.")
         return self
 
     def validate_deployment(self) -> StrictMessageLaunch:
         assert self._platform is not None  # noqa: S101 - validate_registration ran first
         deployment_id = str(self._body[claims.DEPLOYMENT_ID])
-        row = find_deployment(self._session, self._platform, deployment_id)
+        row = self._deployment = find_deployment(self._session, self._platform, deployment_id)
         if row is None:
             # Two first launches of a new deployment at once must both get the sentence, not one a 500.
             insert_or_ignore(self._session, DeploymentRow,
@@ -285,7 +293,9 @@ class StrictMessageLaunch(MessageLaunch[FormRequest, DatabaseToolConf, Any, Any]
         body = resolve_copied_link(self._session, self._platform.id, self._body)
         if body is self._body:
             remember_link(self._session, self._platform.id, body, utc_now())
-        deployment = find_deployment(self._session, self._platform, str(body[claims.DEPLOYMENT_ID]))
+        deployment = self._deployment
+        if deployment is None or deployment.deployment_id != str(body[claims.DEPLOYMENT_ID]):
+            deployment = find_deployment(self._session, self._platform, str(body[claims.DEPLOYMENT_ID]))
         assert deployment is not None  # noqa: S101 - validate_deployment ran first
         context = LaunchContext.from_claims(
             self._launch_id, body, client_id=self._platform.client_id, platform_name=self._platform.name,

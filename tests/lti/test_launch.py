@@ -6,6 +6,7 @@ import html
 import json
 import re
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +137,8 @@ CERTIFICATION_REFUSALS = [
     ("no sub", Scenario(claims={"sub": None}), "missing_sub"),
     ("unsupported message type", Scenario(claims={MESSAGE_TYPE: "LtiSubmissionReviewRequest"}), "bad_message_type"),
     ("nonce not the one issued", Scenario(claims={"nonce": "made-up"}), "nonce_mismatch"),
+    ("nonce a number", Scenario(claims={"nonce": 12345}), "nonce_mismatch"),
+    ("nonce an object", Scenario(claims={"nonce": {"value": "x"}}), "nonce_mismatch"),
 ]
 
 
@@ -177,6 +180,18 @@ def test_a_replayed_id_token_is_refused(lti: LtiEnvironment) -> None:
     action, fields = form_fields(lti.browser.get(login.headers["location"]).text)
     assert lti.browser.post(action, data=fields).status_code == 303
     assert_refused(lti.browser.post(action, data=fields), "replayed", words="This launch was already used.")
+
+
+def test_a_login_that_took_too_long_is_refused_every_time(lti: LtiEnvironment) -> None:
+    login = lti.browser.get(lti.peer.login_url())
+    action, fields = form_fields(lti.browser.get(login.headers["location"]).text)
+    with lti.sessions() as session:
+        row = session.get(LoginStateRow, fields["state"])
+        assert row is not None
+        row.expires_at = row.created_at - timedelta(seconds=1)
+        session.commit()
+    for _ in range(2):
+        assert_refused(lti.browser.post(action, data=fields), "state_expired", words="took too long")
 
 
 def test_state_mismatch_is_refused(lti: LtiEnvironment) -> None:
