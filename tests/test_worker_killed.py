@@ -49,8 +49,16 @@ PLACEMENT = "https://www.instructure.com/placement"
 def worker_pids(supervisor: int) -> set[int]:
     children = Path(f"/proc/{supervisor}/task/{supervisor}/children")
     pids = {int(pid) for pid in children.read_text().split()} if children.exists() else set()
-    # Only the uvicorn workers (the multiprocessing resource tracker is a child too).
-    return {pid for pid in pids if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()}
+    # Only the uvicorn workers (the multiprocessing resource tracker is a child too), and only living ones: a
+    # worker killed by the drill can still be listed and be gone by the time its command line is read.
+    return {pid for pid in pids if (command := _command_line(pid)) is not None and b"resource_tracker" not in command}
+
+
+def _command_line(pid: int) -> bytes | None:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
 
 
 def counts(sessions: object) -> tuple[int, int, int]:
