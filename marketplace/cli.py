@@ -36,23 +36,37 @@ def _settings() -> Settings:
         raise click.ClickException(str(error)) from None
 
 
+def _said_to_operators(error: Exception) -> bool:
+    """Whether `error` is one whose message tells an operator what to do. The classes are imported here, not
+    before the command runs: the key module alone was a tenth of a second of `marketplace index`'s start, and a
+    raised error's module is loaded already."""
+    from marketplace.lti.keys import ToolKeyError
+    from marketplace.store.database import SchemaOutOfDateError
+    from marketplace.store.registrations import RegistrationError
+
+    return isinstance(error, (SchemaOutOfDateError, RegistrationError, ToolKeyError))
+
+
 @contextmanager
 def _one_line_errors() -> Iterator[None]:
     """Turn the errors an operator can act on into a one-line message and exit status 1, never a traceback."""
     from sqlalchemy.exc import DBAPIError
 
-    from marketplace.lti.keys import ToolKeyError
-    from marketplace.store.database import SchemaOutOfDateError
-    from marketplace.store.registrations import RegistrationError
-
     try:
         yield
-    except (SchemaOutOfDateError, RegistrationError, ToolKeyError) as error:
+    except (RuntimeError, ValueError) as error:
+        if not _said_to_operators(error):
+            raise
         raise click.ClickException(str(error)) from None
     except DBAPIError as error:
         # The driver's first line says what is wrong (unreachable server, value too long, conflicting write).
         detail = str(error.orig if error.orig is not None else error).strip().splitlines()
         raise click.ClickException(f"Database error: {detail[0] if detail else type(error).__name__}") from None
+    except OSError as error:
+        if error.filename is None:
+            raise
+        # A file or folder the operator can fix (permissions, a full disk): its name and the reason.
+        raise click.ClickException(f"{error.filename}: {error.strerror or error}") from None
 
 
 def _checked_engine(settings: Settings) -> Engine:

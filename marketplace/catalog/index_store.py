@@ -248,9 +248,11 @@ def _build_with_processes(ix: Any, building: Path, resources: Iterator[Resource]
     return forward.merge_parts(parts)
 
 
-def apply_changes(path: Path, upserts: Sequence[Resource], deletions: Iterable[str]) -> None:
-    """Update or add `upserts` and remove `deletions` (ids) in one commit."""
-    manifest = read_manifest(path)
+def apply_changes(path: Path, upserts: Sequence[Resource], deletions: Iterable[str], *,
+                  manifest: dict[str, str] | None = None) -> None:
+    """Update or add `upserts` and remove `deletions` (ids) in one commit. `manifest`: the index's manifest
+    when the caller has just read it (it is updated in place and written back)."""
+    manifest = read_manifest(path) if manifest is None else manifest
     previous = forward.load_part(path)
     analyzer = word_analyzer()
     ix = whoosh_index.open_dir(str(path))

@@ -18,7 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from marketplace.catalog.attribution import check_credit
 from marketplace.catalog.licences import LICENCES, LicenceTerms
@@ -75,19 +75,71 @@ class _Located(Exception):
         self.table = table
 
 
+def _resource_entries(root: str) -> Iterator[os.DirEntry[str]]:
+    """Every `*.toml` entry under `root`, as os.walk would find them (a symlinked folder is listed but not
+    entered). A folder that cannot be read is an error, not an empty folder: skipping it would remove its
+    resources from the database."""
+    folders = [root]
+    while folders:
+        with os.scandir(folders.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir():
+                    if not entry.is_symlink():
+                        folders.append(entry.path)
+                elif entry.name.endswith(".toml"):
+                    yield entry
+
+
+def _sort_key(relative: str) -> list[str]:
+    """Paths sort by their parts, as Paths do ("a/b" before "a-b/c")."""
+    return relative.split("/")
+
+
 def source_files(content_dir: Path) -> list[Path]:
     """Every resource file under content/resources/, in a stable order."""
     root = content_dir / RESOURCES_FOLDER
     if not root.is_dir():
         return []
-    # os.walk over strings, not Path.rglob: a re-index lists 100,000 files to find the few that changed, and
-    # rglob with Path comparisons was a seventh of it. Sorted by path parts, as Paths sort.
-    found: list[tuple[tuple[str, ...], Path, str]] = []
-    for folder, _, names in os.walk(root):
-        where = Path(folder)
-        found.extend((where.parts + (name,), where, name) for name in names if name.endswith(".toml"))
-    found.sort(key=lambda item: item[0])
-    return [where / name for _, where, name in found]
+    # os.scandir over strings, not Path.rglob: a re-index lists 100,000 files to find the few that changed, and
+    # rglob with Path comparisons was a seventh of it.
+    top = str(root)
+    found = [(entry.path[len(top) + 1:].replace(os.sep, "/"), entry.path) for entry in _resource_entries(top)]
+    found.sort(key=lambda item: _sort_key(item[0]))
+    return [Path(path) for _, path in found]
+
+
+class ScannedFile(NamedTuple):
+    """A resource file as listed: where it is, and the file's own change stamp (mtime and size). A tuple, not
+    a frozen dataclass: 100,000 are made per re-index, and a frozen dataclass is several times slower to make."""
+
+    path: str
+    stamp: str
+
+
+def scan_sources(content_dir: Path) -> dict[str, ScannedFile]:
+    """Source path (relative to content/, as stored) -> the file, for every resource file, with its stamp read
+    while listing: a re-index of a few changed files must stat all 100,000, and Path objects, Path.stat and
+    relative_to per file were most of that. `fingerprint(path)` of a file without attachment is its stamp."""
+    root = content_dir / RESOURCES_FOLDER
+    if not root.is_dir():
+        return {}
+    top = str(root)
+    prefix = RESOURCES_FOLDER + "/"
+    scanned: dict[str, ScannedFile] = {}
+    for entry in _resource_entries(top):
+        try:
+            stat = entry.stat()
+        except OSError:
+            stamp = "missing"
+        else:
+            stamp = f"{stat.st_mtime_ns}:{stat.st_size}"
+        scanned[prefix + entry.path[len(top) + 1:].replace(os.sep, "/")] = ScannedFile(entry.path, stamp)
+    return scanned
+
+
+def in_source_order(relatives: Iterable[str]) -> list[str]:
+    """Relative source paths in the order source_files lists their files."""
+    return sorted(relatives, key=_sort_key)
 
 
 def fingerprint(path: Path, attachment: Path | None = None) -> str:

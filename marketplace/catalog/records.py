@@ -7,9 +7,9 @@ transaction."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,9 +19,9 @@ from marketplace.clock import utc_now
 from marketplace.store.models import ResourceRow
 
 
-@dataclass(frozen=True, slots=True)
-class StoredSource:
-    """What the database remembers about a resource's file, to tell whether it changed."""
+class StoredSource(NamedTuple):
+    """What the database remembers about a resource's file, to tell whether it changed. A tuple: a re-index
+    makes one per resource (100,000), and a frozen dataclass was several times slower to make."""
 
     id: str
     source_path: str
@@ -76,7 +76,11 @@ def iter_resources(session: Session, page: int = 1000) -> Iterator[Resource]:
 
 def content_hashes(session: Session) -> dict[str, str]:
     """Resource id -> content hash of everything stored."""
-    return {row.id: row.content_hash for row in session.execute(select(ResourceRow.id, ResourceRow.content_hash))}
+    # On the session's connection (Core), not session.execute: the ORM's row loading was half the time of
+    # reading 100,000 pairs, and nothing here needs the ORM. Flushed first, as session.execute would.
+    session.flush()
+    rows = session.connection().execute(select(ResourceRow.id, ResourceRow.content_hash))
+    return {resource_id: digest for resource_id, digest in rows}
 
 
 def stored_sources(session: Session) -> dict[str, StoredSource]:
@@ -85,9 +89,11 @@ def stored_sources(session: Session) -> dict[str, StoredSource]:
     payload = case((ResourceRow.type == "file", ResourceRow.payload), else_=None)
     query = select(ResourceRow.id, ResourceRow.source_path, ResourceRow.source_fingerprint, ResourceRow.type,
                    payload.label("payload"))
+    # Core on the session's connection, as in content_hashes: the ORM's loading was half of it.
+    session.flush()
     return {
-        row.source_path: StoredSource(row.id, row.source_path, row.source_fingerprint, row.type, row.payload or {})
-        for row in session.execute(query)
+        path: StoredSource(resource_id, path, stamp, kind, payload or {})
+        for resource_id, path, stamp, kind, payload in session.connection().execute(query)
     }
 
 

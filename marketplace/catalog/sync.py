@@ -29,8 +29,9 @@ from marketplace.catalog.loader import (
     CatalogProblem,
     attachment_path,
     fingerprint,
+    in_source_order,
     parsed_resources,
-    source_files,
+    scan_sources,
 )
 from marketplace.catalog.records import (
     content_hashes,
@@ -70,32 +71,23 @@ class IndexReport:
     total: int = 0
 
 
-def _relative(path: Path, content_dir: Path) -> str:
-    """`path.relative_to(content_dir).as_posix()`, by string for the usual case: a re-index computes it for
-    every one of 100,000 files, and PurePath.relative_to was a twentieth of it."""
-    root = str(content_dir)
-    prefix = "" if root == "." else root.rstrip(os.sep) + os.sep
-    text = str(path)
-    if prefix and text.startswith(prefix):
-        return text[len(prefix):].replace(os.sep, "/")
-    return path.relative_to(content_dir).as_posix()
-
-
 def load_content(session: Session, content_dir: Path, *, full: bool = False) -> ContentReport:
     """Load changed, new and deleted files of content/ into the database (the caller commits)."""
     report = ContentReport()
-    files = source_files(content_dir)
-    report.scanned = len(files)
+    present = scan_sources(content_dir)
+    report.scanned = len(present)
     stored = stored_sources(session)
-    present = {_relative(path, content_dir): path for path in files}
-    changed: list[Path] = []
-    for relative, path in present.items():
+    changed: list[str] = []
+    for relative, scanned in present.items():
         previous = stored.get(relative)
-        attachment = (
-            attachment_path(content_dir, previous.payload) if previous and previous.type == "file" else None
-        )
-        if full or previous is None or previous.fingerprint != fingerprint(path, attachment):
-            changed.append(path)
+        if full or previous is None:
+            changed.append(relative)
+        elif previous.type == "file":  # its attachment's change counts too
+            attachment = attachment_path(content_dir, previous.payload)
+            if previous.fingerprint != fingerprint(Path(scanned.path), attachment):
+                changed.append(relative)
+        elif previous.fingerprint != scanned.stamp:
+            changed.append(relative)
     report.parsed = len(changed)
     owner_of_id = {source.id: source.source_path for source in stored.values()}
     accepted_ids: set[str] = set()
@@ -103,7 +95,8 @@ def load_content(session: Session, content_dir: Path, *, full: bool = False) -> 
     def accepted() -> Iterator[Resource]:
         """The parsed files that may be stored, streamed: the catalog is never held whole (100,000 files
         were a gigabyte). A file that now declares another id frees its old row first (paths are unique)."""
-        for outcome in parsed_resources(content_dir, changed):
+        paths = [Path(present[relative].path) for relative in in_source_order(changed)]
+        for outcome in parsed_resources(content_dir, paths):
             if isinstance(outcome, CatalogProblem):
                 report.problems.append(outcome)
                 continue
@@ -191,7 +184,8 @@ def _sync_index(session: Session, index_dir: Path, *, rebuild: bool, progress: P
     changed_ids = [resource_id for resource_id, digest in stored.items() if indexed.get(resource_id) != digest]
     deleted_ids = [resource_id for resource_id in indexed if resource_id not in stored]
     if changed_ids or deleted_ids:
-        apply_changes(index_dir, with_pictures(get_resources(session, changed_ids), thumbnails), deleted_ids)
+        apply_changes(index_dir, with_pictures(get_resources(session, changed_ids), thumbnails), deleted_ids,
+                      manifest=indexed)
         if progress:
             progress(len(changed_ids) + len(deleted_ids))
     report.indexed = len(changed_ids)
