@@ -22,19 +22,33 @@ def grade_mask(state: IndexState, grades: tuple[str, ...]) -> Mask:
     return (state.grade_bits & wanted) != 0  # type: ignore[no-any-return]
 
 
+def _members(codes: np.ndarray, ordinals: list[int], size: int) -> Mask:
+    """Documents whose code is one of `ordinals`. A lookup table indexed by the codes, not np.isin (which
+    sorts): facet counts make several such masks over 100,000 documents per search. The table has one more
+    slot, left False, for the code -1 (a value outside the vocabulary)."""
+    table = np.zeros(size + 1, dtype=bool)
+    table[ordinals] = True
+    return table[codes]  # type: ignore[no-any-return]
+
+
 def code_mask(state: IndexState, facet: str, values: tuple[str, ...]) -> Mask:
     """Resources whose one value of a coded facet (subject, type, licence) is any of `values`."""
-    ordinals = [list(FACETS[facet]).index(value) for value in values if value in FACETS[facet]]
-    return np.isin(state.codes[facet], np.asarray(ordinals, dtype=np.int16))
+    vocabulary = list(FACETS[facet])
+    ordinals = [vocabulary.index(value) for value in values if value in FACETS[facet]]
+    return _members(state.codes[facet], ordinals, len(vocabulary))
 
 
-def allows_mask(state: IndexState, permissions: tuple[str, ...]) -> Mask:
-    """Resources whose licence grants every one of `permissions` (read from the licence vocabulary)."""
-    granting = [
+def _granting(permissions: tuple[str, ...]) -> list[int]:
+    """The ordinals of the licences that grant every one of `permissions` (read from the licence vocabulary)."""
+    return [
         ordinal for ordinal, terms in enumerate(LICENCES.values())
         if all(allows(terms, permission) for permission in permissions if permission in PERMISSIONS)
     ]
-    return np.isin(state.codes["license"], np.asarray(granting, dtype=np.int16))
+
+
+def allows_mask(state: IndexState, permissions: tuple[str, ...]) -> Mask:
+    """Resources whose licence grants every one of `permissions`."""
+    return _members(state.codes["license"], _granting(permissions), len(LICENCES))
 
 
 def filter_masks(state: IndexState, request: SearchRequest) -> dict[str, Mask]:
@@ -66,7 +80,10 @@ def facet_counts(state: IndexState, text_mask: Mask, masks: dict[str, Mask]) -> 
             bits = state.grade_bits[scope]
             tallies = [int(np.count_nonzero(bits & np.uint8(1 << bit))) for bit in range(len(values))]
         elif facet == "allows":
-            tallies = [int(np.count_nonzero(scope & allows_mask(state, (value,)))) for value in values]
+            # Per licence once, then summed per permission: no mask per permission.
+            licences = state.codes["license"][scope]
+            per_licence = np.bincount(licences[licences >= 0], minlength=len(LICENCES))
+            tallies = [int(per_licence[_granting((value,))].sum()) for value in values]
         else:
             codes = state.codes[facet][scope]
             tallies = np.bincount(codes[codes >= 0], minlength=len(values)).tolist()

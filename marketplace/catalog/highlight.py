@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Any
+
+from marketplace.catalog.analysis import Analyzer
 
 SNIPPET_CHARS = 220
 
 Segment = tuple[str, bool]
 
 
-def highlight(text: str, analyzer: Any, stems: Collection[str], prefixes: Collection[str] = (),
+def highlight(text: str, analyzer: Analyzer, stems: Collection[str], prefixes: Collection[str] = (),
               max_chars: int | None = None) -> list[Segment]:
     """Split `text` into segments, marking tokens whose analysed form matches the query.
 
@@ -18,9 +19,10 @@ def highlight(text: str, analyzer: Any, stems: Collection[str], prefixes: Collec
     """
     matches: list[tuple[int, int]] = []
     if stems or prefixes:
-        for token in analyzer(text, chars=True, removestops=False):
-            if token.text in stems or any(token.text.startswith(prefix) for prefix in prefixes):
-                matches.append((token.startchar, token.endchar))
+        starts = tuple(prefixes)
+        for form, token_start, token_end in analyzer.spans(text):
+            if form in stems or (starts and form.startswith(starts)):
+                matches.append((token_start, token_end))
     start, end = 0, len(text)
     if max_chars is not None and len(text) > max_chars:
         first = matches[0][0] if matches else 0

@@ -192,7 +192,9 @@ class QueryRun:
             ids, weights = state.postings.get(searcher, field_name, term)
             if not len(ids):
                 continue
-            idf = math.log(document_count / (searcher.doc_frequency(field_name, term) + 1)) + 1
+            # The posting array holds every document with the term, deleted ones included, as Whoosh's
+            # doc_frequency counts them; asking Whoosh again was a hash lookup per segment per term.
+            idf = math.log(document_count / (len(ids) + 1)) + 1
             lengths = state.lengths[field_name][ids]
             norm = BM25_K1 * ((1 - BM25_B) + BM25_B * lengths / state.average_lengths[field_name])
             scores[ids] += idf * (weights * (BM25_K1 + 1)) / (weights + norm)

@@ -86,3 +86,25 @@ def test_exclusion_and_word_endings() -> None:
 def test_subject_words_hint_their_subject() -> None:
     parsed = parse_query("cell biology")
     assert parsed.subjects == ("biology",)
+
+
+@pytest.mark.parametrize("text", [
+    "The Fractions of a Pizza: Équivalent Parts",
+    "U.S. history and C++ for the k-2 class, Newton's laws at 12.001 m/s",
+    "",
+    "the of and",
+])
+def test_highlight_spans_are_the_tokens_with_stop_words_kept(analyzer: Analyzer, text: str) -> None:
+    expected = [(token.text, token.startchar, token.endchar) for token in analyzer(text, removestops=False)]
+    assert analyzer.spans(text) == expected
+    assert analyzer.spans(text) == expected  # from the cache, the same
+
+
+def test_highlight_marks_stems_prefixes_and_nothing_else(analyzer: Analyzer) -> None:
+    from marketplace.catalog.highlight import highlight
+
+    text = "The chloroplasts of plant cells: where photosynthesis happens"
+    marked = [part for part, matched in highlight(text, analyzer, {"photosynthesi"}, ["chloro", "cel"]) if matched]
+    assert marked == ["chloroplasts", "cells", "photosynthesis"]
+    assert [part for part, matched in highlight(text, analyzer, {"the"}) if matched] == ["The"]  # a stop word asked
+    assert highlight(text, analyzer, set()) == [(text, False)]
