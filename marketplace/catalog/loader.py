@@ -18,7 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from marketplace.catalog.attribution import check_credit
 from marketplace.catalog.licences import LICENCES, LicenceTerms
@@ -75,19 +75,23 @@ class _Located(Exception):
         self.table = table
 
 
-def _resource_entries(root: str) -> Iterator[os.DirEntry[str]]:
-    """Every `*.toml` entry under `root`, as os.walk would find them (a symlinked folder is listed but not
-    entered). A folder that cannot be read is an error, not an empty folder: skipping it would remove its
-    resources from the database."""
-    folders = [root]
+def _resource_entries(content_dir: Path) -> Iterator[tuple[os.DirEntry[str], str]]:
+    """Every `*.toml` entry under content/resources/ with its path relative to content/ (as stored), found as
+    os.walk finds them: a symlinked folder is listed but not entered. A folder that cannot be read is an error,
+    not an empty folder: skipping it would remove its resources from the database."""
+    root = content_dir / RESOURCES_FOLDER
+    if not root.is_dir():
+        return
+    folders = [(str(root), RESOURCES_FOLDER + "/")]
     while folders:
-        with os.scandir(folders.pop()) as entries:
+        folder, relative = folders.pop()
+        with os.scandir(folder) as entries:
             for entry in entries:
                 if entry.is_dir():
                     if not entry.is_symlink():
-                        folders.append(entry.path)
+                        folders.append((entry.path, relative + entry.name + "/"))
                 elif entry.name.endswith(".toml"):
-                    yield entry
+                    yield entry, relative + entry.name
 
 
 def _sort_key(relative: str) -> list[str]:
@@ -97,43 +101,26 @@ def _sort_key(relative: str) -> list[str]:
 
 def source_files(content_dir: Path) -> list[Path]:
     """Every resource file under content/resources/, in a stable order."""
-    root = content_dir / RESOURCES_FOLDER
-    if not root.is_dir():
-        return []
     # os.scandir over strings, not Path.rglob: a re-index lists 100,000 files to find the few that changed, and
     # rglob with Path comparisons was a seventh of it.
-    top = str(root)
-    found = [(entry.path[len(top) + 1:].replace(os.sep, "/"), entry.path) for entry in _resource_entries(top)]
+    found = [(relative, entry.path) for entry, relative in _resource_entries(content_dir)]
     found.sort(key=lambda item: _sort_key(item[0]))
     return [Path(path) for _, path in found]
 
 
-class ScannedFile(NamedTuple):
-    """A resource file as listed: where it is, and the file's own change stamp (mtime and size). A tuple, not
-    a frozen dataclass: 100,000 are made per re-index, and a frozen dataclass is several times slower to make."""
-
-    path: str
-    stamp: str
-
-
-def scan_sources(content_dir: Path) -> dict[str, ScannedFile]:
-    """Source path (relative to content/, as stored) -> the file, for every resource file, with its stamp read
-    while listing: a re-index of a few changed files must stat all 100,000, and Path objects, Path.stat and
-    relative_to per file were most of that. `fingerprint(path)` of a file without attachment is its stamp."""
-    root = content_dir / RESOURCES_FOLDER
-    if not root.is_dir():
-        return {}
-    top = str(root)
-    prefix = RESOURCES_FOLDER + "/"
-    scanned: dict[str, ScannedFile] = {}
-    for entry in _resource_entries(top):
+def scan_sources(content_dir: Path) -> dict[str, str]:
+    """Source path (relative to content/, as stored) -> the file's stamp (mtime and size), for every resource
+    file, read while listing: a re-index of a few changed files must stat all 100,000, and Path objects,
+    Path.stat and relative_to per file were most of that. The stamp is `fingerprint(path)` of a file without
+    attachment. (The stat calls themselves are most of what is left; threads made them slower, not faster.)"""
+    scanned: dict[str, str] = {}
+    for entry, relative in _resource_entries(content_dir):
         try:
             stat = entry.stat()
         except OSError:
-            stamp = "missing"
+            scanned[relative] = "missing"
         else:
-            stamp = f"{stat.st_mtime_ns}:{stat.st_size}"
-        scanned[prefix + entry.path[len(top) + 1:].replace(os.sep, "/")] = ScannedFile(entry.path, stamp)
+            scanned[relative] = f"{stat.st_mtime_ns}:{stat.st_size}"
     return scanned
 
 

@@ -78,15 +78,15 @@ def load_content(session: Session, content_dir: Path, *, full: bool = False) -> 
     report.scanned = len(present)
     stored = stored_sources(session)
     changed: list[str] = []
-    for relative, scanned in present.items():
+    for relative, stamp in present.items():
         previous = stored.get(relative)
         if full or previous is None:
             changed.append(relative)
         elif previous.type == "file":  # its attachment's change counts too
             attachment = attachment_path(content_dir, previous.payload)
-            if previous.fingerprint != fingerprint(Path(scanned.path), attachment):
+            if previous.fingerprint != fingerprint(content_dir / relative, attachment):
                 changed.append(relative)
-        elif previous.fingerprint != scanned.stamp:
+        elif previous.fingerprint != stamp:
             changed.append(relative)
     report.parsed = len(changed)
     owner_of_id = {source.id: source.source_path for source in stored.values()}
@@ -95,7 +95,7 @@ def load_content(session: Session, content_dir: Path, *, full: bool = False) -> 
     def accepted() -> Iterator[Resource]:
         """The parsed files that may be stored, streamed: the catalog is never held whole (100,000 files
         were a gigabyte). A file that now declares another id frees its old row first (paths are unique)."""
-        paths = [Path(present[relative].path) for relative in in_source_order(changed)]
+        paths = [content_dir / relative for relative in in_source_order(changed)]
         for outcome in parsed_resources(content_dir, paths):
             if isinstance(outcome, CatalogProblem):
                 report.problems.append(outcome)
