@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -14,6 +15,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.shipped import migrations_dir
+from marketplace.store.sqlite_writes import WriteQueuedConnection
 
 
 class SchemaOutOfDateError(RuntimeError):
@@ -29,9 +31,16 @@ def make_engine(database_url: str) -> Engine:
     """An engine for `database_url`; SQLite gets foreign keys and a busy timeout, and its folder is created."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
+        connect_args: dict[str, Any] = {"timeout": 30}
+        pool: dict[str, Any] = {}
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+            # Writers queue on a file lock rather than sleeping in SQLite's busy handler (sqlite_writes.py).
+            connect_args["factory"] = WriteQueuedConnection
+            # As many pooled connections as PostgreSQL gets: with the default five, busy request threads
+            # opened and closed a connection (and its pragmas) per request.
+            pool = {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
+        engine = create_engine(url, connect_args=connect_args, **pool)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(connection, _record):  # type: ignore[no-untyped-def]
