@@ -84,7 +84,15 @@ def summary(output: str) -> str:
 def _worker_pids(parent: int) -> list[int]:
     children = Path(f"/proc/{parent}/task/{parent}/children")
     pids = [int(pid) for pid in children.read_text().split()] if children.exists() else []
-    return [pid for pid in pids if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    workers = []
+    for pid in pids:
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:  # gone between the listing and the read (a worker restarting)
+            continue
+        if b"resource_tracker" not in command:
+            workers.append(pid)
+    return workers
 
 
 def _rss(pid: int) -> int:
