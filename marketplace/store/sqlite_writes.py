@@ -6,8 +6,9 @@ threads, four short write transactions per deep-linking round trip) a writer tha
 100 ms at a time while newer ones slip in: round trips took seconds at the 95th percentile with ten users.
 
 These connections take an exclusive lock on a file next to the database before their first writing statement
-and hold it until the transaction ends (commit, rollback or close). A waiting writer blocks in the kernel and
-wakes as soon as the lock is free. Readers never take it (WAL mode lets them read beside the writer).
+and hold it until the transaction ends (commit, rollback or close). A waiting writer tries again every 0.5 to
+2 ms (a blocking flock would wait forever, with no timeout), so it gets in within a couple of milliseconds of
+the lock coming free. Readers never take it (WAL mode lets them read beside the writer).
 Every process that writes through `make_engine` queues the same way; any other writer (the sqlite3 shell,
 say) still meets SQLite's own lock and busy timeout, so correctness never depends on the file lock.
 
@@ -65,7 +66,7 @@ class WriteQueuedConnection(sqlite3.Connection):
         self._lock_path = os.fspath(database) if not isinstance(database, bytes) else database.decode()
         self._lock_path += ".write-lock"
         self._wait_limit = float(kwargs.get("timeout", 5.0))
-        self._held: int | None = None
+        self._held: tuple[int, int] | None = None  # (descriptor, the process that opened it)
 
     def cursor(self, factory: Any = None) -> Any:  # noqa: ANN401 - sqlite3's own signature
         return super().cursor(factory or WriteQueuedCursor)
@@ -92,14 +93,16 @@ class WriteQueuedConnection(sqlite3.Connection):
                 os.close(descriptor)
                 raise
             _watch_forks()
-            self._held = descriptor
+            self._held = (descriptor, os.getpid())
             _held_in_process.add(descriptor)
             return
 
     def _release(self) -> None:
         if self._held is not None:
-            descriptor, self._held = self._held, None
-            if descriptor in _held_in_process:  # not already closed in a forked child
+            (descriptor, opened_by), self._held = self._held, None
+            # In a forked child the inherited descriptor is already closed, and its number may since belong to
+            # another file: only the process that opened it closes it.
+            if opened_by == os.getpid():
                 _held_in_process.discard(descriptor)
                 os.close(descriptor)  # closing the descriptor drops its lock
 

@@ -121,6 +121,16 @@ def test_a_forked_child_does_not_keep_the_parents_lock(engine: Engine, tmp_path:
     child = os.fork()
     if child == 0:  # the child lives on past the parent's commit, as an index build worker does
         os.close(writing)
+        # The inherited lock descriptor was closed at the fork; its number may now name another file, which
+        # the inherited connection's end of transaction must leave open.
+        other = os.open(os.devnull, os.O_RDONLY)
+        inherited = connection.connection.dbapi_connection
+        assert isinstance(inherited, WriteQueuedConnection)
+        inherited._release()  # what its commit, rollback or close would do (SQLite itself is not touched)
+        try:
+            os.fstat(other)
+        except OSError:
+            os._exit(3)
         os.read(reading, 1)
         os._exit(0)
     os.close(reading)
@@ -130,5 +140,6 @@ def test_a_forked_child_does_not_keep_the_parents_lock(engine: Engine, tmp_path:
     finally:
         os.write(writing, b"x")
         os.close(writing)
-        os.waitpid(child, 0)
+        _, status = os.waitpid(child, 0)
         connection.close()
+    assert os.waitstatus_to_exitcode(status) == 0  # 3: the child's release closed a file that was not its lock
