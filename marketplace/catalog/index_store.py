@@ -20,6 +20,7 @@ from typing import Any
 
 from whoosh import index as whoosh_index
 from whoosh.codec.whoosh3 import W3Codec
+from whoosh.filedb.filestore import FileStorage
 from whoosh.util.numeric import byte_to_length
 from whoosh.writing import SegmentWriter
 
@@ -248,6 +249,13 @@ def _build_with_processes(ix: Any, building: Path, resources: Iterator[Resource]
     return forward.merge_parts(parts)
 
 
+def _open_unmapped(path: Path) -> Any:
+    """The index at `path`, read through its files rather than memory maps. With maps, Whoosh copies every
+    part of a segment it opens into a BytesIO (its BufferFile): opening the writer's searcher over 100,000
+    resources took 220 MB and 0.17 s. The served index opens the same way (index_state.py)."""
+    return FileStorage(str(path), supports_mmap=False).open_index()
+
+
 def apply_changes(path: Path, upserts: Sequence[Resource], deletions: Iterable[str], *,
                   manifest: dict[str, str] | None = None) -> None:
     """Update or add `upserts` and remove `deletions` (ids) in one commit. `manifest`: the index's manifest
@@ -255,7 +263,7 @@ def apply_changes(path: Path, upserts: Sequence[Resource], deletions: Iterable[s
     manifest = read_manifest(path) if manifest is None else manifest
     previous = forward.load_part(path)
     analyzer = word_analyzer()
-    ix = whoosh_index.open_dir(str(path))
+    ix = _open_unmapped(path)
     writer = _writer(ix)
     fresh: dict[str, list[str]] = {}
     try:
@@ -272,7 +280,7 @@ def apply_changes(path: Path, upserts: Sequence[Resource], deletions: Iterable[s
         raise
     writer.commit()
     # Document numbers may have moved (merged segments drop deleted documents): realign the forward index.
-    with whoosh_index.open_dir(str(path)).searcher() as searcher:
+    with _open_unmapped(path).searcher() as searcher:
         reader = searcher.reader()
         # The deleted documents, a few hundred, rather than the set of the 100,000 live ones.
         deleted = {base + docnum for leaf, base in reader.leaf_readers() for docnum in leaf.segment().deleted_docs()}
