@@ -36,6 +36,7 @@ from marketplace.catalog.loader import (
 from marketplace.catalog.records import (
     content_hashes,
     delete_resources,
+    file_payloads,
     get_resources,
     iter_resources,
     stored_sources,
@@ -77,20 +78,26 @@ def load_content(session: Session, content_dir: Path, *, full: bool = False) -> 
     present = scan_sources(content_dir)
     report.scanned = len(present)
     stored = stored_sources(session)
+    attachments = file_payloads(session)
     changed: list[str] = []
     for relative, stamp in present.items():
         previous = stored.get(relative)
         if full or previous is None:
             changed.append(relative)
-        elif previous.type == "file":  # its attachment's change counts too
-            attachment = attachment_path(content_dir, previous.payload)
+        elif relative in attachments:  # a file resource: its attachment's change counts too
+            attachment = attachment_path(content_dir, attachments[relative])
             if previous.fingerprint != fingerprint(content_dir / relative, attachment):
                 changed.append(relative)
         elif previous.fingerprint != stamp:
             changed.append(relative)
     report.parsed = len(changed)
-    owner_of_id = {source.id: source.source_path for source in stored.values()}
+    owners: dict[str, str] = {}  # id -> source path, made only when a file brings an id its path did not have
     accepted_ids: set[str] = set()
+
+    def owner_of(resource_id: str) -> str | None:
+        if not owners:
+            owners.update((source.id, path) for path, source in stored.items())
+        return owners.get(resource_id)
 
     def accepted() -> Iterator[Resource]:
         """The parsed files that may be stored, streamed: the catalog is never held whole (100,000 files
@@ -100,12 +107,13 @@ def load_content(session: Session, content_dir: Path, *, full: bool = False) -> 
             if isinstance(outcome, CatalogProblem):
                 report.problems.append(outcome)
                 continue
-            owner = owner_of_id.get(outcome.id)
-            if owner is not None and owner != outcome.source_path and owner in present:
-                report.problems.append(
-                    CatalogProblem(outcome.source_path, 1, f"id {outcome.id!r} is already used by {owner}"))
-                continue
             previous = stored.get(outcome.source_path)
+            if previous is None or previous.id != outcome.id:
+                owner = owner_of(outcome.id)
+                if owner is not None and owner != outcome.source_path and owner in present:
+                    report.problems.append(
+                        CatalogProblem(outcome.source_path, 1, f"id {outcome.id!r} is already used by {owner}"))
+                    continue
             if previous is not None and previous.id != outcome.id:
                 report.removed += delete_resources(session, [previous.id])
             accepted_ids.add(outcome.id)
@@ -113,8 +121,7 @@ def load_content(session: Session, content_dir: Path, *, full: bool = False) -> 
 
     report.added, report.updated = upsert_resources(session, accepted())
     # Rows whose file is gone, unless another file took their id (it was updated in place above).
-    gone = [source.id for source in stored.values()
-            if source.source_path not in present and source.id not in accepted_ids]
+    gone = [source.id for path, source in stored.items() if path not in present and source.id not in accepted_ids]
     report.removed += delete_resources(session, gone)
     session.flush()
     return report

@@ -81,9 +81,12 @@ class ResourceRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now, onupdate=utc_now)
 
-    # created_at: the picker's newest list reads the catalog newest first (alembic 0009).
+    # created_at: the picker's newest list reads the catalog newest first (alembic 0009). source_stamp and
+    # id_hash cover the two lists a re-index reads of every resource (alembic 0010).
     __table_args__ = (Index("ix_resources_content_hash", "content_hash"),
-                      Index("ix_resources_created_at", "created_at", "id"))
+                      Index("ix_resources_created_at", "created_at", "id"),
+                      Index("ix_resources_source_stamp", "source_path", "source_fingerprint", "id"),
+                      Index("ix_resources_id_hash", "id", "content_hash"))
 
 
 class ThumbnailRow(Base):

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from marketplace.store.models import ResourceRow, ThumbnailRow
+from marketplace.store.plain_rows import plain_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,17 +49,16 @@ class ThumbnailImage:
     data: bytes
 
 
-def picture_inputs(session: Session) -> list[tuple[str, str, str, dict[str, Any]]]:
-    """(id, type, thumbnail, payload) of every resource: what deciding on its picture source needs. Only an
-    image's payload is read (its URL may be the picture): decoding 100,000 payloads was a tenth of a re-index."""
-    payload = case((ResourceRow.type == "image", ResourceRow.payload), else_=None)
-    query = (select(ResourceRow.id, ResourceRow.type, ResourceRow.thumbnail, payload.label("payload"))
-             .order_by(ResourceRow.id))
-    # Core on the session's connection (flushed first, as session.execute would): the ORM's row loading was
-    # most of reading 100,000 rows.
-    session.flush()
-    return [(resource_id, kind, thumbnail, payload)
-            for resource_id, kind, thumbnail, payload in session.connection().execute(query)]
+def picture_inputs(session: Session) -> list[tuple[str, str, str, dict[str, Any] | None]]:
+    """(id, type, thumbnail, payload) of every resource, in id order: what deciding on its picture source
+    needs. Only an image's payload is read (its URL may be the picture); the short columns of every resource
+    go through `plain_rows` and are sorted here, as a scan of the table is cheaper than reading it in the
+    order of an index: together a tenth of re-indexing a few files before."""
+    query = select(ResourceRow.id, ResourceRow.payload).where(ResourceRow.type == "image")
+    images = {resource_id: payload for resource_id, payload in session.execute(query)}
+    rows = plain_rows(session, select(ResourceRow.id, ResourceRow.type, ResourceRow.thumbnail))
+    rows.sort()
+    return [(resource_id, kind, thumbnail, images.get(resource_id)) for resource_id, kind, thumbnail in rows]
 
 
 def thumbnail_states(session: Session) -> dict[str, ThumbnailState]:

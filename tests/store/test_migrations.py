@@ -45,7 +45,7 @@ def test_app_refuses_to_start_on_an_old_schema(database_url: str, settings: Sett
     configured = dataclasses.replace(settings, database_url=database_url)
     with pytest.raises(SchemaOutOfDateError, match="marketplace db upgrade"):
         create_app(configured)
-    assert head_revision(database_url) == "0009_newest_index"
+    assert head_revision(database_url) == "0010_reindex_covering"
 
 
 def test_the_licence_provenance_migration_makes_the_next_index_read_every_file_again(
@@ -74,4 +74,18 @@ def test_the_licence_provenance_migration_makes_the_next_index_read_every_file_a
                                                                             date(2026, 11, 30))
         other = get_resource(session, "photosynthesis-basics")
         assert other is not None and other.license_evidence_url is None and other.license_note == ""
+    engine.dispose()
+
+
+def test_the_reindex_lists_are_covered_by_indexes(database_url: str) -> None:
+    """0010: the two lists a re-index reads of every resource each have an index holding all their columns."""
+    upgrade_database(database_url)
+    engine = make_engine(database_url)
+    indexes = {index["name"]: index["column_names"] for index in inspect(engine).get_indexes("resources")}
+    assert indexes["ix_resources_source_stamp"] == ["source_path", "source_fingerprint", "id"]
+    assert indexes["ix_resources_id_hash"] == ["id", "content_hash"]
+    command.downgrade(alembic_config(database_url), "0009_newest_index")
+    remaining = {index["name"] for index in inspect(engine).get_indexes("resources")}
+    assert not remaining & {"ix_resources_source_stamp", "ix_resources_id_hash"}
+    upgrade_database(database_url)
     engine.dispose()
