@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 import time
@@ -27,6 +28,17 @@ if TYPE_CHECKING:
 
 console = Console(stderr=True)
 Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def _collect_for_a_batch() -> None:
+    """Tune the cycle collector for a catalog run, once its modules are imported.
+
+    A run makes hundreds of thousands of small objects that live until it ends (stamps, ids, manifest entries).
+    CPython started a collection every 700 new objects and walked all of them again, and every module and
+    class as well. That was a tenth of re-indexing 100 of 100,000 files. Objects alive now are set aside
+    (`gc.freeze`), and a collection starts every 20,000 new objects. Cycles are still collected."""
+    gc.freeze()
+    gc.set_threshold(20_000, 10, 10)
 
 
 def _settings() -> Settings:
@@ -205,6 +217,7 @@ def index_command(content_dir: Path | None, full: bool, strict: bool, refresh_th
     """Load content/ into the database, make thumbnails and bring the search index up to date."""
     from marketplace.catalog.sync import load_content, sync_index
 
+    _collect_for_a_batch()
     settings = _settings()
     folder = (content_dir or settings.content_dir).resolve()
     if not folder.is_dir():
@@ -258,6 +271,7 @@ def publish_command(content_dir: Path | None, full: bool, strict: bool, refresh_
     its own index up to date within MARKETPLACE_CATALOG_CHECK_SECONDS. Builds no index here."""
     from marketplace.catalog.sync import load_content
 
+    _collect_for_a_batch()
     settings = _settings()
     folder = (content_dir or settings.content_dir).resolve()
     if not folder.is_dir():
