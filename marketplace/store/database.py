@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, column, create_engine, event, inspect, select, table
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.shipped import migrations_dir
 from marketplace.store.sqlite_writes import WriteQueuedConnection
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+logger = logging.getLogger(__name__)
 
 
 class SchemaOutOfDateError(RuntimeError):
@@ -90,6 +94,8 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 def alembic_config(database_url: str) -> Config:
     """The Alembic configuration for this package's migrations, pointed at `database_url`."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(migrations_dir()))
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
@@ -104,33 +110,71 @@ def upgrade_database(database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
 
 
+@functools.cache
+def _shipped_migrations() -> tuple[str | None, frozenset[str]]:
+    """(latest revision, every revision) of the migrations this release ships. Read once per process: /readyz
+    read the migration scripts again on every call. Alembic is imported here only, not when the module is:
+    it was a fifth of a second of every command's start."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory(str(migrations_dir()))
+    return scripts.get_current_head(), frozenset(script.revision for script in scripts.walk_revisions())
+
+
 def head_revision(database_url: str) -> str | None:
-    return ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
+    """The latest migration this release ships (the same for every database)."""
+    return _shipped_migrations()[0]
+
+
+_VERSION = table("alembic_version", column("version_num"))
 
 
 def current_revision(engine: Engine) -> str | None:
+    """The migration the database is at (None: no tables yet), read from Alembic's version table."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        if not inspect(connection).has_table(_VERSION.name):
+            return None
+        revision: str | None = connection.execute(select(_VERSION.c.version_num)).scalar()
+        return revision
+
+
+@functools.cache
+def _say_newer_once(current: str, head: str | None) -> None:
+    """Logged once per process, not on every /readyz of a load balancer's checks."""
+    logger.warning("The database is at revision %s, newer than this release's %s: serving until this host "
+                   "runs the new release.", current, head)
+
+
+def _schema_problem(current: str | None) -> str | None:
+    """Why this release cannot run on a database at `current`, or None.
+
+    A revision this release does not ship is a newer release's: `marketplace db upgrade` runs while the old
+    code still serves, and migrations only add what old code does not read (README, Upgrading), so the old
+    code keeps serving (and its /readyz stays green) until its host is restarted on the new release."""
+    head, shipped = _shipped_migrations()
+    if current == head:
+        return None
+    if current is not None and current not in shipped:
+        _say_newer_once(current, head)
+        return None
+    if current is None:
+        return "The database has no tables yet."
+    return f"The database is at revision {current}, not {head}."
 
 
 def database_problem(engine: Engine, database_url: str) -> str | None:
-    """What keeps the database from serving (unreachable, or not at the latest migration), or None."""
+    """What keeps the database from serving (unreachable, or behind this release's migrations), or None."""
     try:
         current = current_revision(engine)
     except Exception as error:  # noqa: BLE001 - any failure to reach it is the answer
         return f"The database cannot be reached ({type(error).__name__})."
-    head = head_revision(database_url)
-    if current != head:
-        return f"The database is at revision {current}, not {head}: run `marketplace db upgrade`."
-    return None
+    problem = _schema_problem(current)
+    return None if problem is None else f"{problem} Run `marketplace db upgrade`."
 
 
 def check_schema(engine: Engine, database_url: str) -> None:
-    """Raise SchemaOutOfDateError unless the database is at the latest migration."""
-    current = current_revision(engine)
-    head = head_revision(database_url)
-    if current != head:
-        state = "has no tables yet" if current is None else f"is at revision {current}, not {head}"
-        raise SchemaOutOfDateError(
-            f"The database {state}. Run `marketplace db upgrade` (or `make run`), then start again."
-        )
+    """Raise SchemaOutOfDateError unless the database is at this release's latest migration (or a newer
+    release's)."""
+    problem = _schema_problem(current_revision(engine))
+    if problem is not None:
+        raise SchemaOutOfDateError(f"{problem} Run `marketplace db upgrade` (or `make run`), then start again.")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
 
 from alembic import command
 from marketplace.app import create_app
@@ -18,6 +19,7 @@ from marketplace.store.database import (
     SchemaOutOfDateError,
     alembic_config,
     check_schema,
+    database_problem,
     head_revision,
     make_engine,
     make_session_factory,
@@ -88,4 +90,30 @@ def test_the_reindex_lists_are_covered_by_indexes(database_url: str) -> None:
     remaining = {index["name"] for index in inspect(engine).get_indexes("resources")}
     assert not remaining & {"ix_resources_source_stamp", "ix_resources_id_hash"}
     upgrade_database(database_url)
+    engine.dispose()
+
+
+def test_a_database_a_newer_release_migrated_keeps_the_old_release_serving(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """README, Upgrading: `marketplace db upgrade` runs while the old code serves. The old code must neither
+    refuse to start nor turn /readyz red on a revision it does not ship; a database behind it still must."""
+    upgrade_database(database_url)
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0099_from_a_newer_release'"))
+    with caplog.at_level(logging.WARNING, logger="marketplace.store.database"):
+        check_schema(engine, database_url)
+        assert database_problem(engine, database_url) is None
+        assert database_problem(engine, database_url) is None
+    said = [record.getMessage() for record in caplog.records if "0099_from_a_newer_release" in record.getMessage()]
+    assert len(said) <= 1 and all("newer than this release" in message for message in said)
+    command.stamp(alembic_config(database_url), "0009_newest_index", purge=True)  # behind: refused, and says so
+    assert database_problem(engine, database_url) == (
+        "The database is at revision 0009_newest_index, not 0010_reindex_covering. Run `marketplace db upgrade`.")
+    with pytest.raises(SchemaOutOfDateError, match="marketplace db upgrade"):
+        check_schema(engine, database_url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE alembic_version"))
+    assert database_problem(engine, database_url) == "The database has no tables yet. Run `marketplace db upgrade`."
     engine.dispose()
