@@ -117,3 +117,16 @@ def test_a_database_a_newer_release_migrated_keeps_the_old_release_serving(
         connection.execute(text("DROP TABLE alembic_version"))
     assert database_problem(engine, database_url) == "The database has no tables yet. Run `marketplace db upgrade`."
     engine.dispose()
+
+
+def test_the_shipped_revisions_are_the_ones_alembic_reads() -> None:
+    """The schema check reads each script's revision ids itself (no Alembic import at start); Alembic's own
+    reading of the same folder must agree."""
+    from alembic.script import ScriptDirectory
+
+    from marketplace.shipped import migrations_dir
+    from marketplace.store.database import _shipped_migrations
+
+    scripts = ScriptDirectory(str(migrations_dir()))
+    assert _shipped_migrations() == (
+        scripts.get_current_head(), frozenset(script.revision for script in scripts.walk_revisions()))
