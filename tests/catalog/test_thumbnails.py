@@ -385,3 +385,43 @@ def test_fetching_off_makes_nothing_and_keeps_what_was_made(
         offline = index_run(session, content_dir, None, tmp_path / "index")
     assert (offline.made, offline.removed, offline.failed) == (0, 0, [])
     assert search_hit(tmp_path / "index", "orchard")["picture"]["kind"] == "thumbnail"  # type: ignore[index]
+
+
+def test_the_database_leaves_out_only_resources_without_a_raster_picture(
+    database: tuple[str, Engine], content_dir: Path
+) -> None:
+    """picture_inputs filters in SQL, on SQLite and PostgreSQL; every resource `picture_source` would give a
+    picture must still come through, whatever the case, quoting or scheme of its thumbnail."""
+    from marketplace.catalog.records import upsert_resources
+    from marketplace.catalog.thumbnails import picture_source
+    from marketplace.store.thumbnails import picture_inputs
+
+    _, engine = database
+    thumbnails = ["", "thumbnails/arts.svg", "THUMBNAILS/ARTS.SVG", "drawing.svgz", "drawing.sv%67",
+                  "https://example.org/a.svg", "https://example.org/a.JPG", "HTTPS://example.org/a.svg",
+                  "https://example.org/a.png?as=.svg", "https://example.org/a.png#.svg",
+                  "files/photo.png", "files/PHOTO.JPEG", "files/photo%2Epng", "files/photo", "http://example.org/a.png"]
+    urls = ["https://example.org/b.png", "https://example.org/b.svg", "http://example.org/b.png", ""]
+    with make_session_factory(engine)() as session:
+        load_content(session, content_dir)
+        template = get_resource(session, "plant-cells")
+        assert template is not None
+        made = []
+        for number, thumbnail in enumerate(thumbnails):
+            for kind, url in [("link", "https://example.org/page"), *(("image", url) for url in urls)]:
+                made.append(dataclasses.replace(template, id=f"picture-{number}-{len(made)}", type=kind,
+                                                thumbnail=thumbnail, payload={"url": url},
+                                                source_path=f"resources/x/{len(made)}.toml"))
+        upsert_resources(session, made)
+        session.flush()
+        every = {resource.id: resource for resource in made}
+        wanted = {resource.id for resource in made
+                  if picture_source(resource.type, resource.thumbnail, resource.payload, content_dir) is not None}
+        given = {resource_id for resource_id, *_ in picture_inputs(session)}
+        assert wanted <= given
+        assert wanted  # the cases include resources with a picture ...
+        assert {resource_id for resource_id in every if resource_id not in given}  # ... and ones left out
+        for resource_id, kind, thumbnail, payload in picture_inputs(session):
+            if resource_id in every:
+                assert (kind, thumbnail) == (every[resource_id].type, every[resource_id].thumbnail)
+                assert payload == ({"url": every[resource_id].payload["url"]} if kind == "image" else None)
