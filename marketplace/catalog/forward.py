@@ -124,34 +124,37 @@ def rebuild_for_generation(
     position = {stem: number for number, stem in enumerate(vocabulary)}
     old_remap = np.asarray([position[stem] for stem in previous.vocabulary] + [BOUNDARY], dtype=np.int32)
     new_remap = np.asarray([position[stem] for stem in fresh_part.vocabulary] + [BOUNDARY], dtype=np.int32)
-    old_tokens = old_remap[previous.tokens]
-    fresh_tokens = new_remap[fresh_part.tokens]
-    fresh_offsets = np.zeros(len(fresh_part.lengths) + 1, dtype=np.int64)
-    np.cumsum(fresh_part.lengths, out=fresh_offsets[1:])
+    # Both generations' tokens in one array (old, then fresh): each document of the new generation is one
+    # slice of it, and all the slices are gathered at once. Slicing and concatenating 100,000 arrays one by
+    # one was a tenth of re-indexing a few files.
+    combined = np.concatenate([old_remap[previous.tokens], new_remap[fresh_part.tokens]])
+    fresh_base = len(previous.tokens)
+    fresh_starts = np.zeros(len(fresh_part.lengths) + 1, dtype=np.int64)
+    np.cumsum(fresh_part.lengths, out=fresh_starts[1:])
     fresh_docnum = {resource_id: number for number, resource_id in enumerate(fresh_part.resource_ids)}
-    pieces: list[IntArray] = []
-    lengths: list[int] = []
-    ids: list[str] = []
-    empty = np.zeros(0, dtype=np.int32)
+    old_start, old_size = old_offsets.tolist(), previous.lengths.tolist()
+    fresh_start, fresh_size = fresh_starts.tolist(), fresh_part.lengths.tolist()
+    starts: list[int] = []
+    sizes: list[int] = []
     for resource_id in docnum_ids:
-        if resource_id is None:
-            piece = empty
-        elif resource_id in fresh_docnum:
-            number = fresh_docnum[resource_id]
-            piece = fresh_tokens[fresh_offsets[number] : fresh_offsets[number + 1]]
-        elif resource_id in old_docnum:
-            number = old_docnum[resource_id]
-            piece = old_tokens[old_offsets[number] : old_offsets[number + 1]]
-        else:
-            piece = empty
-        pieces.append(piece)
-        lengths.append(len(piece))
-        ids.append(resource_id or "")
+        number = None if resource_id is None else fresh_docnum.get(resource_id)
+        if number is not None:
+            starts.append(fresh_base + fresh_start[number])
+            sizes.append(fresh_size[number])
+            continue
+        number = None if resource_id is None else old_docnum.get(resource_id)
+        starts.append(0 if number is None else old_start[number])
+        sizes.append(0 if number is None else old_size[number])
+    lengths = np.asarray(sizes, dtype=np.int64)
+    ends = np.cumsum(lengths)
+    # Token k of document d sits at starts[d] + (k - where d begins in the new array).
+    gather = np.repeat(np.asarray(starts, dtype=np.int64) - (ends - lengths), lengths)
+    gather += np.arange(len(gather), dtype=np.int64)
     return ForwardPart(
         vocabulary,
-        np.concatenate(pieces) if pieces else empty,
-        np.asarray(lengths, dtype=np.int64),
-        ids,
+        combined[gather].astype(np.int32, copy=False),
+        lengths,
+        [resource_id or "" for resource_id in docnum_ids],
     )
 
 
