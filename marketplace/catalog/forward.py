@@ -32,6 +32,7 @@ TOKENS_FILE = "forward.tokens.npy"
 OFFSETS_FILE = "forward.offsets.npy"
 VOCABULARY_FILE = "forward.vocabulary.txt"
 IDS_FILE = "forward.ids.json"
+GATHER_BLOCK = 4096  # documents whose tokens a rebuild gathers at once
 
 IntArray = npt.NDArray[np.int32]
 Mask = npt.NDArray[np.bool_]
@@ -124,11 +125,14 @@ def rebuild_for_generation(
     position = {stem: number for number, stem in enumerate(vocabulary)}
     old_remap = np.asarray([position[stem] for stem in previous.vocabulary] + [BOUNDARY], dtype=np.int32)
     new_remap = np.asarray([position[stem] for stem in fresh_part.vocabulary] + [BOUNDARY], dtype=np.int32)
-    # Both generations' tokens in one array (old, then fresh): each document of the new generation is one
-    # slice of it, and all the slices are gathered at once. Slicing and concatenating 100,000 arrays one by
-    # one was a tenth of re-indexing a few files.
-    combined = np.concatenate([old_remap[previous.tokens], new_remap[fresh_part.tokens]])
+    # Both generations' tokens in one array (old, then fresh), remapped to the new vocabulary in place: each
+    # document of the new generation is one slice of it. Slicing and concatenating 100,000 arrays one by one
+    # was a tenth of re-indexing a few files; the slices are now gathered a block of documents at a time,
+    # so the index arrays stay small (a gather of every token at once took 80 MB more).
     fresh_base = len(previous.tokens)
+    combined = np.empty(fresh_base + len(fresh_part.tokens), dtype=np.int32)
+    np.take(old_remap, previous.tokens, out=combined[:fresh_base])
+    np.take(new_remap, fresh_part.tokens, out=combined[fresh_base:])
     fresh_starts = np.zeros(len(fresh_part.lengths) + 1, dtype=np.int64)
     np.cumsum(fresh_part.lengths, out=fresh_starts[1:])
     fresh_docnum = {resource_id: number for number, resource_id in enumerate(fresh_part.resource_ids)}
@@ -146,13 +150,19 @@ def rebuild_for_generation(
         starts.append(0 if number is None else old_start[number])
         sizes.append(0 if number is None else old_size[number])
     lengths = np.asarray(sizes, dtype=np.int64)
-    ends = np.cumsum(lengths)
-    # Token k of document d sits at starts[d] + (k - where d begins in the new array).
-    gather = np.repeat(np.asarray(starts, dtype=np.int64) - (ends - lengths), lengths)
-    gather += np.arange(len(gather), dtype=np.int64)
+    begins = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=begins[1:])
+    source = np.asarray(starts, dtype=np.int64)
+    tokens = np.empty(int(begins[-1]), dtype=np.int32)
+    for first in range(0, len(lengths), GATHER_BLOCK):
+        last = min(first + GATHER_BLOCK, len(lengths))
+        # Token k of the new array, in document d, is at source[d] + (k - begins[d]) of `combined`.
+        block = np.repeat(source[first:last] - begins[first:last], lengths[first:last])
+        block += np.arange(begins[first], begins[last], dtype=np.int64)
+        np.take(combined, block, out=tokens[begins[first]:begins[last]])
     return ForwardPart(
         vocabulary,
-        combined[gather].astype(np.int32, copy=False),
+        tokens,
         lengths,
         [resource_id or "" for resource_id in docnum_ids],
     )

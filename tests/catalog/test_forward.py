@@ -122,7 +122,8 @@ def _stems_of(part: forward.ForwardPart) -> list[list[str]]:
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_the_vectorised_rebuild_equals_one_document_at_a_time(seed: int) -> None:
+def test_the_vectorised_rebuild_equals_one_document_at_a_time(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(forward, "GATHER_BLOCK", [1, 7, 4096][seed % 3])  # blocks of one, a few, all documents
     rng = np.random.default_rng(seed)
     words = [f"w{number}" for number in range(40)]
 
