@@ -54,6 +54,7 @@ from marketplace.web.ops_views import healthz, metrics_page, readyz
 from marketplace.web.request_log import RequestLogMiddleware, route_labels
 from marketplace.web.security import SecurityHeadersMiddleware
 from marketplace.web.services import Services
+from marketplace.web.template_text import marked
 from marketplace.web.template_urls import CachedUrlFor
 
 
@@ -62,6 +63,7 @@ def _templates() -> Jinja2Templates:
         loader=FileSystemLoader(templates_dir()), autoescape=select_autoescape(default=True), auto_reload=False
     )
     environment.globals["url_for"] = CachedUrlFor().template_global()  # kept by Jinja2Templates (setdefault)
+    environment.globals["marked"] = marked
     return Jinja2Templates(env=environment)
 
 

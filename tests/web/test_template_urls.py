@@ -36,3 +36,25 @@ def test_paths_are_cached_but_each_request_gets_its_own_host_and_parameters() ->
                                             "http://one.example/items/a")
         assert client.get("/page", headers={"host": "two.example"}).text.startswith("http://two.example/items/a")
     assert calls == ["item", "item"]  # a and b once each, across both requests
+
+
+def test_absolute_urls_are_cached_per_base_url() -> None:
+    """The absolute URL is remembered per base URL (scheme, host and root path), never shared across them."""
+    url_for = CachedUrlFor()
+
+    def page(request: Request) -> PlainTextResponse:
+        path = url_for.path(request, "item", {"slug": "a"})
+        first, again = url_for.absolute(request, path), url_for.absolute(request, path)
+        assert first is again  # made once
+        return PlainTextResponse(first)
+
+    def item(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("")
+
+    app = Starlette(routes=[Route("/page", page), Route("/items/{slug}", item, name="item")])
+    with TestClient(app, base_url="http://one.example") as client:
+        assert client.get("/page").text == "http://one.example/items/a"
+        assert client.get("/page", headers={"host": "two.example"}).text == "http://two.example/items/a"
+        assert client.get("/page", headers={"x-forwarded-proto": "https"}).text == "http://one.example/items/a"
+    with TestClient(app, base_url="https://one.example", root_path="/tool") as client:
+        assert client.get("/page").text == "https://one.example/tool/items/a"
