@@ -7,11 +7,13 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-MARK = Markup("<mark>{}</mark>")  # Markup.format escapes what it is given
-
 
 def marked(parts: Iterable[Mapping[str, Any]]) -> Markup:
     """A highlighted text (the search's `highlights` parts) as HTML: every part's text escaped, the parts that
-    matched the query inside <mark>. A Jinja loop over the parts of every card's title and description was
-    about a third of rendering a picker page."""
-    return Markup("").join(MARK.format(part["text"]) if part["match"] else escape(part["text"]) for part in parts)
+    matched the query inside <mark>. A Jinja loop over the parts of every card's title and description took
+    2 to 3 times as long (1.8 to 2.7 ms against 0.8 ms for 20 cards)."""
+    # Plain strings joined, then marked safe once: Markup's own join and format escape item by item through a
+    # slower path and were slower than the Jinja loop. Safe because every text passes through escape() here.
+    html = "".join([f"<mark>{escape(part['text'])}</mark>" if part["match"] else escape(part["text"])
+                    for part in parts])
+    return Markup(html)  # noqa: S704 - built only from escaped text and the literal <mark> tags
