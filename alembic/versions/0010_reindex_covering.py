@@ -20,7 +20,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # Indexes only: code of the previous release keeps serving while this runs.
+    # Indexes only: code of the previous release keeps serving while this runs. (On PostgreSQL with a very
+    # large catalog an operator may prefer CREATE INDEX CONCURRENTLY by hand first; this then finds them made.)
     op.create_index("ix_resources_source_stamp", "resources", ["source_path", "source_fingerprint", "id"],
                     if_not_exists=True)
     op.create_index("ix_resources_id_hash", "resources", ["id", "content_hash"], if_not_exists=True)
