@@ -104,7 +104,10 @@ class WriteQueuedConnection(sqlite3.Connection):
             # another file: only the process that opened it closes it.
             if opened_by == os.getpid():
                 _held_in_process.discard(descriptor)
-                os.close(descriptor)  # closing the descriptor drops its lock
+                # Unlocked before it is closed: a child forked a moment ago may not have closed its copy of
+                # the descriptor yet, and a close alone leaves the lock held until every copy is closed.
+                fcntl.flock(descriptor, fcntl.LOCK_UN)
+                os.close(descriptor)
 
     def commit(self) -> None:
         try:
