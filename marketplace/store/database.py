@@ -136,7 +136,7 @@ def _shipped_migrations() -> tuple[str | None, frozenset[str]]:
     return (heads.pop() if heads else None), frozenset(parents)
 
 
-def head_revision(database_url: str) -> str | None:
+def head_revision() -> str | None:
     """The latest migration this release ships (the same for every database)."""
     return _shipped_migrations()[0]
 

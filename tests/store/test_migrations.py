@@ -47,7 +47,7 @@ def test_app_refuses_to_start_on_an_old_schema(database_url: str, settings: Sett
     configured = dataclasses.replace(settings, database_url=database_url)
     with pytest.raises(SchemaOutOfDateError, match="marketplace db upgrade"):
         create_app(configured)
-    assert head_revision(database_url) == "0010_reindex_covering"
+    assert head_revision() == "0010_reindex_covering"
 
 
 def test_the_licence_provenance_migration_makes_the_next_index_read_every_file_again(

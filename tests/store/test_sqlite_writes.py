@@ -143,3 +143,22 @@ def test_a_forked_child_does_not_keep_the_parents_lock(engine: Engine, tmp_path:
         _, status = os.waitpid(child, 0)
         connection.close()
     assert os.waitstatus_to_exitcode(status) == 0  # 3: the child's release closed a file that was not its lock
+
+
+def test_a_commit_frees_the_lock_while_a_copy_of_its_descriptor_is_still_open(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """A forked child holds a copy of the lock's descriptor until its fork hook closes it. The commit must
+    free the lock for every copy at once (a close alone would leave it held while any copy is open)."""
+    database = tmp_path / "queued.sqlite3"
+    connection = engine.connect()
+    connection.execute(text("INSERT INTO items VALUES ('held')"))
+    queued = connection.connection.dbapi_connection
+    assert isinstance(queued, WriteQueuedConnection) and queued._held is not None
+    copy = os.dup(queued._held[0])  # what a fork gives the child, before its hook has run
+    try:
+        connection.commit()
+        assert lock_is_free(database)
+    finally:
+        os.close(copy)
+        connection.close()
