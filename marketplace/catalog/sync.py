@@ -43,7 +43,7 @@ from marketplace.catalog.records import (
     upsert_resources,
 )
 from marketplace.catalog.resource import Resource
-from marketplace.catalog.thumbnails import indexed_hash, iter_with_pictures, local_thumbnails, with_pictures
+from marketplace.catalog.thumbnails import indexed_hashes, iter_with_pictures, local_thumbnails, with_pictures
 from marketplace.store.models import ResourceRow, ThumbnailRow
 
 Progress = Callable[[int], None]
@@ -79,24 +79,22 @@ def load_content(session: Session, content_dir: Path, *, full: bool = False) -> 
     report.scanned = len(present)
     stored = stored_sources(session)
     attachments = file_payloads(session)
-    changed: list[str] = []
-    for relative, stamp in present.items():
-        previous = stored.get(relative)
-        if full or previous is None:
-            changed.append(relative)
-        elif relative in attachments:  # a file resource: its attachment's change counts too
-            attachment = attachment_path(content_dir, attachments[relative])
-            if previous.fingerprint != fingerprint(content_dir / relative, attachment):
-                changed.append(relative)
-        elif previous.fingerprint != stamp:
-            changed.append(relative)
+    if full:
+        changed = list(present)
+    else:
+        # A file resource's stored stamp covers its attachment too, so it never equals the file's own stamp:
+        # those are compared apart, with the attachment stat'ed.
+        changed = [relative for relative, stamp in present.items()
+                   if stored.stamps.get(relative) != stamp and relative not in attachments]
+        changed += [relative for relative, payload in attachments.items() if relative in present and (
+            stored.stamps[relative] != fingerprint(content_dir / relative, attachment_path(content_dir, payload)))]
     report.parsed = len(changed)
     owners: dict[str, str] = {}  # id -> source path, made only when a file brings an id its path did not have
     accepted_ids: set[str] = set()
 
     def owner_of(resource_id: str) -> str | None:
         if not owners:
-            owners.update((source.id, path) for path, source in stored.items())
+            owners.update(zip(stored.ids.values(), stored.ids.keys(), strict=True))
         return owners.get(resource_id)
 
     def accepted() -> Iterator[Resource]:
@@ -107,21 +105,22 @@ def load_content(session: Session, content_dir: Path, *, full: bool = False) -> 
             if isinstance(outcome, CatalogProblem):
                 report.problems.append(outcome)
                 continue
-            previous = stored.get(outcome.source_path)
-            if previous is None or previous.id != outcome.id:
+            previous_id = stored.ids.get(outcome.source_path)
+            if previous_id != outcome.id:
                 owner = owner_of(outcome.id)
                 if owner is not None and owner != outcome.source_path and owner in present:
                     report.problems.append(
                         CatalogProblem(outcome.source_path, 1, f"id {outcome.id!r} is already used by {owner}"))
                     continue
-            if previous is not None and previous.id != outcome.id:
-                report.removed += delete_resources(session, [previous.id])
+            if previous_id is not None and previous_id != outcome.id:
+                report.removed += delete_resources(session, [previous_id])
             accepted_ids.add(outcome.id)
             yield outcome
 
     report.added, report.updated = upsert_resources(session, accepted())
     # Rows whose file is gone, unless another file took their id (it was updated in place above).
-    gone = [source.id for path, source in stored.items() if path not in present and source.id not in accepted_ids]
+    gone = [resource_id for path, resource_id in stored.ids.items()
+            if path not in present and resource_id not in accepted_ids]
     report.removed += delete_resources(session, gone)
     session.flush()
     return report
@@ -185,8 +184,7 @@ def _sync_index(session: Session, index_dir: Path, *, rebuild: bool, progress: P
         report.indexed = build_index(index_dir, streamed, workers=workers, progress=progress)
         report.total = report.indexed
         return report
-    stored = {resource_id: indexed_hash(digest, thumbnails.get(resource_id))
-              for resource_id, digest in content_hashes(session).items()}
+    stored = indexed_hashes(content_hashes(session), thumbnails)
     indexed = read_manifest(index_dir)
     changed_ids = [resource_id for resource_id, digest in stored.items() if indexed.get(resource_id) != digest]
     deleted_ids = [resource_id for resource_id in indexed if resource_id not in stored]

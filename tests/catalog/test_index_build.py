@@ -3,6 +3,7 @@ builds, read once from a generator, and a worker's failure leaves the previous i
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -86,3 +87,19 @@ def test_resources_with_their_thumbnails_cross_to_the_workers(tmp_path: Path, mo
     first, second = resources[10], resources[11]
     assert manifest[first.id] == indexed_hash(first.content_hash, pictured[first.id])  # the thumbnail counts
     assert manifest[second.id] == indexed_hash(second.content_hash, None) != manifest[first.id]
+
+
+@pytest.mark.parametrize("manifest", [
+    {},
+    {"photosynthesis-basics": "0f3a" * 16 + ".p1", "plant-cells": "9b" * 32 + ".p1.0123456789ab"},
+    {'say "hi"': "a"},  # a quote in an id: escaped, never joined raw
+    {"back\\slash": "b"},
+    {"line\nbreak": "c", "tab": "d\te"},
+    {"caf\u00e9": "\u2713"},
+])
+def test_the_manifest_is_json_that_reads_back_as_written(manifest: dict[str, str]) -> None:
+    from marketplace.catalog.index_store import manifest_json
+
+    text = manifest_json(manifest)
+    assert json.loads(text) == manifest
+    assert text == json.dumps(manifest, separators=(",", ":"))  # the same bytes as before, whichever way
