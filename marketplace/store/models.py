@@ -82,11 +82,13 @@ class ResourceRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now, onupdate=utc_now)
 
     # created_at: the picker's newest list reads the catalog newest first (alembic 0009). source_stamp and
-    # id_hash cover the two lists a re-index reads of every resource (alembic 0010).
+    # id_hash cover the two lists a re-index reads of every resource (alembic 0010). updated_at answers the
+    # catalog fingerprint (alembic 0011).
     __table_args__ = (Index("ix_resources_content_hash", "content_hash"),
                       Index("ix_resources_created_at", "created_at", "id"),
                       Index("ix_resources_source_stamp", "source_path", "source_fingerprint", "id"),
-                      Index("ix_resources_id_hash", "id", "content_hash"))
+                      Index("ix_resources_id_hash", "id", "content_hash"),
+                      Index("ix_resources_updated_at", "updated_at"))
 
 
 class ThumbnailRow(Base):
@@ -108,9 +110,12 @@ class ThumbnailRow(Base):
     width: Mapped[int | None] = mapped_column()
     height: Mapped[int | None] = mapped_column()
     data: Mapped[bytes | None] = mapped_column(LargeBinary)
-    made_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    made_at: Mapped[datetime | None] = mapped_column(UtcDateTime())  # None exactly when `data` is
     last_error: Mapped[str | None] = mapped_column(Text)
     last_tried_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+    # made_at answers the catalog fingerprint without reading the pictures (alembic 0011).
+    __table_args__ = (Index("ix_thumbnails_made_at", "made_at"),)
 
 
 class PlatformRow(Base):

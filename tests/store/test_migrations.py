@@ -8,12 +8,16 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import inspect, select, text
+from sqlalchemy.orm import Session
 
 from alembic import command
 from marketplace.app import create_app
 from marketplace.catalog.records import get_resource
-from marketplace.catalog.sync import load_content
+from marketplace.catalog.sync import catalog_fingerprint, load_content
 from marketplace.settings import Settings
 from marketplace.store.database import (
     SchemaOutOfDateError,
@@ -25,7 +29,7 @@ from marketplace.store.database import (
     make_session_factory,
     upgrade_database,
 )
-from marketplace.store.models import SubjectRow
+from marketplace.store.models import Base, SubjectRow
 
 
 def test_upgrade_on_an_empty_database(database_url: str) -> None:
@@ -47,7 +51,7 @@ def test_app_refuses_to_start_on_an_old_schema(database_url: str, settings: Sett
     configured = dataclasses.replace(settings, database_url=database_url)
     with pytest.raises(SchemaOutOfDateError, match="marketplace db upgrade"):
         create_app(configured)
-    assert head_revision() == "0010_reindex_covering"
+    assert head_revision() == "0011_fingerprint_indexes"
 
 
 def test_the_licence_provenance_migration_makes_the_next_index_read_every_file_again(
@@ -93,6 +97,43 @@ def test_the_reindex_lists_are_covered_by_indexes(database_url: str) -> None:
     engine.dispose()
 
 
+def test_the_migrations_make_exactly_the_schema_the_models_declare(database_url: str) -> None:
+    """Every table, column and index of the models comes from a migration, and nothing else does (an index
+    declared in a model but never migrated would exist in tests' metadata and be missing in production)."""
+    upgrade_database(database_url)
+    engine = make_engine(database_url)
+    with engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+    engine.dispose()
+
+
+def test_the_catalog_fingerprint_is_answered_from_indexes(database_url: str) -> None:
+    """0011: the newest change times of resources and of made thumbnails are indexed; on SQLite the fingerprint's
+    two statements read those indexes alone, never the tables (the thumbnails table holds the pictures)."""
+    upgrade_database(database_url)
+    engine = make_engine(database_url)
+    assert {index["name"]: index["column_names"] for index in inspect(engine).get_indexes("resources")}[
+        "ix_resources_updated_at"] == ["updated_at"]
+    assert {index["name"]: index["column_names"] for index in inspect(engine).get_indexes("thumbnails")}[
+        "ix_thumbnails_made_at"] == ["made_at"]
+    if engine.dialect.name == "sqlite":
+        statements: list[str] = []
+        with engine.connect() as connection:
+            listen = sqlalchemy_event.listen
+            listen(connection, "before_cursor_execute", lambda *args: statements.append(args[2]))
+            with Session(bind=connection) as session:
+                catalog_fingerprint(session)
+            fingerprint_statements = list(statements)
+            plans = [" ".join(str(row[-1]) for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+                     for sql in fingerprint_statements]
+        assert len(plans) == 2 and all("USING COVERING INDEX" in plan for plan in plans), plans
+    command.downgrade(alembic_config(database_url), "0010_reindex_covering")
+    assert "ix_resources_updated_at" not in {index["name"] for index in inspect(engine).get_indexes("resources")}
+    assert "ix_thumbnails_made_at" not in {index["name"] for index in inspect(engine).get_indexes("thumbnails")}
+    upgrade_database(database_url)
+    engine.dispose()
+
+
 def test_a_database_a_newer_release_migrated_keeps_the_old_release_serving(
     database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -110,7 +151,7 @@ def test_a_database_a_newer_release_migrated_keeps_the_old_release_serving(
     assert len(said) <= 1 and all("newer than this release" in message for message in said)
     command.stamp(alembic_config(database_url), "0009_newest_index", purge=True)  # behind: refused, and says so
     assert database_problem(engine, database_url) == (
-        "The database is at revision 0009_newest_index, not 0010_reindex_covering. Run `marketplace db upgrade`.")
+        "The database is at revision 0009_newest_index, not 0011_fingerprint_indexes. Run `marketplace db upgrade`.")
     with pytest.raises(SchemaOutOfDateError, match="marketplace db upgrade"):
         check_schema(engine, database_url)
     with engine.begin() as connection:
