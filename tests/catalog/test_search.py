@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -238,3 +239,57 @@ def test_an_index_with_no_documents_opens_and_finds_nothing(tmp_path: Path) -> N
         empty.warm()  # what start-up runs in the background
     finally:
         empty.close()
+
+
+def test_highlights_skip_only_fields_that_cannot_match(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A field whose indexed words hold none of the query's stems is not analysed again for its highlight.
+    On the bundled catalog, with words, phrases, stop words and prefixes, every hit's highlights must equal
+    those made by analysing every field; and fewer texts must be analysed (or the skip never happens)."""
+    from marketplace.catalog import analysis
+    from marketplace.catalog import search as search_module
+    from tests.conftest import PROJECT_DIR
+
+    resources = load_catalog(PROJECT_DIR / "content", workers=1).resources
+    # Found by "one" through its title; its description holds the stop word "on", which a highlight of "one"
+    # marks (both fold to "on") but the index never holds.
+    own = tmp_path / "own"
+    shutil.copytree(PROJECT_DIR / "content" / "thumbnails", own / "thumbnails")
+    write_resource(own, "one-cell-at-a-time", title="One cell at a time",
+                   description="Cells divide on a schedule of their own.", keywords=("mitosis",))
+    added = load_catalog(own, workers=1)
+    assert not added.problems and len(added.resources) == 1
+    resources += added.resources
+    build_index(tmp_path / "index", resources, workers=1)
+    catalog = CatalogIndex(tmp_path / "index")
+    rng = np.random.default_rng(5)
+    words = sorted({word for resource in resources for word in resource.title.split() if word.isalpha()})
+    texts = [" ".join(rng.choice(words, int(rng.integers(1, 4)), replace=False)) for _ in range(60)]
+    texts += ["the water cycle", "for the cell", "cell*", "photo*", '"solar system"', "a", "energy the"]
+    # Words whose stem is spelt like a stop word ("one" -> "on", "being" -> "be"): a highlight marks the stop
+    # word "on" too, which the index never holds, so those fields are always analysed.
+    texts += ["one", "being", "willing", "one cell", "ones"]
+    requests = [SearchRequest(text=text, per_page=20) for text in texts]
+    requests += [SearchRequest(text=text[:4], as_you_type=True) for text in texts[:20]]
+    analysed = [0]
+    spans = analysis.Analyzer.spans
+
+    def counted(self: analysis.Analyzer, text: str) -> list[tuple[str, int, int]]:
+        analysed[0] += 1
+        return spans(self, text)
+
+    monkeypatch.setattr(analysis.Analyzer, "spans", counted)
+
+    def highlights() -> list[list[tuple[str, object, object]]]:
+        return [[(hit.id, hit.title_highlight, hit.description_highlight) for hit in catalog.search(request).hits]
+                for request in requests]
+
+    try:
+        skipping = highlights()
+        with_skip, analysed[0] = analysed[0], 0
+        monkeypatch.setattr(search_module, "_holds_any", lambda *_args: True)
+        everything = highlights()
+    finally:
+        catalog.close()
+    assert skipping == everything
+    assert sum(map(len, everything)) > 300  # the queries found enough to compare
+    assert with_skip < analysed[0] * 0.8, (with_skip, analysed[0])
