@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from whoosh.filedb.filestore import FileStorage
 
-from marketplace.catalog import index_store
+from marketplace.catalog import forward, index_store
 from marketplace.catalog.index_store import build_index, read_manifest
 from marketplace.catalog.loader import load_catalog
 from marketplace.catalog.resource import Resource
@@ -52,6 +53,9 @@ def test_workers_fed_a_stream_build_the_index_one_process_builds(tmp_path: Path,
     assert sum(counted) == len(resources)
     assert read_manifest(tmp_path / "together") == read_manifest(tmp_path / "alone")
     assert answers(tmp_path / "together") == answers(tmp_path / "alone")
+    for built in ("alone", "together"):  # the forward files name the generation they match: re-indexes trust them
+        generation = FileStorage(str(tmp_path / built)).open_index().latest_generation()
+        assert forward.saved_generation(tmp_path / built) == generation
 
 
 def test_a_failing_worker_fails_the_build_and_keeps_the_index_that_was_there(tmp_path: Path,
