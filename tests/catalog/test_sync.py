@@ -126,3 +126,28 @@ def test_an_id_that_moves_to_another_file_is_the_same_resource(database_url: str
         assert moved.subject_id == "geography" and moved.created_at == born
         assert len(read_manifest(tmp_path / "index")) == 5
     engine.dispose()  # type: ignore[attr-defined]
+
+
+def test_resources_read_as_rows_equal_the_loaded_ones_and_see_unflushed_changes(
+    database_url: str, content_dir: Path
+) -> None:
+    """get_resources and iter_resources read plain rows, not mapped objects: the same resources as the loader
+    made, in the order asked, and (like an ORM query) after the session's own pending changes are flushed."""
+    from marketplace.catalog.loader import load_catalog
+    from marketplace.catalog.records import get_resources, iter_resources
+    from marketplace.store.models import ResourceRow
+
+    engine, factory = sessions(database_url)
+    loaded = {resource.id: resource for resource in load_catalog(content_dir, workers=1).resources}
+    with factory() as session:  # type: ignore[operator]
+        load_content(session, content_dir)
+        session.commit()
+        wanted = ["plant-cells", "no-such-id", "fractions-pizza"]
+        assert get_resources(session, wanted) == [loaded["plant-cells"], loaded["fractions-pizza"]]
+        assert list(iter_resources(session, page=2)) == [loaded[key] for key in sorted(loaded)]
+        row = session.get(ResourceRow, "plant-cells")
+        assert row is not None
+        row.title = "Plant cells, renamed"  # not flushed: the read must flush it first
+        assert get_resources(session, ["plant-cells"])[0].title == "Plant cells, renamed"
+        session.rollback()
+    engine.dispose()  # type: ignore[attr-defined]
