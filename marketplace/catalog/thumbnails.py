@@ -44,7 +44,7 @@ from marketplace.store.thumbnails import (
 
 if TYPE_CHECKING:
     # httpx and Pillow are imported where a picture is fetched or scaled, not here: `marketplace index` and the
-    # search only look pictures up, and the two imports were a tenth of a re-index of a few files.
+    # search only look pictures up, and the two imports were about 0.07 s of every command's start.
     import httpx
     from PIL import Image
 
@@ -147,8 +147,8 @@ def indexed_hash(content_hash: str, local: LocalThumbnail | None) -> str:
 
 def indexed_hashes(content_hashes: Mapping[str, str], thumbnails: Mapping[str, LocalThumbnail]) -> dict[str, str]:
     """`indexed_hash` of every resource (id -> content hash), made in bulk: most resources have no local
-    picture, so theirs is the content hash and one shared suffix (a call per resource was 0.15 s of each
-    re-index of 100,000)."""
+    picture, so theirs is the content hash and one shared suffix. For 100,000 resources: 84-128 ms with a
+    call per resource, 50-65 ms in bulk."""
     suffix = indexed_hash("", None)
     hashes = {resource_id: digest + suffix for resource_id, digest in content_hashes.items()}
     for resource_id, local in thumbnails.items():
