@@ -121,3 +121,43 @@ def test_searches_go_on_while_the_replica_syncs_and_rebuilds(database_url: str, 
     for results in (synced, rebuilt):
         assert len(results) >= 3, results  # the searcher was answered while the index was written
         assert set(results) == {count}, results
+
+
+def test_the_fingerprint_moves_when_a_thumbnail_is_made_replaced_or_dropped(database_url: str,
+                                                                          content_dir: Path) -> None:
+    """Hosts see a thumbnail change by the fingerprint alone (the index's documents carry the pictures): it
+    counts made thumbnails by their making time, which a failure from another source clears with the bytes."""
+    from datetime import timedelta
+
+    from marketplace.clock import utc_now
+    from marketplace.store.thumbnails import record_failure, save_thumbnail
+
+    upgrade_database(database_url)
+    engine = make_engine(database_url)
+    sessions = make_session_factory(engine)
+    now = utc_now()
+    picture = {"source_sha256": "a" * 64, "media_type": "image/jpeg", "width": 2, "height": 2}
+    with sessions() as session:
+        load_content(session, content_dir)
+        session.commit()
+        seen = [catalog_fingerprint(session)]
+        save_thumbnail(session, "plant-cells", source_url="https://example.org/a.png", sha256="b" * 64, data=b"x",
+                       now=now, **picture)
+        session.commit()
+        seen.append(catalog_fingerprint(session))
+        save_thumbnail(session, "plant-cells", source_url="https://example.org/a.png", sha256="c" * 64, data=b"y",
+                       now=now + timedelta(seconds=1), **picture)
+        session.commit()
+        seen.append(catalog_fingerprint(session))
+        record_failure(session, "plant-cells", source_url="https://example.org/a.png", reason="HTTP 503",
+                       now=now + timedelta(seconds=2))  # the same source: the picture is kept
+        session.commit()
+        assert catalog_fingerprint(session) == seen[-1]
+        record_failure(session, "plant-cells", source_url="https://example.org/b.png", reason="HTTP 404",
+                       now=now + timedelta(seconds=3))  # another source: the picture is dropped
+        session.commit()
+        seen.append(catalog_fingerprint(session))
+    # Made, replaced, dropped: each moves it. Dropped, the catalog is as it was before any picture, and so is
+    # the fingerprint (a host that never saw the picture has nothing to sync).
+    assert seen[0] != seen[1] != seen[2] != seen[3] == seen[0], seen
+    engine.dispose()

@@ -119,8 +119,7 @@ def test_the_catalog_fingerprint_is_answered_from_indexes(database_url: str) -> 
     if engine.dialect.name == "sqlite":
         statements: list[str] = []
         with engine.connect() as connection:
-            listen = sqlalchemy_event.listen
-            listen(connection, "before_cursor_execute", lambda *args: statements.append(args[2]))
+            sqlalchemy_event.listen(connection, "before_cursor_execute", lambda *args: statements.append(args[2]))
             with Session(bind=connection) as session:
                 catalog_fingerprint(session)
             fingerprint_statements = list(statements)
