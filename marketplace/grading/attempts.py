@@ -188,6 +188,13 @@ def submit(sessions: sessionmaker[Session], context: LaunchContext, form: Mappin
         started = max([aware(launch.created_at), *(aware(row.submitted_at) for row in previous
                                                      if row.launch_id == launch.id)])
         target, reason = delivery_target(context, launch.claims, resource, place)
+        # Every read before the first write (the attempt's INSERT, flushed by the next query otherwise): on SQLite
+        # the write lock is held from the first write to the commit, and every other writer waits.
+        series = series_key(place.key, context.user_sub)
+        timestamp = outbox.next_timestamp(session, series, now) if target is not None else None
+        if target is not None and target["lineitem"]:
+            remember_from_launch(session, place.key, place.platform_id, place.context_id, place.resource_link_id,
+                                 str(target["lineitem"]))
         attempt = QuizAttemptRow(
             id=str(uuid.uuid4()), platform_id=place.platform_id, deployment_id=place.deployment_id,
             context_id=place.context_id, resource_link_id=place.resource_link_id, user_sub=context.user_sub,
@@ -196,17 +203,13 @@ def submit(sessions: sessionmaker[Session], context: LaunchContext, form: Mappin
             started_at=started, submitted_at=now, not_sent_reason=reason,
         )
         session.add(attempt)
+        session.flush()  # the attempt before its grade job: no relationship tells the flush to order them
         score_sent = policy.score_to_send([*(row.score for row in previous), result.score])
-        if target is not None and target["lineitem"]:
-            remember_from_launch(session, place.key, place.platform_id, place.context_id, place.resource_link_id,
-                                 str(target["lineitem"]))
-        if target is not None:
-            series = series_key(place.key, context.user_sub)
+        if target is not None and timestamp is not None:
             outbox.enqueue(
                 session, attempt_id=attempt.id, platform_id=place.platform_id, link_key=place.key, series=series,
                 user_sub=context.user_sub, score_given=score_sent, score_maximum=result.max_score,
-                score_timestamp=outbox.next_timestamp(session, series, now), submitted_at=iso(now), target=target,
-                next_attempt_at=now,
+                score_timestamp=timestamp, submitted_at=iso(now), target=target, next_attempt_at=now,
             )
         try:
             session.commit()

@@ -108,17 +108,19 @@ def claim(session: Session, now: datetime, limit: int, *, lease: timedelta = LEA
         session.rollback()
         return []
     until = now + lease
-    session.execute(
+    # Two writes and no read between them (on SQLite the write lock is held from the first write to the
+    # commit): the lease returns the rows it took, as they were before this claim.
+    rows = session.scalars(
         update(GradeJobRow)
         .where(GradeJobRow.id.in_(candidates), GradeJobRow.state == PENDING,
                or_(GradeJobRow.lease_until.is_(None), GradeJobRow.lease_until < now))
         .values(lease_owner=owner, lease_until=until)
-        .execution_options(synchronize_session=False)
-    )
-    rows = session.scalars(select(GradeJobRow).where(GradeJobRow.lease_owner == owner)
-                           .order_by(GradeJobRow.id)).all()
-    claimed = [_detached(row, until, owner) for row in rows]
-    # Set after reading: the job's own `claimed_at` from an earlier, unfinished claim is what makes it in doubt.
+        .returning(GradeJobRow)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    ).all()
+    claimed = sorted((_detached(row, until, owner) for row in rows), key=lambda job: job.id)
+    # Set after the rows were read: the job's own `claimed_at` from an earlier, unfinished claim is what makes
+    # it in doubt.
     session.execute(update(GradeJobRow).where(GradeJobRow.lease_owner == owner)
                     .values(claimed_at=now).execution_options(synchronize_session=False))
     session.commit()

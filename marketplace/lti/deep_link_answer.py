@@ -69,6 +69,7 @@ def answer(
         if len(chosen) > MAX_SELECTION:
             raise refused("dl_too_many", f"Select at most {MAX_SELECTION} resources at once.", advice="")
         resources = get_resources(session, chosen)
+        kid, key = signing.active(session)  # read before any write (a portfolio submission below writes)
         if len(resources) != len(chosen):
             raise refused("dl_unknown_resource", "A selected resource is no longer in the catalog; search again.",
                           advice="")
@@ -80,23 +81,24 @@ def answer(
         else:
             items = ContentItemBuilder(settings, placement, base_url, context.product_family).build(resources,
                                                                                                    options)
+        verb = "Submitted" if placement == HOMEWORK else "Added"
+        count = f"{len(items)} item{'' if len(items) == 1 else 's'}"
+        message = f"{verb} {count} from LTI Marketplace."
+        # The writes together at the end (on SQLite the write lock is held from the first one to the commit):
+        # one statement both claims the launch and keeps what it sends.
         answered = session.execute(
             update(LaunchRow)
             .where(LaunchRow.id == context.launch_id, LaunchRow.responded_at.is_(None))
-            .values(responded_at=utc_now())
+            .values(responded_at=utc_now(), response_items={"items": items, "message": message})
+            .execution_options(synchronize_session=False)
         )
         if answered.rowcount != 1:  # type: ignore[attr-defined]
             # Another request answered this launch a moment ago (a double click): send what it sent.
             session.rollback()
-            row = session.get(LaunchRow, context.launch_id)
+            row = session.get(LaunchRow, context.launch_id, populate_existing=True)
             assert row is not None  # noqa: S101 - it was there a moment ago
             return _sent_again(session, signing, context, settings, row)
-        verb = "Submitted" if placement == HOMEWORK else "Added"
-        count = f"{len(items)} item{'' if len(items) == 1 else 's'}"
-        message = f"{verb} {count} from LTI Marketplace."
-        row.response_items = {"items": items, "message": message}
         record_uses(session, row.platform_id, context.user_sub, [resource.id for resource in resources])
-        kid, key = signing.active(session)
         session.commit()
     jwt_value = sign_response(response_claims(context, settings, items, message), kid, key)
     return DeepLinkAnswer(jwt_value, settings.return_url, len(items))

@@ -36,13 +36,10 @@ def _hash(code: str) -> str:
     return hashlib.sha256(code.encode("utf-8")).hexdigest()
 
 
-def new_handoff(session: Session, launch_id: str) -> str:
-    """A one-time code for the launch; only its hash is stored (the caller commits)."""
+def new_handoff() -> tuple[str, str]:
+    """A one-time code for a launch, and the hash of it that the launch row stores (never the code)."""
     code = secrets.token_urlsafe(32)
-    row = session.get(LaunchRow, launch_id)
-    assert row is not None  # noqa: S101 - the launch was stored in this transaction
-    row.handoff_hash = _hash(code)
-    return code
+    return code, _hash(code)
 
 
 def binding(secret_key: str, code: str) -> str:
@@ -118,12 +115,14 @@ def accept_launch(sessions: sessionmaker[Session], platform_keys: PlatformKeySet
     bind_trace(params.get("state"))
     with sessions() as session:
         message = StrictMessageLaunch(FormRequest(params, secure), session, platform_keys)
-        message.validate()
+        message.validate()  # reads only: nothing is written until the launch is known to be good
         if not cookie_ok and not params.get("lti_storage_target"):
             raise refused("state_not_bound", NO_WAY_TO_CONFIRM,
                           advice="Open the tool in a new window, or allow cookies for this site, then try again.")
-        verified = message.store(confirmed=cookie_ok)
+        code, code_hash = new_handoff() if cookie_ok else (None, None)
+        verified = message.prepare(confirmed=cookie_ok, handoff_hash=code_hash)
         learn_frame_origin(session, verified.context)
-        code = new_handoff(session, verified.context.launch_id) if verified.confirmed else None
+        # The writes together at the end: on SQLite the write lock is held from the first to the commit.
+        message.record()
         session.commit()
         return verified, code

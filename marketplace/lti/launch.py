@@ -89,6 +89,8 @@ class StrictMessageLaunch(MessageLaunch[FormRequest, DatabaseToolConf, Any, Any]
         self._launch_id = str(uuid.uuid4())
         self._header: dict[str, Any] = {}
         self._body: dict[str, Any] = {}
+        self._row: LaunchRow | None = None  # built by prepare, written by record
+        self._remember = False
 
     def _get_request_param(self, key: str) -> str:
         value: str = self._request_params.get_param(key)
@@ -225,6 +227,8 @@ class StrictMessageLaunch(MessageLaunch[FormRequest, DatabaseToolConf, Any, Any]
         return self
 
     def validate_nonce(self) -> StrictMessageLaunch:
+        """Check the state and nonce against the login (a read: `record` uses them up, with the launch's other
+        writes at the end of the transaction)."""
         assert self._platform is not None  # noqa: S101 - validate_registration ran first
         state = self._get_request_param("state")
         nonce = self._body.get("nonce")
@@ -232,29 +236,31 @@ class StrictMessageLaunch(MessageLaunch[FormRequest, DatabaseToolConf, Any, Any]
             raise refused("missing_state", "The launch does not carry the login state.")
         if not nonce:
             raise refused("missing_nonce", "The launch token has no nonce.")
-        # Used once: one statement checks the state, its platform and its nonce and flips consumed_at, so of
-        # two launches arriving together only the first wins. Only a refusal reads the row to say why.
-        now = utc_now()
-        consumed = None
-        if isinstance(nonce, str):  # a nonce of another JSON type matches no login (and is no SQL value)
-            consumed = self._session.execute(
-                update(LoginStateRow)
-                .where(LoginStateRow.state == state, LoginStateRow.platform_id == self._platform.id,
-                       LoginStateRow.nonce == nonce, LoginStateRow.consumed_at.is_(None))
-                .values(consumed_at=now)
-                .returning(LoginStateRow.expires_at)
-                .execution_options(synchronize_session=False)
-            ).first()
-        if consumed is None:
-            row = self._session.get(LoginStateRow, state)
-            if row is None or row.platform_id != self._platform.id:
-                raise refused("unknown_state", "This launch does not match a login started by this tool.")
-            if row.nonce != nonce:
-                raise refused("nonce_mismatch", "The launch token's nonce is not the one issued at login.")
+        row = self._session.get(LoginStateRow, state)
+        if row is None or row.platform_id != self._platform.id:
+            raise refused("unknown_state", "This launch does not match a login started by this tool.")
+        if not isinstance(nonce, str) or row.nonce != nonce:
+            raise refused("nonce_mismatch", "The launch token's nonce is not the one issued at login.")
+        if row.consumed_at is not None:
             raise refused("replayed", "This launch was already used.")
-        if aware(consumed.expires_at) < now:
+        if aware(row.expires_at) < utc_now():
             raise refused("state_expired", "The login for this launch took too long and expired.")
         return self
+
+    def _use_login(self) -> None:
+        """Use the login's state and nonce up, once: one statement checks and flips consumed_at, so of two
+        launches arriving together only the first wins (the other is refused as a replay)."""
+        assert self._platform is not None  # noqa: S101 - validate ran first
+        consumed = self._session.execute(
+            update(LoginStateRow)
+            .where(LoginStateRow.state == self._get_request_param("state"),
+                   LoginStateRow.platform_id == self._platform.id,
+                   LoginStateRow.nonce == self._body.get("nonce"), LoginStateRow.consumed_at.is_(None))
+            .values(consumed_at=utc_now())
+            .execution_options(synchronize_session=False)
+        ).rowcount  # type: ignore[attr-defined]
+        if consumed != 1:
+            raise refused("replayed", "This launch was already used.")
 
     def validate_deployment(self) -> StrictMessageLaunch:
         assert self._platform is not None  # noqa: S101 - validate_registration ran first
@@ -265,6 +271,7 @@ class StrictMessageLaunch(MessageLaunch[FormRequest, DatabaseToolConf, Any, Any]
             insert_or_ignore(self._session, DeploymentRow,
                              {"platform_id": self._platform.id, "deployment_id": deployment_id, "status": PENDING,
                               "created_at": utc_now()}, ["platform_id", "deployment_id"])
+            self._use_login()  # refused or not, a launch token is good for one try
             self._session.commit()  # the pending record must survive the refusal
             raise self._pending(deployment_id)
         if row.status != ACTIVE:
@@ -285,14 +292,17 @@ class StrictMessageLaunch(MessageLaunch[FormRequest, DatabaseToolConf, Any, Any]
         )
 
     # -- result -------------------------------------------------------------------------------------
-    def store(self, *, confirmed: bool) -> VerifiedLaunch:
-        """Save the launch row (the caller commits) and return it as a VerifiedLaunch."""
+    # Reads first, writes last. On SQLite a transaction holds the database's one write lock from its first
+    # write to its commit, and every other launch, login and answer of every worker queues behind it: with the
+    # writes in the middle of the launch (the nonce first), ten users held the lock about 90% of the time.
+    def prepare(self, *, confirmed: bool, handoff_hash: str | None) -> VerifiedLaunch:
+        """Build the launch row (nothing written yet; `record` writes it) and return it as a VerifiedLaunch."""
         assert self._platform is not None  # noqa: S101 - validate ran first
         # A link copied into another course without its custom values still finds its resource; a link
         # that names it is remembered for such copies (lti/course_copies.py).
         body = resolve_copied_link(self._session, self._platform.id, self._body)
-        if body is self._body:
-            remember_link(self._session, self._platform.id, body, utc_now())
+        self._remember = body is self._body
+        self._body = body
         deployment = self._deployment
         if deployment is None or deployment.deployment_id != str(body[claims.DEPLOYMENT_ID]):
             deployment = find_deployment(self._session, self._platform, str(body[claims.DEPLOYMENT_ID]))
@@ -302,21 +312,29 @@ class StrictMessageLaunch(MessageLaunch[FormRequest, DatabaseToolConf, Any, Any]
             platform_id=self._platform.id,
         )
         now = utc_now()
-        self._session.add(
-            LaunchRow(
-                id=self._launch_id,
-                platform_id=self._platform.id,
-                deployment_row_id=deployment.id,
-                state=self._get_request_param("state"),
-                message_type=context.message_type,
-                user_sub=context.user_sub,
-                context={"id": context.context_id, "title": context.context_title, "label": context.context_label},
-                claims=body,
-                created_at=now,
-                expires_at=now + LAUNCH_LIFETIME,
-                confirmed_at=now if confirmed else None,
-                selection=[],
-            )
+        self._row = LaunchRow(
+            id=self._launch_id,
+            platform_id=self._platform.id,
+            deployment_row_id=deployment.id,
+            state=self._get_request_param("state"),
+            message_type=context.message_type,
+            user_sub=context.user_sub,
+            context={"id": context.context_id, "title": context.context_title, "label": context.context_label},
+            claims=body,
+            created_at=now,
+            expires_at=now + LAUNCH_LIFETIME,
+            confirmed_at=now if confirmed else None,
+            handoff_hash=handoff_hash,
+            selection=[],
         )
-        self._session.flush()
         return VerifiedLaunch(context, self._get_request_param("state"), confirmed, self._platform.auth_login_url)
+
+    def record(self) -> None:
+        """The launch's writes, one after the other (the caller commits): the login used up, the link
+        remembered, the launch row."""
+        assert self._platform is not None and self._row is not None  # noqa: S101 - prepare ran first
+        self._use_login()
+        if self._remember:
+            remember_link(self._session, self._platform.id, self._body, utc_now())
+        self._session.add(self._row)
+        self._session.flush()

@@ -16,7 +16,7 @@ from pylti1p3.cookie import CookieService
 from pylti1p3.exception import OIDCException
 from pylti1p3.oidc_login import OIDCLogin
 from pylti1p3.redirect import Redirect
-from sqlalchemy import delete
+from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.clock import utc_now
@@ -138,19 +138,12 @@ def start_login(session: Session, params: dict[str, str], *, base_url: str, secu
         raise refused("login_invalid", f"The login request is not valid: {error}") from None
     assert recorder.state is not None and recorder.nonce is not None  # noqa: S101 - PyLTI1p3 always sets both
     now = utc_now()
-    # Housekeeping on the way: logins that were never completed are useless once expired.
+    # The two writes last and as plain statements (on SQLite the write lock is held from the first to the
+    # commit). Housekeeping on the way: logins that were never completed are useless once expired.
     session.execute(delete(LoginStateRow).where(LoginStateRow.expires_at < now - LOGIN_TTL))
-    session.add(
-        LoginStateRow(
-            state=recorder.state,
-            nonce=recorder.nonce,
-            platform_id=platform.id,
-            target_link_uri=target or launch_url,
-            created_at=now,
-            expires_at=now + LOGIN_TTL,
-        )
-    )
-    session.flush()
+    session.execute(insert(LoginStateRow).values(
+        state=recorder.state, nonce=recorder.nonce, platform_id=platform.id, target_link_uri=target or launch_url,
+        created_at=now, expires_at=now + LOGIN_TTL))
     return LoginStart(
         redirect_url=redirect_url,
         state=recorder.state,

@@ -29,11 +29,12 @@ def record_refusal(sessions: sessionmaker[Session], refusal: Refusal) -> None:
     """Store one refusal (blocking). Best effort: a refusal page must not fail because the database is away."""
     try:
         with sessions() as session:
+            # Read before writing (on SQLite the write lock is held from the first write to the commit): the
+            # next id is about one more than the newest, near enough to decide when to trim.
+            newest = (session.scalar(select(func.max(LaunchRefusalRow.id))) or 0) + 1
             session.add(LaunchRefusalRow(check=refusal.check[:60], status=refusal.status,
                                          message=refusal.message[:1000], path=refusal.path[:200],
                                          reference=refusal.reference[:20], refused_at=refusal.refused_at))
-            session.flush()
-            newest = session.scalar(select(func.max(LaunchRefusalRow.id))) or 0
             if newest > KEEP and newest % 100 == 0:  # trim now and then, not on every refusal
                 session.execute(delete(LaunchRefusalRow).where(LaunchRefusalRow.id <= newest - KEEP))
             session.commit()
