@@ -5,23 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine, event
-
-from marketplace.web.services import services
 from tests.grading.conftest import Graded, wait_for
-from tests.lti.test_write_windows import Transactions
+from tests.lti.test_write_windows import Transactions, recording
 
 
 @pytest.fixture
 def transactions(graded: Graded) -> Iterator[Transactions]:
-    engine: Engine = services(graded.app).sessions.kw["bind"]
-    seen = Transactions()
-    hooks = [("before_cursor_execute", seen.statement), ("commit", seen.end), ("rollback", seen.end)]
-    for name, hook in hooks:
-        event.listen(engine, name, hook)
-    yield seen
-    for name, hook in hooks:
-        event.remove(engine, name, hook)
+    with recording(graded.app) as seen:
+        yield seen
 
 
 def test_an_attempt_and_its_delivery_write_last(graded: Graded, transactions: Transactions) -> None:

@@ -12,6 +12,7 @@ import html
 import re
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -54,16 +55,25 @@ class Transactions:
         return late
 
 
-@pytest.fixture
-def transactions(lti: LtiEnvironment) -> Iterator[Transactions]:
-    engine: Engine = services(lti.app).sessions.kw["bind"]
+@contextmanager
+def recording(app: object) -> Iterator[Transactions]:
+    """Every transaction the app's engine runs while inside."""
+    engine: Engine = services(app).sessions.kw["bind"]
     seen = Transactions()
     hooks = [("before_cursor_execute", seen.statement), ("commit", seen.end), ("rollback", seen.end)]
     for name, hook in hooks:
         event.listen(engine, name, hook)
-    yield seen
-    for name, hook in hooks:
-        event.remove(engine, name, hook)
+    try:
+        yield seen
+    finally:
+        for name, hook in hooks:
+            event.remove(engine, name, hook)
+
+
+@pytest.fixture
+def transactions(lti: LtiEnvironment) -> Iterator[Transactions]:
+    with recording(lti.app) as seen:
+        yield seen
 
 
 @pytest.mark.parametrize("placement", ["editor_button", "assignment_selection"])
