@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+
 from tests.grading.conftest import Graded, wait_for
 from tests.lti.test_write_windows import Transactions, recording
 
