@@ -79,7 +79,8 @@ class StrictMessageLaunch(MessageLaunch[FormRequest, DatabaseToolConf, Any, Any]
 
     def __init__(self, request: FormRequest, session: Session, key_sets: PlatformKeySets) -> None:
         # PyLTI1p3 requires session and cookie services; state and nonce live in our database instead.
-        super().__init__(request, DatabaseToolConf(session), session_service=object(), cookie_service=object())
+        self._tool_conf = DatabaseToolConf(session)
+        super().__init__(request, self._tool_conf, session_service=object(), cookie_service=object())
         self._request_params = request
         self._session = session
         self._key_sets = key_sets
@@ -152,6 +153,7 @@ class StrictMessageLaunch(MessageLaunch[FormRequest, DatabaseToolConf, Any, Any]
             raise refused("bad_azp", "The launch token's authorized party (azp) is not this tool's client_id.")
         self._platform = platform
         self._client_id = platform.client_id
+        self._tool_conf.know(platform)
         try:
             super().validate_registration()
         except LtiException as error:

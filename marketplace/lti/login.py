@@ -131,7 +131,8 @@ def start_login(session: Session, params: dict[str, str], *, base_url: str, secu
     launch_url = base_url + "/lti/launch"
     request = FormRequest({**params, "client_id": platform.client_id}, secure)
     recorder = _Recorder()
-    login = _Login(request, DatabaseToolConf(session), session_service=recorder, cookie_service=recorder)
+    login = _Login(request, DatabaseToolConf(session, known=[platform]), session_service=recorder,
+                   cookie_service=recorder)
     try:
         redirect_url = login.get_redirect_object(launch_url).get_redirect_url()
     except OIDCException as error:

@@ -123,3 +123,13 @@ def test_a_homework_submission_and_a_refused_launch_write_last(lti: LtiEnvironme
     assert any(sql.startswith("INSERT INTO portfolio_submissions") for sql in statements)
     assert any(sql.startswith("INSERT INTO launch_refusals") for sql in statements)
     assert transactions.reads_after_writes() == []
+
+
+def test_a_login_and_a_launch_each_read_their_platform_once(lti: LtiEnvironment, receiver: DeepLinkReceiver,
+                                                           transactions: Transactions) -> None:
+    """PyLTI1p3 asks for the registration the login or launch has just read: it is not read again."""
+    assert open_picker(lti, receiver, "editor_button").status_code == 200
+    login, launch = [statements for statements in transactions.finished
+                     if any(sql.startswith(("INSERT INTO login_states", "INSERT INTO launches")) for sql in statements)]
+    for statements in (login, launch):
+        assert sum(sql.startswith("SELECT platforms.") for sql in statements) == 1, statements
