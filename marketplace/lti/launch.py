@@ -296,7 +296,7 @@ class StrictMessageLaunch(MessageLaunch[FormRequest, DatabaseToolConf, Any, Any]
     # -- result -------------------------------------------------------------------------------------
     # Reads first, writes last. On SQLite a transaction holds the database's one write lock from its first
     # write to its commit, and every other launch, login and answer of every worker queues behind it: with the
-    # writes in the middle of the launch (the nonce first), ten users held the lock about 90% of the time.
+    # writes in the middle of the launch (the nonce first), ten users held the lock 77 to 93% of the time.
     def prepare(self, *, confirmed: bool, handoff_hash: str | None) -> VerifiedLaunch:
         """Build the launch row (nothing written yet; `record` writes it) and return it as a VerifiedLaunch."""
         assert self._platform is not None  # noqa: S101 - validate ran first
