@@ -203,15 +203,16 @@ def submit(sessions: sessionmaker[Session], context: LaunchContext, form: Mappin
             started_at=started, submitted_at=now, not_sent_reason=reason,
         )
         session.add(attempt)
-        session.flush()  # the attempt before its grade job: no relationship tells the flush to order them
         score_sent = policy.score_to_send([*(row.score for row in previous), result.score])
-        if target is not None and timestamp is not None:
-            outbox.enqueue(
-                session, attempt_id=attempt.id, platform_id=place.platform_id, link_key=place.key, series=series,
-                user_sub=context.user_sub, score_given=score_sent, score_maximum=result.max_score,
-                score_timestamp=timestamp, submitted_at=iso(now), target=target, next_attempt_at=now,
-            )
         try:
+            session.flush()  # the attempt before its grade job: no relationship tells the flush to order them
+            if target is not None and timestamp is not None:
+                outbox.enqueue(
+                    session, attempt_id=attempt.id, platform_id=place.platform_id, link_key=place.key,
+                    series=series, user_sub=context.user_sub, score_given=score_sent,
+                    score_maximum=result.max_score, score_timestamp=timestamp, submitted_at=iso(now),
+                    target=target, next_attempt_at=now,
+                )
             session.commit()
         except IntegrityError:
             session.rollback()

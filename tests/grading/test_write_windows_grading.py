@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 
+from marketplace.store.models import GradeJobRow, QuizAttemptRow
+from marketplace.web.services import services
 from tests.grading.conftest import Graded, wait_for
 from tests.lti.test_write_windows import Transactions, recording
 
@@ -27,3 +31,31 @@ def test_an_attempt_and_its_delivery_write_last(graded: Graded, transactions: Tr
     assert sum(sql.startswith("INSERT INTO quiz_attempts") for sql in statements) == 2
     assert any(sql.startswith("UPDATE grade_jobs SET lease_owner") for sql in statements)
     assert transactions.reads_after_writes() == []
+
+
+def test_an_attempt_that_loses_a_race_for_its_number_gets_a_sentence(graded: Graded) -> None:
+    """Two submissions of the same attempt at once: the one whose insert comes second is told so (409), and the
+    first one's attempt and grade job stay as they were."""
+    _, token = graded.launch("ada")
+    sessions = services(graded.app).sessions
+    raced: list[str] = []
+
+    def competitor_first(session: Session, *_: object) -> None:
+        mine = [row for row in session.new if isinstance(row, QuizAttemptRow)]
+        if mine and not raced:  # another request stores the same attempt number a moment before this flush
+            with graded.env.sessions() as other:
+                values = {column.key: getattr(mine[0], column.key) for column in QuizAttemptRow.__table__.columns}
+                other.add(QuizAttemptRow(**{**values, "id": "the-competitor"}))
+                other.commit()
+            raced.append("the-competitor")
+
+    event.listen(sessions, "before_flush", competitor_first)
+    try:
+        answer = graded.submit(token, {"q1": "0"})
+    finally:
+        event.remove(sessions, "before_flush", competitor_first)
+    assert raced and answer.status_code == 409, answer.text
+    assert "submitted twice at the same moment" in answer.text
+    with graded.env.sessions() as session:
+        assert session.scalars(select(QuizAttemptRow.id)).all() == ["the-competitor"]
+        assert session.scalars(select(GradeJobRow.id)).all() == []
