@@ -489,8 +489,8 @@ def save_registration(sessions: sessionmaker[Session], registered: RegisteredPla
     """Store a registration in a transaction of its own; returns the stored name, issuer and client_id
     (plain values, not a detached row). A race with the same issuer and client_id is refused as a conflict."""
     with sessions() as session:
-        row = store_registration(session, registered, allow_http=allow_http)
-        try:
+        try:  # the platform's row is flushed inside store_registration: the race can surface there too
+            row = store_registration(session, registered, allow_http=allow_http)
             session.commit()
         except IntegrityError as error:
             # Two registrations of the same issuer and client_id raced; the other one won.

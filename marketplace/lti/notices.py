@@ -171,11 +171,11 @@ def _receive(sessions: sessionmaker[Session], key_sets: PlatformKeySets, index: 
                               notice_type=notice_type, handled=handled, received_at=now,
                               context_id=_context_id(body)))
         message = "Received."
-        if notice_type == CONTEXT_COPY:
-            message = _handle_copy(session, platform, str(deployment_id), notice_id, body, now)
-        elif not handled:
-            message = "Received; this tool does not act on this notice type."
-        try:
+        try:  # a copy notice's handling flushes the notice's row: the unique notice id can fail it there too
+            if notice_type == CONTEXT_COPY:
+                message = _handle_copy(session, platform, str(deployment_id), notice_id, body, now)
+            elif not handled:
+                message = "Received; this tool does not act on this notice type."
             session.commit()
         except IntegrityError:
             # Another process recorded the same notice a moment ago: it was handled there.

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import event, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from marketplace.store.models import GradeJobRow, QuizAttemptRow
 from marketplace.web.services import services
 from tests.grading.conftest import Graded, wait_for
+from tests.lti.test_stored_once_races import competitor_before_flush, copy_of
 from tests.lti.test_write_windows import Transactions, recording
 
 
@@ -35,25 +35,16 @@ def test_an_attempt_and_its_delivery_write_last(graded: Graded, transactions: Tr
 
 def test_an_attempt_that_loses_a_race_for_its_number_gets_a_sentence(graded: Graded) -> None:
     """Two submissions of the same attempt at once: the one whose insert comes second is told so (409), and the
-    first one's attempt and grade job stay as they were."""
+    first one's attempt is the only one stored, with no grade job of the loser's."""
     _, token = graded.launch("ada")
-    sessions = services(graded.app).sessions
-    raced: list[str] = []
 
-    def competitor_first(session: Session, *_: object) -> None:
-        mine = [row for row in session.new if isinstance(row, QuizAttemptRow)]
-        if mine and not raced:  # another request stores the same attempt number a moment before this flush
-            with graded.env.sessions() as other:
-                values = {column.key: getattr(mine[0], column.key) for column in QuizAttemptRow.__table__.columns}
-                other.add(QuizAttemptRow(**{**values, "id": "the-competitor"}))
-                other.commit()
-            raced.append("the-competitor")
+    def store_first(row: QuizAttemptRow) -> None:
+        with graded.env.sessions() as other:
+            other.add(copy_of(row, id="the-competitor"))
+            other.commit()
 
-    event.listen(sessions, "before_flush", competitor_first)
-    try:
+    with competitor_before_flush(services(graded.app).sessions, QuizAttemptRow, store_first) as raced:
         answer = graded.submit(token, {"q1": "0"})
-    finally:
-        event.remove(sessions, "before_flush", competitor_first)
     assert raced and answer.status_code == 409, answer.text
     assert "submitted twice at the same moment" in answer.text
     with graded.env.sessions() as session:
