@@ -273,10 +273,11 @@ class StrictMessageLaunch(MessageLaunch[FormRequest, DatabaseToolConf, Any, Any]
             insert_or_ignore(self._session, DeploymentRow,
                              {"platform_id": self._platform.id, "deployment_id": deployment_id, "status": PENDING,
                               "created_at": utc_now()}, ["platform_id", "deployment_id"])
-            self._use_login()  # refused or not, a launch token is good for one try
-            self._session.commit()  # the pending record must survive the refusal
-            raise self._pending(deployment_id)
-        if row.status != ACTIVE:
+        if row is None or row.status != ACTIVE:
+            # Used up and committed with the pending record: a token refused while the deployment waits must not
+            # launch once an administrator approves it.
+            self._use_login()
+            self._session.commit()
             raise self._pending(deployment_id)
         return self
 

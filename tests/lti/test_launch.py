@@ -219,6 +219,24 @@ def test_an_unknown_deployment_is_recorded_as_pending_until_approved(lti: LtiEnv
     assert lti.launch().status_code == 200
 
 
+def test_a_launch_refused_while_its_deployment_waits_cannot_be_replayed_after_approval(
+        lti: LtiEnvironment) -> None:
+    lti.peer.scenario = Scenario(claims={DEPLOYMENT: "dep-new"})
+    refused_forms = []
+    for _ in range(2):  # the first launch records the deployment; the second finds it still pending
+        login = lti.browser.get(lti.peer.login_url())
+        action, fields = form_fields(lti.browser.get(login.headers["location"]).text)
+        assert_refused(lti.browser.post(action, data=fields), "pending_deployment", status=403)
+        refused_forms.append((action, fields))
+    with lti.sessions() as session:
+        approve_deployment(session, session.scalars(
+            select(DeploymentRow).where(DeploymentRow.deployment_id == "dep-new")).one())
+        session.commit()
+    for action, fields in refused_forms:
+        assert_refused(lti.browser.post(action, data=fields), "replayed", words="This launch was already used.")
+    assert lti.launch().status_code == 200
+
+
 def test_an_oversized_id_token_gets_413(lti: LtiEnvironment) -> None:
     response = lti.browser.post(lti.tool_url + "/lti/launch", data={"id_token": "a" * (300 * 1024), "state": "x"})
     assert response.status_code == 413
