@@ -17,6 +17,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from marketplace.catalog.resource import Resource
 from marketplace.clock import utc_now
+from marketplace.store.catalog_generation import mark_catalog_changed
 from marketplace.store.models import ResourceRow
 from marketplace.store.plain_rows import plain_rows
 
@@ -144,6 +145,8 @@ def upsert_resources(session: Session, resources: Iterable[Resource]) -> tuple[i
         inserts = [{**_row_values(r), "created_at": now + timedelta(microseconds=added + number),
                     "updated_at": now} for number, r in enumerate(fresh)]
         updates = [{**_row_values(r), "updated_at": now} for r in batch if r.id in existing]
+        if inserts or updates:
+            mark_catalog_changed(session)
         if inserts:
             session.execute(insert(ResourceRow), inserts)
         if updates:
@@ -164,6 +167,7 @@ def delete_resources(session: Session, resource_ids: Iterable[str]) -> int:
     ids = list(resource_ids)
     if not ids:
         return 0
+    mark_catalog_changed(session)
     session.execute(delete(ResourceRow).where(ResourceRow.id.in_(ids)))
     return len(ids)
 

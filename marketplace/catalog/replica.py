@@ -2,8 +2,9 @@
 
 The database is the catalog's one truth (`marketplace catalog publish` or `marketplace index` writes it); every
 host keeps a Whoosh index in its own data folder and brings it up to date when the database's catalog changes,
-so hosts share no filesystem. The change is seen by a fingerprint of the catalog tables (row counts and the
-newest change times), which every write moves; a worker checks it every CHECK_SECONDS.
+so hosts share no filesystem. The change is seen by the catalog fingerprint (the catalog generation, which
+every catalog change moves in its own transaction, with row counts and newest change times); a worker checks it
+every CHECK_SECONDS.
 
 Several workers on one host share the host's index folder: a file lock lets one of them sync it, and the others
 pick the new generation up by its stamp, as they pick up any index change. Searches go on against the open

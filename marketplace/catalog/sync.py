@@ -44,6 +44,7 @@ from marketplace.catalog.records import (
 )
 from marketplace.catalog.resource import Resource
 from marketplace.catalog.thumbnails import indexed_hashes, iter_with_pictures, local_thumbnails, with_pictures
+from marketplace.store.catalog_generation import catalog_generation
 from marketplace.store.models import ResourceRow, ThumbnailRow
 
 Progress = Callable[[int], None]
@@ -147,12 +148,16 @@ def index_lock(index_dir: Path, *, wait: bool = True) -> Iterator[bool]:
 
 
 def catalog_fingerprint(session: Session) -> str:
-    """A value that changes whenever a resource or a thumbnail is added, changed or removed."""
-    # Both read from an index (alembic 0011), never from the tables: every worker asks every 15 seconds, and
-    # the thumbnails table holds the pictures. A thumbnail has its bytes exactly when it has a making time.
+    """A value that changes whenever a resource or a thumbnail is added, changed or removed: the resource
+    count first (0 means nothing was ever indexed), then the catalog generation, which every catalog change
+    moves, then the counts and newest change times that a previous release's writes move (it serves while
+    `marketplace db upgrade` runs, and does not know the generation)."""
+    # Read from indexes (alembic 0011), never from the tables: every worker asks every 15 seconds, and the
+    # thumbnails table holds the pictures. A thumbnail has its bytes exactly when it has a making time.
     resources = session.execute(select(func.count(), func.max(ResourceRow.updated_at))).one()
     thumbnails = session.execute(select(func.count(ThumbnailRow.made_at), func.max(ThumbnailRow.made_at))).one()
-    return "|".join(str(value) for value in (*resources, *thumbnails))
+    return "|".join(str(value) for value in (resources[0], catalog_generation(session), resources[1],
+                                             *thumbnails))
 
 
 def synced_fingerprint(index_dir: Path) -> str | None:

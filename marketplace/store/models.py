@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Date,
     DateTime,
     Dialect,
@@ -116,6 +117,21 @@ class ThumbnailRow(Base):
 
     # made_at answers the catalog fingerprint without reading the pictures (alembic 0011).
     __table_args__ = (Index("ix_thumbnails_made_at", "made_at"),)
+
+
+class CatalogGenerationRow(Base):
+    """One row: a counter that every transaction changing the catalog moves by one (alembic 0012).
+
+    Hosts see a catalog change made elsewhere by comparing it with the generation their index was synced to.
+    Row counts and newest change times alone miss a removal together with a change stamped by a host whose
+    clock is behind, or a transaction that commits after a later-stamped one; a counter bumped inside the
+    changing transaction cannot (on PostgreSQL the bump also holds the row until that transaction commits).
+    """
+
+    __tablename__ = "catalog_generation"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(BigInteger)
 
 
 class PlatformRow(Base):

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import and_, case, delete, func, not_, or_, select
 from sqlalchemy.orm import Session
 
+from marketplace.store.catalog_generation import mark_catalog_changed
 from marketplace.store.models import ResourceRow, ThumbnailRow
 
 
@@ -99,6 +100,7 @@ def save_thumbnail(session: Session, resource_id: str, *, source_url: str, sourc
                    media_type: str, width: int, height: int, data: bytes, now: datetime) -> None:
     """Store a made thumbnail, replacing whatever was there."""
     row = session.get(ThumbnailRow, resource_id)
+    mark_catalog_changed(session)  # documents carry their pictures: hosts rewrite them
     if row is None:
         row = ThumbnailRow(resource_id=resource_id)
         session.add(row)
@@ -125,6 +127,8 @@ def record_failure(session: Session, resource_id: str, *, source_url: str, reaso
         row = ThumbnailRow(resource_id=resource_id)
         session.add(row)
     elif row.source_url != source_url:
+        if row.made_at is not None:
+            mark_catalog_changed(session)  # the picture its document carries is dropped
         row.source_sha256 = row.sha256 = row.media_type = row.data = None
         row.width = row.height = None
         row.made_at = None
@@ -138,5 +142,6 @@ def delete_thumbnails(session: Session, resource_ids: Iterable[str]) -> int:
     ids = list(resource_ids)
     if not ids:
         return 0
+    mark_catalog_changed(session)
     session.execute(delete(ThumbnailRow).where(ThumbnailRow.resource_id.in_(ids)))
     return len(ids)

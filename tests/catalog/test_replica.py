@@ -8,6 +8,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
+from marketplace.catalog.index_store import read_manifest
+from marketplace.catalog.records import content_hashes
 from marketplace.catalog.replica import CatalogReplica
 from marketplace.catalog.search import CatalogIndex
 from marketplace.catalog.search_types import SearchRequest
@@ -157,7 +161,58 @@ def test_the_fingerprint_moves_when_a_thumbnail_is_made_replaced_or_dropped(data
                        now=now + timedelta(seconds=3))  # another source: the picture is dropped
         session.commit()
         seen.append(catalog_fingerprint(session))
-    # Made, replaced, dropped: each moves it. Dropped, the catalog is as it was before any picture, and so is
-    # the fingerprint (a host that never saw the picture has nothing to sync).
-    assert seen[0] != seen[1] != seen[2] != seen[3] == seen[0], seen
+    # Made, replaced, dropped: each moves it (dropped, the counts are back where they started, but the
+    # generation is not: a host that never saw the picture compares its manifest and finds nothing to do).
+    assert len(set(seen)) == 4, seen
     engine.dispose()
+
+
+def test_a_change_stamped_behind_the_newest_still_reaches_every_replica(
+    database_url: str, content_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`marketplace index` on a host whose clock is an hour behind removes one resource, adds one and changes one:
+    the count and the newest change time are what they were, and only the catalog generation moves. Every
+    other host's replica must still see it (with counts and times alone it never did, until the next change)."""
+    from datetime import timedelta
+
+    from marketplace.catalog import records
+    from marketplace.clock import utc_now
+    from marketplace.store.catalog_generation import catalog_generation
+
+    upgrade_database(database_url)
+    engine = make_engine(database_url)
+    sessions = make_session_factory(engine)
+    index_dir = tmp_path / "host" / "index"
+    catalog = CatalogIndex(index_dir)
+    replica = CatalogReplica(sessions, index_dir, catalog)
+    try:
+        with sessions() as session:
+            load_content(session, content_dir)
+            session.commit()
+            before = catalog_generation(session)
+        assert replica.catch_up() and catalog.document_count() == 5
+        resources = content_dir / "resources"
+        removed, changed = sorted(resources.rglob("*.toml"))[:2]
+        removed.unlink()
+        write_resource(resources / "biology", "axolotl-gills", title="Axolotl gills", subject="biology",
+                       description="Why an axolotl keeps its gills all its life.", keywords=("neoteny",))
+        changed.write_text(changed.read_text().replace('description = "', 'description = "Axolotl limbs. ', 1))
+        behind = utc_now() - timedelta(hours=1)
+        monkeypatch.setattr(records, "utc_now", lambda: behind)  # the other host's clock
+        with sessions() as session:
+            counts = catalog_fingerprint(session).split("|")
+            load_content(session, content_dir)
+            session.commit()
+            after = catalog_fingerprint(session).split("|")
+            assert catalog_generation(session) == before + 1  # one transaction, one step, however many batches
+        assert counts[0] == after[0] and counts[2:] == after[2:]  # what the old fingerprint read did not move
+        assert replica.catch_up()
+        assert catalog.document_count() == 5
+        found = {hit.id for hit in catalog.search(SearchRequest(text="axolotl")).hits}
+        assert found == {changed.stem, "axolotl-gills"}
+        with sessions() as session:
+            assert set(read_manifest(index_dir)) == set(content_hashes(session))  # the removed one is gone
+        assert not replica.catch_up()
+    finally:
+        catalog.close()
+        engine.dispose()

@@ -51,7 +51,7 @@ def test_app_refuses_to_start_on_an_old_schema(database_url: str, settings: Sett
     configured = dataclasses.replace(settings, database_url=database_url)
     with pytest.raises(SchemaOutOfDateError, match="marketplace db upgrade"):
         create_app(configured)
-    assert head_revision() == "0011_fingerprint_indexes"
+    assert head_revision() == "0012_catalog_generation"
 
 
 def test_the_licence_provenance_migration_makes_the_next_index_read_every_file_again(
@@ -117,15 +117,17 @@ def test_the_catalog_fingerprint_is_answered_from_indexes(database_url: str) -> 
     assert {index["name"]: index["column_names"] for index in inspect(engine).get_indexes("thumbnails")}[
         "ix_thumbnails_made_at"] == ["made_at"]
     if engine.dialect.name == "sqlite":
-        statements: list[str] = []
+        statements: list[tuple[str, object]] = []
         with engine.connect() as connection:
-            sqlalchemy_event.listen(connection, "before_cursor_execute", lambda *args: statements.append(args[2]))
+            sqlalchemy_event.listen(connection, "before_cursor_execute", lambda *args: statements.append((args[2], args[3])))
             with Session(bind=connection) as session:
                 catalog_fingerprint(session)
             fingerprint_statements = list(statements)
-            plans = [" ".join(str(row[-1]) for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
-                     for sql in fingerprint_statements]
-        assert len(plans) == 2 and all("USING COVERING INDEX" in plan for plan in plans), plans
+            plans = [" ".join(str(row[-1]) for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", parameters))  # type: ignore[arg-type]
+                     for sql, parameters in fingerprint_statements]
+        counts = [plan for plan in plans if "catalog_generation" not in plan]
+        assert len(counts) == 2 and all("USING COVERING INDEX" in plan for plan in counts), plans
+        assert any("catalog_generation USING INTEGER PRIMARY KEY" in plan for plan in plans), plans  # one row
     command.downgrade(alembic_config(database_url), "0010_reindex_covering")
     assert "ix_resources_updated_at" not in {index["name"] for index in inspect(engine).get_indexes("resources")}
     assert "ix_thumbnails_made_at" not in {index["name"] for index in inspect(engine).get_indexes("thumbnails")}
@@ -150,7 +152,7 @@ def test_a_database_a_newer_release_migrated_keeps_the_old_release_serving(
     assert len(said) <= 1 and all("newer than this release" in message for message in said)
     command.stamp(alembic_config(database_url), "0009_newest_index", purge=True)  # behind: refused, and says so
     assert database_problem(engine, database_url) == (
-        "The database is at revision 0009_newest_index, not 0011_fingerprint_indexes. Run `marketplace db upgrade`.")
+        "The database is at revision 0009_newest_index, not 0012_catalog_generation. Run `marketplace db upgrade`.")
     with pytest.raises(SchemaOutOfDateError, match="marketplace db upgrade"):
         check_schema(engine, database_url)
     with engine.begin() as connection:
