@@ -30,7 +30,7 @@ from marketplace.catalog.forward import ForwardPart
 from marketplace.catalog.postings import length_codes
 from marketplace.catalog.resource import Resource
 from marketplace.catalog.schema import analyze, build_schema, to_document, word_analyzer
-from marketplace.catalog.whoosh_internals import commit_segments, finalize_segment
+from marketplace.catalog.whoosh_internals import cancel_and_remove_segment, commit_segments, finalize_segment
 
 MANIFEST = "manifest.json"
 STAMP = "STAMP"
@@ -186,6 +186,23 @@ def build_index(
     building = path.with_name(path.name + ".building")
     shutil.rmtree(building, ignore_errors=True)
     building.mkdir(parents=True)
+    try:
+        count = _build_into(building, first, stream, manifest, workers=workers, progress=progress)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)  # a half-built copy of a large index is hundreds of MB
+        raise
+    retired = path.with_name(path.name + ".old")
+    shutil.rmtree(retired, ignore_errors=True)
+    if path.exists():
+        os.replace(path, retired)
+    os.replace(building, path)
+    shutil.rmtree(retired, ignore_errors=True)
+    return count
+
+
+def _build_into(building: Path, first: list[Resource], stream: Iterator[Resource], manifest: dict[str, str], *,
+                workers: int | None, progress: Progress | None) -> int:
+    """The whole index written into the empty folder `building`; returns the count."""
     ix = whoosh_index.create_in(str(building), build_schema())
     workers = workers or min(os.cpu_count() or 1, 4)
     if workers > 1 and len(first) >= PARALLEL_FROM and "fork" in multiprocessing.get_all_start_methods():
@@ -204,12 +221,6 @@ def build_index(
     forward.save(building, part, _open_unmapped(building).latest_generation())
     (building / ANALYSIS_FILE).write_text(ANALYSIS_VERSION)
     _write_manifest_and_stamp(building, manifest)
-    retired = path.with_name(path.name + ".old")
-    shutil.rmtree(retired, ignore_errors=True)
-    if path.exists():
-        os.replace(path, retired)
-    os.replace(building, path)
-    shutil.rmtree(retired, ignore_errors=True)
     return len(manifest)
 
 
@@ -341,7 +352,7 @@ def apply_changes(path: Path, upserts: Sequence[Resource], deletions: Iterable[s
             fresh[resource.id] = analyzed.forward_sequence()
             manifest[resource.id] = resource.content_hash
     except BaseException:
-        writer.cancel()
+        cancel_and_remove_segment(writer)
         raise
     writer.commit()
     # Document numbers may have moved (merged segments drop deleted documents): realign the forward index.

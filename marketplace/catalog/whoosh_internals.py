@@ -2,7 +2,8 @@
 
 Two things Whoosh's public API cannot do fast enough: read a term's posting blocks whole as arrays (facet
 counts over 100,000 resources; see postings.py), and commit segments written by forked worker processes
-(parallel index builds; see index_store.py). Both need names Whoosh keeps private. They live here only;
+(parallel index builds; see index_store.py). Both need names Whoosh keeps private, as does cancelling a
+writer without leaving its segment's files behind. They live here only;
 pyproject.toml pins whoosh-reloaded to PINNED_VERSION, and tests/catalog/test_whoosh_internals.py fails
 loudly, naming the missing internal, if an upgrade changes any of them. Everything else uses the public API.
 """
@@ -62,3 +63,19 @@ def commit_segments(parent: Any, segments: Sequence[Any]) -> None:
     parent._close_segment()
     parent._commit_toc(list(segments))
     parent._finish()
+
+
+def cancel_and_remove_segment(writer: Any) -> None:
+    """Cancel a segment writer and remove the files of the segment it had begun. Whoosh's own `cancel` leaves
+    them on disk until a later commit sweeps files it does not know; a re-index that failed every time would
+    never get there. They are removed before the index lock is released, so no other writer's files can be
+    among them (Whoosh's `cancel` is `_close_segment` then `_finish`, which releases the lock)."""
+    segment = writer.newsegment.segment_id()
+    storage = writer.storage
+    writer._close_segment()
+    try:
+        for name in list(storage.list()):
+            if name.startswith(segment + "."):
+                storage.delete_file(name)
+    finally:
+        writer._finish()

@@ -107,3 +107,36 @@ def test_the_manifest_is_json_that_reads_back_as_written(manifest: dict[str, str
     text = manifest_json(manifest)
     assert json.loads(text) == manifest
     assert text == json.dumps(manifest, separators=(",", ":"))  # the same bytes as before, whichever way
+
+
+def test_a_failed_build_or_reindex_leaves_no_files_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build that fails removes its half-built copy (at 100,000 resources, hundreds of MB); a re-index that
+    fails removes the segment it had begun (Whoosh's cancel leaves it until some later commit sweeps it, and a
+    re-index failing every time never commits). Either way the index that was there answers as before."""
+    resources = bundled()
+    path = tmp_path / "index"
+    build_index(path, resources, workers=1)
+    before = answers(path)
+    files = sorted(item.name for item in path.iterdir())
+
+    def failing(count: int) -> Iterator[Resource]:
+        yield from resources[:count]
+        raise RuntimeError("the database went away")
+
+    for count, workers in ((10, 1), (120, 2)):
+        monkeypatch.setattr(index_store, "PARALLEL_FROM", 50)
+        with pytest.raises(RuntimeError, match="went away"):
+            build_index(path, failing(count), workers=workers)
+        assert sorted(item.name for item in tmp_path.iterdir()) == ["index"]  # no index.building left
+    with pytest.raises(RuntimeError, match="went away"):
+        index_store.apply_changes(path, _failing_sequence(resources[:5]), [])
+    assert sorted(item.name for item in path.iterdir()) == files
+    assert answers(path) == before
+
+
+class _failing_sequence(list[Resource]):  # noqa: N801 - reads as what it is at the call
+    """A list whose iteration fails after its items, as a database stream that breaks mid-way."""
+
+    def __iter__(self) -> Iterator[Resource]:
+        yield from super().__iter__()
+        raise RuntimeError("the database went away")

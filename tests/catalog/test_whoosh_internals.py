@@ -76,3 +76,16 @@ def test_segments_from_workers_commit_through_the_parent(tmp_path: Path) -> None
     whoosh_internals.commit_segments(parent, segments)
     with whoosh_index.open_dir(str(tmp_path)).searcher() as searcher:
         assert searcher.doc_count() == 2
+
+
+def test_cancel_and_remove_segment(tmp_path: Path) -> None:
+    ix = _index(tmp_path, 20)
+    committed = sorted(item.name for item in tmp_path.iterdir())
+    writer = SegmentWriter(ix)
+    writer.add_document(id="new", body="leaf")
+    whoosh_internals.cancel_and_remove_segment(writer)
+    assert sorted(item.name for item in tmp_path.iterdir()) == committed
+    again = ix.writer()  # the lock was released
+    again.add_document(id="later", body="green")
+    again.commit()
+    assert ix.doc_count() == 21

@@ -119,12 +119,14 @@ def test_the_catalog_fingerprint_is_answered_from_indexes(database_url: str) -> 
     if engine.dialect.name == "sqlite":
         statements: list[tuple[str, object]] = []
         with engine.connect() as connection:
-            sqlalchemy_event.listen(connection, "before_cursor_execute", lambda *args: statements.append((args[2], args[3])))
+            sqlalchemy_event.listen(connection, "before_cursor_execute",
+                                    lambda *args: statements.append((args[2], args[3])))
             with Session(bind=connection) as session:
                 catalog_fingerprint(session)
             fingerprint_statements = list(statements)
-            plans = [" ".join(str(row[-1]) for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", parameters))  # type: ignore[arg-type]
-                     for sql, parameters in fingerprint_statements]
+            plans = [" ".join(str(row[-1]) for row in connection.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {sql}", parameters))
+                for sql, parameters in fingerprint_statements]
         counts = [plan for plan in plans if "catalog_generation" not in plan]
         assert len(counts) == 2 and all("USING COVERING INDEX" in plan for plan in counts), plans
         assert any("catalog_generation USING INTEGER PRIMARY KEY" in plan for plan in plans), plans  # one row
