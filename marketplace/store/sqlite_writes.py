@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -35,8 +36,17 @@ _held_in_process: set[int] = set()  # descriptors of the locks this process hold
 _fork_hook_registered = False
 
 
+# A statement that opens with common table expressions writes when its main statement does: the first of these
+# words after the WITH is found conservatively, anywhere in it (a read that names one takes the lock for nothing).
+_WITH_WRITING = re.compile(r"\s*WITH\b", re.IGNORECASE)
+_WRITES_AFTER_WITH = re.compile(r"\b(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
+
+
 def _writes(statement: str) -> bool:
-    return statement.lstrip()[:7].upper().startswith(_WRITING)
+    opening = statement.lstrip()[:7].upper()
+    if opening.startswith(_WRITING):
+        return True
+    return opening.startswith("WITH") and _WRITES_AFTER_WITH.search(statement) is not None
 
 
 def _drop_inherited_locks() -> None:
@@ -152,3 +162,9 @@ class WriteQueuedCursor(sqlite3.Cursor):
         connection = self.connection
         if isinstance(connection, WriteQueuedConnection):
             connection.queue_for_writing(sql)
+            if connection.isolation_level is not None and not connection.in_transaction \
+                    and _WITH_WRITING.match(sql) and _writes(sql):
+                # Python's sqlite3 opens its implicit transaction only before a statement that starts with
+                # INSERT, UPDATE, DELETE or REPLACE: a write behind a WITH would commit on its own, and a
+                # rollback would not undo it. (A connection in autocommit mode, isolation level None, is left so.)
+                connection.execute("BEGIN")

@@ -162,3 +162,20 @@ def test_a_commit_frees_the_lock_while_a_copy_of_its_descriptor_is_still_open(
     finally:
         os.close(copy)
         connection.close()
+
+
+def test_a_write_behind_common_table_expressions_queues_too(engine: Engine, tmp_path: Path) -> None:
+    """`WITH … INSERT` writes as plainly as an INSERT; a `WITH … SELECT` reads."""
+    database = tmp_path / "queued.sqlite3"
+    with engine.connect() as connection:
+        connection.execute(text("WITH named AS (SELECT 'one' AS name) SELECT name FROM named")).all()
+        assert lock_is_free(database)
+        connection.execute(text("WITH named AS (SELECT 'one' AS name) INSERT INTO items SELECT name FROM named"))
+        assert not lock_is_free(database)
+        connection.commit()
+        assert lock_is_free(database)
+        connection.execute(text("with gone as (select 'one' as name)\ndelete from items where name in gone"))
+        assert not lock_is_free(database)
+        connection.rollback()
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT name FROM items")).scalars().all() == ["one"]
