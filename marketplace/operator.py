@@ -7,12 +7,17 @@ on those only. Tool-wide matters (keys, the catalog) are the secret holder's.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+import os
+import socket
 import threading
-from dataclasses import dataclass, field
-from datetime import datetime
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.catalog.records import resource_count
@@ -24,10 +29,11 @@ from marketplace.errors import MarketplaceError
 from marketplace.grading.outbox import FAILED, retry
 from marketplace.lti.keys import KeyStatus, key_statuses, rotate
 from marketplace.lti.refusals import Refusal, recent_refusals
-from marketplace.store.models import DeploymentRow, GradeJobRow, PlatformRow
+from marketplace.store.models import DeploymentRow, GradeJobRow, PlatformRow, ReindexRunRow
 from marketplace.store.registrations import PENDING, approve_deployment, approve_platform
 
 FAILURES_SHOWN = 50
+logger = logging.getLogger("marketplace.operator")
 
 
 class OperatorError(MarketplaceError):
@@ -175,54 +181,111 @@ def retry_grade(sessions: sessionmaker[Session], scope: Scope, job_id: int) -> s
     return f"Queued the grade of {job.user_sub} again; the worker sends it within seconds."
 
 
-@dataclass(slots=True)
-class Reindex:
-    """One re-index run of this process: publish content/ to the database, then sync this host's index."""
+REINDEX_STALE = timedelta(minutes=15)  # a run not heard from for this long ended with its process
+PROGRESS_WRITE_SECONDS = 0.5  # progress is written at most this often (and at every change of phase)
+_RUNNING = ("reading", "indexing")
+
+
+@dataclass(frozen=True, slots=True)
+class ReindexState:
+    """The operator's page re-index as every worker and host sees it."""
 
     phase: str = "idle"  # idle | reading | indexing | done | failed
     done: int = 0
     total: int = 0
     message: str = ""
+    runner: str = ""
     started_at: datetime | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def running(self) -> bool:
-        return self.phase in {"reading", "indexing"}
+        return self.phase in _RUNNING
 
     @property
     def percent(self) -> int:
         return 100 if self.phase == "done" else int(100 * self.done / self.total) if self.total else 0
 
+
+class Reindex:
+    """The operator's page re-index: publish content/ to the database, then sync this host's index.
+
+    Its state is one database row (`reindex_run`), not this process's memory: the page's poll may reach any
+    worker or host, and only one run may go at a time, tool-wide. A run whose process died stays "running" in
+    that row; once it has not been heard from for REINDEX_STALE, it is shown as stopped and a new one may start
+    (the reading phase writes nothing until it ends: 100,000 files take about a minute).
+    """
+
+    def __init__(self) -> None:
+        self._done = 0
+        self._total = 0
+        self._written_at = 0.0
+
+    def state(self, sessions: sessionmaker[Session]) -> ReindexState:
+        with sessions() as session:
+            row = session.get(ReindexRunRow, 1)
+            if row is None:
+                return ReindexState()
+            state = ReindexState(row.phase, row.done, row.total, row.message, row.runner, row.started_at)
+            if state.running and row.updated_at is not None and row.updated_at < utc_now() - REINDEX_STALE:
+                return dataclasses.replace(state, phase="failed", message=(
+                    f"The re-index on {row.runner} stopped without finishing (its process ended). Start it again."))
+            return state
+
     def start(self, sessions: sessionmaker[Session], content_dir: Path, replica: CatalogReplica,
               scope: Scope) -> str:
         if not scope.whole_tool:
             raise OperatorError(403, "Only the tool's administrator re-indexes the catalog.")
-        with self._lock:
-            if self.running:
+        now = utc_now()
+        runner = f"{socket.gethostname()} (process {os.getpid()})"
+        claim = (update(ReindexRunRow)
+                 .where(ReindexRunRow.id == 1,
+                        or_(ReindexRunRow.phase.not_in(_RUNNING), ReindexRunRow.updated_at < now - REINDEX_STALE))
+                 .values(phase="reading", done=0, total=0, message="", runner=runner, started_at=now, updated_at=now))
+        with sessions() as session:
+            claimed = session.execute(claim).rowcount  # type: ignore[attr-defined]
+            if claimed == 0 and session.get(ReindexRunRow, 1) is None:  # a schema made without its migration
+                session.add(ReindexRunRow(id=1, phase="reading", done=0, total=0, message="", runner=runner,
+                                          started_at=now, updated_at=now))
+                claimed = 1
+            if claimed != 1:
                 raise OperatorError(409, "A re-index is already running; its progress is shown below.")
-            self.phase, self.done, self.total, self.message = "reading", 0, 0, ""
-            self.started_at = utc_now()
+            session.commit()
+        self._done, self._total, self._written_at = 0, 0, 0.0
         threading.Thread(target=self._run, args=(sessions, content_dir, replica), name="admin-reindex",
                          daemon=True).start()
         return "Re-indexing started."
 
-    def _advance(self, count: int) -> None:
-        self.done = min(self.total, self.done + count)
+    def _record(self, sessions: sessionmaker[Session], **values: object) -> None:
+        """Write the run's state in a transaction of its own. A failure is logged, never raised: the re-index
+        itself goes on, and the next write (or the end) brings the row up to date."""
+        try:
+            with sessions() as session:
+                session.execute(update(ReindexRunRow).where(ReindexRunRow.id == 1)
+                                .values(updated_at=utc_now(), **values))
+                session.commit()
+            self._written_at = time.monotonic()
+        except Exception as error:  # noqa: BLE001 - progress is shown, not needed
+            logger.warning("re-index progress not recorded: %s: %s", type(error).__name__, error)
 
     def _run(self, sessions: sessionmaker[Session], content_dir: Path, replica: CatalogReplica) -> None:
+        def advance(count: int) -> None:
+            self._done = min(self._total, self._done + count)
+            if time.monotonic() - self._written_at >= PROGRESS_WRITE_SECONDS:
+                self._record(sessions, done=self._done)
+
         try:
             with sessions() as session:
                 report = load_content(session, content_dir)
                 session.commit()
-                self.phase, self.total = "indexing", max(resource_count(session), 1)
-                sync_index(session, replica.index_dir, progress=self._advance)
+                self._total = max(resource_count(session), 1)
+                self._record(sessions, phase="indexing", total=self._total)
+                sync_index(session, replica.index_dir, progress=advance)
             replica.catalog.refresh()
-            self.phase, self.done = "done", self.total
-            self.message = (f"{report.scanned} files: {report.added} added, {report.updated} updated, "
-                            f"{report.removed} removed, {len(report.problems)} with problems.")
+            self._record(sessions, phase="done", done=self._total, message=(
+                f"{report.scanned} files: {report.added} added, {report.updated} updated, "
+                f"{report.removed} removed, {len(report.problems)} with problems."))
         except Exception as error:  # noqa: BLE001 - shown to the operator, who can run `marketplace index`
-            self.phase, self.message = "failed", f"The re-index failed ({type(error).__name__}): {error}"
+            self._record(sessions, phase="failed", message=f"The re-index failed ({type(error).__name__}): {error}")
 
 
 def catalog_status(catalog: CatalogIndex) -> str:

@@ -134,6 +134,25 @@ class CatalogGenerationRow(Base):
     value: Mapped[int] = mapped_column(BigInteger)
 
 
+class ReindexRunRow(Base):
+    """One row: the operator's page re-index run, the latest or the one running (alembic 0013).
+
+    Shared through the database so that every worker and host shows its progress (the page's poll reaches any
+    of them) and only one runs at a time, tool-wide.
+    """
+
+    __tablename__ = "reindex_run"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    phase: Mapped[str] = mapped_column(String(20))  # idle | reading | indexing | done | failed
+    done: Mapped[int] = mapped_column()
+    total: Mapped[int] = mapped_column()
+    message: Mapped[str] = mapped_column(Text)
+    runner: Mapped[str] = mapped_column(String(300))  # host and process id
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
 class PlatformRow(Base):
     """An LMS registration: one issuer and client_id pair (an issuer may have several client_ids)."""
 

@@ -21,7 +21,6 @@ from marketplace.errors import RequestError
 from marketplace.keyed import Purpose, TokenExpired, TokenInvalid, read_claims, sign, signature, signature_matches
 from marketplace.lti.launched import context_for_token, platform_of_launch
 from marketplace.operator import (
-    Reindex,
     Scope,
     catalog_status,
     decide_deployment,
@@ -96,6 +95,7 @@ async def admin_page(request: Request) -> Response:
                                  "administrator secret, or open it from your platform as its administrator.")
     app = services(request)
     data = await run_in_threadpool(overview, app.sessions, scope)
+    reindex = await run_in_threadpool(app.reindex.state, app.sessions)
     notice = ""
     if request.query_params.get("done"):
         try:
@@ -104,7 +104,7 @@ async def admin_page(request: Request) -> Response:
             notice = ""
     return _page(request, "admin.html", {
         "scope": scope, "data": data, "csrf": _csrf(request), "notice": notice,
-        "catalog": catalog_status(app.catalog) if scope.whole_tool else "", "reindex": _reindex(request),
+        "catalog": catalog_status(app.catalog) if scope.whole_tool else "", "reindex": reindex,
     })
 
 
@@ -144,10 +144,6 @@ async def sign_out(request: Request) -> Response:
     response = RedirectResponse(str(request.url_for("admin")), status_code=303)
     response.headers.append("set-cookie", f"{COOKIE}=; Path=/admin; Max-Age=0; HttpOnly; SameSite=Lax")
     return response
-
-
-def _reindex(request: Request) -> Reindex:
-    return services(request).reindex
 
 
 class _Refused(Exception):
@@ -213,14 +209,15 @@ def _grade_retry(request: Request, scope: Scope) -> str:
 def _catalog_reindex(request: Request, scope: Scope) -> str:
     app = services(request)
     assert app.replica is not None  # noqa: S101 - create_app always makes one
-    return _reindex(request).start(app.sessions, app.settings.content_dir, app.replica, scope)
+    return app.reindex.start(app.sessions, app.settings.content_dir, app.replica, scope)
 
 
 async def reindex_progress(request: Request) -> Response:
     """GET /admin/catalog/progress: the progress fragment, polled by htmx while a re-index runs."""
     if _scope(request) is None:
         return _refused(request, "Sign in first: this page is for the tool's administrators.")
-    return _page(request, "_admin_reindex.html", {"reindex": _reindex(request)})
+    app = services(request)
+    return _page(request, "_admin_reindex.html", {"reindex": await run_in_threadpool(app.reindex.state, app.sessions)})
 
 
 def routes() -> list[Route]:

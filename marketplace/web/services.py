@@ -55,7 +55,7 @@ class Services:
     portfolio_max_upload_bytes: int = MAX_FILE_BYTES
     sandbox: Lazy[object] = field(default_factory=Lazy)  # the dev sandbox, typed by sandbox/state.py
     replica: CatalogReplica | None = None  # keeps this host's index in step with the database's catalog
-    reindex: Reindex = field(default_factory=Reindex)  # the operator's page re-index run of this process
+    reindex: Reindex = field(default_factory=Reindex)  # the operator's page re-index (its state: the database)
 
 
 def services(where: HTTPConnection | Starlette) -> Services:

@@ -51,7 +51,7 @@ def test_app_refuses_to_start_on_an_old_schema(database_url: str, settings: Sett
     configured = dataclasses.replace(settings, database_url=database_url)
     with pytest.raises(SchemaOutOfDateError, match="marketplace db upgrade"):
         create_app(configured)
-    assert head_revision() == "0012_catalog_generation"
+    assert head_revision() == "0013_reindex_run"
 
 
 def test_the_licence_provenance_migration_makes_the_next_index_read_every_file_again(
@@ -154,7 +154,7 @@ def test_a_database_a_newer_release_migrated_keeps_the_old_release_serving(
     assert len(said) <= 1 and all("newer than this release" in message for message in said)
     command.stamp(alembic_config(database_url), "0009_newest_index", purge=True)  # behind: refused, and says so
     assert database_problem(engine, database_url) == (
-        "The database is at revision 0009_newest_index, not 0012_catalog_generation. Run `marketplace db upgrade`.")
+        "The database is at revision 0009_newest_index, not 0013_reindex_run. Run `marketplace db upgrade`.")
     with pytest.raises(SchemaOutOfDateError, match="marketplace db upgrade"):
         check_schema(engine, database_url)
     with engine.begin() as connection:

@@ -5,19 +5,27 @@ key rotation, the catalog re-index with its progress, recent refusals)."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
+import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
+from marketplace import operator
 from marketplace.app import create_app
+from marketplace.catalog.sync import ContentReport
+from marketplace.clock import utc_now
 from marketplace.lti.keys import key_statuses
 from marketplace.settings import Settings
 from marketplace.store.database import make_engine, make_session_factory
-from marketplace.store.models import DeploymentRow, PlatformRow
+from marketplace.store.models import DeploymentRow, PlatformRow, ReindexRunRow
 from marketplace.store.registrations import PENDING, add_deployment, add_platform
 from marketplace.web.services import services
 from tests.conftest import prepare_app_data, write_resource
@@ -136,6 +144,57 @@ def test_the_catalog_re_indexes_with_progress(client: TestClient, settings: Sett
     assert 'value="100"' in progress and "1 added" in progress
     assert "6 resources in this host" in client.get("/admin").text
     assert client.get("/api/catalog/search", params={"q": "zebrafish"}).json()["total"] == 1
+
+
+def test_a_re_index_is_one_run_that_every_worker_and_host_shows(
+    settings: Settings, database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Two hosts (or two workers) on one database: a re-index started on one is shown by the other's progress
+    poll (the page's poll may reach either), a second start on the other is refused while it runs, and a run
+    whose process died is shown as stopped, after which a new one may start."""
+    shared = dataclasses.replace(settings, database_url=database_url, admin_token=SECRET)
+    prepare_app_data(shared)
+    other_host = dataclasses.replace(shared, data_dir=tmp_path / "other-host")
+    write_resource(settings.content_dir / "resources" / "biology", "zebrafish", title="Zebrafish fins",
+                   subject="biology", description="How zebrafish grow their fins back after an injury.",
+                   keywords=("regeneration",), grades=("9-12",))
+    reading, release = threading.Event(), threading.Event()
+    load_content = operator.load_content
+
+    def held(session: Session, content_dir: Path) -> ContentReport:
+        reading.set()
+        assert release.wait(30)
+        return load_content(session, content_dir)
+
+    monkeypatch.setattr(operator, "load_content", held)
+    with TestClient(create_app(shared)) as first, TestClient(create_app(other_host)) as second:
+        csrf_first, csrf_second = sign_in(first), sign_in(second)
+        assert "Re-index:" not in second.get("/admin/catalog/progress").text  # nothing ran yet
+        assert "Re-indexing started" in first.post("/admin/catalog/reindex", data={"csrf": csrf_first}).text
+        assert reading.wait(10)
+        shown = second.get("/admin/catalog/progress").text
+        assert "Re-index: reading" in shown and 'hx-trigger="every 1s"' in shown, shown
+        assert f"(process {os.getpid()})" in shown
+        refused = second.post("/admin/catalog/reindex", data={"csrf": csrf_second})
+        assert refused.status_code == 409 and "already running" in refused.text
+        release.set()
+        deadline = time.monotonic() + 30
+        while "Re-index: done" not in (progress := second.get("/admin/catalog/progress").text):
+            assert "failed" not in progress and time.monotonic() < deadline, progress
+            time.sleep(0.1)
+        assert 'value="100"' in progress and "1 added" in progress and "every 1s" not in progress
+
+        engine = make_engine(database_url)  # a run whose process died in the middle of indexing
+        with engine.begin() as connection:
+            connection.execute(update(ReindexRunRow).values(phase="indexing",
+                                                            updated_at=utc_now() - timedelta(minutes=16)))
+        engine.dispose()
+        assert "stopped without finishing" in first.get("/admin/catalog/progress").text
+        assert "Re-indexing started" in second.post("/admin/catalog/reindex", data={"csrf": csrf_second}).text
+        while "Re-index: done" not in (progress := first.get("/admin/catalog/progress").text):
+            assert "failed" not in progress and time.monotonic() < deadline, progress
+            time.sleep(0.1)
+        assert "0 added" in progress
 
 
 def test_recent_launch_refusals_are_listed_with_their_reasons(client: TestClient) -> None:
