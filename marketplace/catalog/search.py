@@ -21,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import orjson
 
 from marketplace.catalog import facets as facet_masks
 from marketplace.catalog.analysis import STOP_WORDS, Analyzer, normalise, shared_analyzer
@@ -291,7 +292,7 @@ class CatalogIndex:
             language=stored["language"],
             author=stored["author_text"],
             license_id=stored["license"],
-            display=json.loads(stored["display"]),
+            display=orjson.loads(stored["display"]),
             title_highlight=highlight(stored["title_text"], analyzer, title_stems, prefixes),
             description_highlight=highlight(stored["description_text"], analyzer, description_stems, prefixes,
                                             SNIPPET_CHARS),

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from marketplace.catalog.records import find_resource
 from marketplace.catalog.search import CatalogIndex
 from marketplace.catalog.search_types import SearchRequest, SearchResult
 from marketplace.catalog.vocabulary import FACET_LEGENDS, FACETS
 from marketplace.errors import RequestError
+from marketplace.web.json_response import FastJSONResponse
 from marketplace.web.params import search_request
 from marketplace.web.serialize import hit_to_json, resource_to_json, result_to_json
 from marketplace.web.services import services
@@ -26,7 +27,7 @@ async def _run_search(request: Request, search: SearchRequest) -> SearchResult:
 
 async def search_api(request: Request) -> Response:
     search = search_request(request.query_params)
-    return JSONResponse(result_to_json(await _run_search(request, search)))
+    return FastJSONResponse(result_to_json(await _run_search(request, search)))
 
 
 async def resource_api(request: Request) -> Response:
@@ -34,7 +35,7 @@ async def resource_api(request: Request) -> Response:
     resource = await run_in_threadpool(find_resource, services(request).sessions, resource_id)
     if resource is None:
         raise RequestError(404, f"There is no resource with the id {resource_id[:100]!r} in the catalog.", "id")
-    return JSONResponse(resource_to_json(resource))
+    return FastJSONResponse(resource_to_json(resource))
 
 
 async def browse_page(request: Request) -> Response:

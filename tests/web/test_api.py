@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +11,7 @@ from starlette.testclient import TestClient
 from marketplace.app import create_app
 from marketplace.settings import Settings
 from marketplace.store.database import upgrade_database
+from marketplace.web.json_response import FastJSONResponse
 from tests.conftest import prepare_app_data
 
 
@@ -40,6 +42,15 @@ def test_search_api_shape(client: TestClient) -> None:
     assert body["facets"]["subject"]["biology"] == 2
     assert body["suggestion"] is None
     assert client.get(first["thumbnail_url"]).status_code == 200
+
+
+def test_the_catalog_api_answers_the_json_the_standard_library_would(client: TestClient) -> None:
+    """The catalog API is encoded by orjson (json_response.py): the same document as json.dumps, in compact
+    UTF-8, with the JSON media type; a NaN (a scoring bug) becomes null rather than a 500."""
+    response = client.get("/api/catalog/search", params={"q": "révolution française"})
+    assert response.headers["content-type"] == "application/json"
+    assert response.content == json.dumps(response.json(), ensure_ascii=False, separators=(",", ":")).encode()
+    assert FastJSONResponse({"score": float("nan"), "ok": [1, "ü"]}).body == '{"score":null,"ok":[1,"ü"]}'.encode()
 
 
 def test_search_api_filters_paging_and_suggestion(client: TestClient) -> None:
