@@ -144,7 +144,7 @@ class CatalogIndex:
         window_start = (request.page - 1) * request.per_page
         page_docs: list[int]
         scores: list[tuple[float, float] | None]
-        if window_start >= min(total, MAX_RESULT_WINDOW):
+        if request.counts_only or window_start >= min(total, MAX_RESULT_WINDOW):
             page_docs, scores = [], []
         elif parsed.is_empty or request.sort == "title":
             order = title_order(state)

@@ -49,6 +49,9 @@ class SearchRequest:
     per_page: int = 20
     sort: SortOrder = "relevance"
     as_you_type: bool = False
+    # The total, the facets and the notes without the page of hits (the picker's first screen shows its own
+    # sections instead: building hits it never shows was most of its search).
+    counts_only: bool = False
 
     def filters(self) -> dict[str, tuple[str, ...]]:
         return {"subject": self.subjects, "grade": self.grades, "type": self.types, "allows": self.allows,

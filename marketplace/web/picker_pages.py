@@ -3,6 +3,7 @@ those that update it: the role check, the template values, the personal lists an
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -81,9 +82,16 @@ async def run_search(request: Request, search: SearchRequest) -> SearchResult:
     return result
 
 
-async def initial_results(request: Request, context: LaunchContext, text: str) -> dict[str, Any]:
-    """The first page of results and the personal lists, for the full picker page."""
-    search = SearchRequest(text=text, per_page=10)
-    result = await run_search(request, search)
+async def picker_search(request: Request, context: LaunchContext, search: SearchRequest) -> dict[str, Any]:
+    """The results and the personal lists, as the picker's results template takes them. When the first screen
+    is shown in place of results (nothing asked yet), the search counts (the total and the facets) and builds
+    no hits."""
+    first_screen = picks.wants_first_screen(search)
+    result = await run_search(request, replace(search, counts_only=True) if first_screen else search)
     personal = await run_in_threadpool(personal_lists, request, context, search)
     return {"search": search, "result": result, "hits": [hit_to_json(hit) for hit in result.hits], **personal}
+
+
+async def initial_results(request: Request, context: LaunchContext, text: str) -> dict[str, Any]:
+    """The first page of results and the personal lists, for the full picker page."""
+    return await picker_search(request, context, SearchRequest(text=text, per_page=10))

@@ -31,10 +31,9 @@ from marketplace.portfolio.content_items import submission_item
 from marketplace.settings import Settings
 from marketplace.web.launch_session import launch_context
 from marketplace.web.params import search_request
-from marketplace.web.picker_pages import personal_lists, picker_context, require_role, run_search
+from marketplace.web.picker_pages import personal_lists, picker_context, picker_search, require_role
 from marketplace.web.resource_pages import load_resource, resource_page_context
 from marketplace.web.security import content_security_policy
-from marketplace.web.serialize import hit_to_json
 from marketplace.web.services import services
 
 
@@ -52,12 +51,9 @@ async def picker_results(request: Request) -> Response:
     search = search_request(request.query_params, as_you_type=bool(request.headers.get("HX-Request")))
     if "per_page" not in request.query_params:
         search = SearchRequest(**{**_fields(search), "per_page": 10})
-    result = await run_search(request, search)
-    personal = await run_in_threadpool(personal_lists, request, context, search)
     response: Response = services(request).templates.TemplateResponse(
         request, "_picker_results.html",
-        {"search": search, "result": result, "hits": [hit_to_json(hit) for hit in result.hits],
-         **personal, **picker_context(context), "oob": True},
+        {**await picker_search(request, context, search), **picker_context(context), "oob": True},
     )
     return response
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import html
 import re
+from typing import Any
 
 import httpx
+import pytest
 
+from marketplace.catalog.search import CatalogIndex
 from tests.lti.conftest import LtiEnvironment
 from tests.lti.dl_receiver import DeepLinkReceiver
 from tests.lti.test_deep_linking import choose, items_of, open_picker, send_back
@@ -72,6 +75,30 @@ def test_favourites_and_recently_used_follow_the_instructor(extras: LtiEnvironme
     assert "section-recent" not in searched.text and 'for="pick-leaf-image"' in searched.text
     unstar = post(lti, again, "/lti/picker/favourite", {"resource": "leaf-image", "favourite": "false"})
     assert 'aria-pressed="false"' in unstar.text
+
+
+def test_the_first_screen_counts_without_building_hits(extras: LtiEnvironment, receiver: DeepLinkReceiver,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing asked yet: the picker shows its sections, the catalog's total and the facets; the search behind
+    them builds no result cards it would not show. Words ask for cards again."""
+    built: list[int] = []
+    hit = CatalogIndex._hit
+
+    def counted(self: CatalogIndex, *args: Any) -> Any:  # noqa: ANN401 - passes through
+        built.append(1)
+        return hit(self, *args)
+
+    monkeypatch.setattr(CatalogIndex, "_hit", counted)
+    page = open_picker(extras, receiver, "editor_button")
+    assert "resources in the catalog. Search above" in page.text and 'id="section-newest"' in page.text
+    assert re.search(r'<p class="summary">\d+ resources in the catalog', page.text)
+    assert 'name="subject" value="biology"' in page.text and not built
+    cleared = extras.browser.get(extras.tool_url + "/lti/picker/results", params={"q": ""},
+                                 headers={"X-Launch-Token": token_of(page), "HX-Request": "true"})
+    assert 'id="section-newest"' in cleared.text and 'hx-swap-oob="true"' in cleared.text and not built
+    searched = extras.browser.get(extras.tool_url + "/lti/picker/results", params={"q": "leaf"},
+                                  headers={"X-Launch-Token": token_of(page), "HX-Request": "true"})
+    assert 'for="pick-leaf-image"' in searched.text and built
 
 
 def test_preview_facets_and_escaping(extras: LtiEnvironment, receiver: DeepLinkReceiver) -> None:
