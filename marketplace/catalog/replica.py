@@ -20,6 +20,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from marketplace.catalog.cards import cards
 from marketplace.catalog.search import CatalogIndex
 from marketplace.catalog.sync import catalog_fingerprint, index_lock, sync_index, synced_fingerprint
 from marketplace.store.picker import recent_newest
@@ -44,7 +45,8 @@ class CatalogReplica:
             fingerprint = catalog_fingerprint(session)
             if fingerprint == synced_fingerprint(self.index_dir) or fingerprint.startswith("0|"):
                 return False
-            recent_newest.forget()  # the catalog changed: the picker's newest list is read again
+            recent_newest.forget()  # the catalog changed: the picker's newest list and cards are read again
+            cards.forget()
             with index_lock(self.index_dir, wait=False) as free:
                 if not free:
                     return False  # another worker of this host is syncing; its new generation reaches us too

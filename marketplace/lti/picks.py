@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from marketplace.catalog.cards import cards
 from marketplace.catalog.records import get_resources
 from marketplace.catalog.resource import Resource
 from marketplace.catalog.search_types import SearchRequest
-from marketplace.catalog.thumbnails import local_thumbnails, with_pictures
 from marketplace.lti.context import LaunchContext
 from marketplace.store.models import LaunchRow
 from marketplace.store.picker import favourite_ids, most_used_ids, recent_ids, recent_newest
@@ -70,9 +70,7 @@ def first_screen(session: Session, platform_id: int, user_sub: str,
     room = SUGGESTIONS - len(chosen[2][2])
     fresh_new = [item for item in newest if item not in shown][:room]
     chosen.append(("newest", "New in the catalog", fresh_new))
-    wanted = [i for _, _, ids in chosen for i in ids]
-    known = {resource.id: resource
-             for resource in with_pictures(get_resources(session, wanted), local_thumbnails(session, wanted))}
+    known = cards.get(session, [i for _, _, ids in chosen for i in ids])
     return [Section(key, heading, [known[i] for i in ids if i in known])
             for key, heading, ids in chosen if any(i in known for i in ids)]
 
