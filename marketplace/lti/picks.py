@@ -17,7 +17,7 @@ from marketplace.catalog.resource import Resource
 from marketplace.catalog.search_types import SearchRequest
 from marketplace.lti.context import LaunchContext
 from marketplace.store.models import LaunchRow
-from marketplace.store.picker import favourite_ids, most_used_ids, recent_ids, recent_newest
+from marketplace.store.picker import favourite_ids, recent_ids, recent_most_used, recent_newest
 
 SECTION_SIZE = 5
 SUGGESTIONS = 10  # most used and newest together fill up to this many
@@ -54,7 +54,7 @@ def first_screen(session: Session, platform_id: int, user_sub: str,
     if known_favourites is None:
         known_favourites = favourite_ids(session, platform_id, user_sub)
     favourites = known_favourites[:SECTION_SIZE]
-    popular = most_used_ids(session, platform_id, limit=SUGGESTIONS + len(recent) + len(favourites))
+    popular = recent_most_used.get(session, platform_id, limit=SUGGESTIONS + len(recent) + len(favourites))
     newest = recent_newest.get(session, limit=SUGGESTIONS * 3)
     shown: set[str] = set()
     plan: list[tuple[str, str, list[str], int]] = [

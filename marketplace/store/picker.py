@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
+from typing import Generic, TypeVar
 
 from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
@@ -19,6 +20,9 @@ RECENT_SHOWN = 8
 # The newest list changes only when the catalog does; each process reuses it this long, as long as a replica's
 # check interval (a catalog edit reaches search in the same time), so that a first screen need not read it.
 NEWEST_FRESH_SECONDS = 15.0
+MOST_USED_READ = 30  # the most used list read once for every caller (the first screen needs at most 20)
+K = TypeVar("K", bound=Hashable)
+MAX_KEPT_KEYS = 10_000  # per engine and list (platforms); past it the cache starts again
 
 
 def set_selected(session: Session, launch: LaunchRow, resource_id: str, selected: bool, *, single: bool) -> list[str]:
@@ -101,26 +105,31 @@ def newest_ids(session: Session, limit: int, scan: int = 500) -> list[str]:
     return chosen
 
 
-class _NewestCache:
-    """`newest_ids` per engine (one per app: tests and hosts never share one) for NEWEST_FRESH_SECONDS."""
+class _KeptPerEngine(Generic[K]):
+    """Answers of one query, per engine (one per app: tests and hosts never share one) and key, each reused for
+    NEWEST_FRESH_SECONDS."""
 
-    def __init__(self) -> None:
+    def __init__(self, read: Callable[[Session, K], list[str]]) -> None:
+        self._read = read
         self._lock = threading.Lock()
-        self._by_engine: weakref.WeakKeyDictionary[Engine, tuple[float, int, list[str]]] = (
+        self._by_engine: weakref.WeakKeyDictionary[Engine, dict[K, tuple[float, list[str]]]] = (
             weakref.WeakKeyDictionary())
 
-    def get(self, session: Session, limit: int) -> list[str]:
+    def _get(self, session: Session, key: K) -> list[str]:
         engine = session.get_bind()
         if not isinstance(engine, Engine):  # a session bound to one connection (a test's): nothing to share
-            return newest_ids(session, limit)
+            return self._read(session, key)
         now = time.monotonic()
         with self._lock:
-            cached = self._by_engine.get(engine)
-        if cached is not None and cached[1] == limit and now - cached[0] < NEWEST_FRESH_SECONDS:
-            return list(cached[2])
-        fresh = newest_ids(session, limit)
+            cached = self._by_engine.get(engine, {}).get(key)
+        if cached is not None and now - cached[0] < NEWEST_FRESH_SECONDS:
+            return list(cached[1])
+        fresh = self._read(session, key)
         with self._lock:
-            self._by_engine[engine] = (now, limit, fresh)
+            kept = self._by_engine.setdefault(engine, {})
+            if len(kept) >= MAX_KEPT_KEYS:
+                kept.clear()
+            kept[key] = (now, fresh)
         return list(fresh)
 
     def forget(self) -> None:
@@ -129,4 +138,29 @@ class _NewestCache:
             self._by_engine.clear()
 
 
+class _NewestCache(_KeptPerEngine[int]):
+    """`newest_ids` (the catalog's newest) for NEWEST_FRESH_SECONDS."""
+
+    def __init__(self) -> None:
+        super().__init__(newest_ids)
+
+    def get(self, session: Session, limit: int) -> list[str]:
+        return self._get(session, limit)
+
+
+class _MostUsedCache(_KeptPerEngine[int]):
+    """`most_used_ids` of a platform for NEWEST_FRESH_SECONDS: an aggregate over every recorded use of the
+    platform (it grows with its instructors), run on every picker opened; "most used" a few seconds late is
+    as true as ever. Read MOST_USED_READ deep, so that every caller's limit is one cached answer."""
+
+    def __init__(self) -> None:
+        super().__init__(lambda session, platform_id: most_used_ids(session, platform_id, MOST_USED_READ))
+
+    def get(self, session: Session, platform_id: int, limit: int) -> list[str]:
+        if limit > MOST_USED_READ:
+            return most_used_ids(session, platform_id, limit)
+        return self._get(session, platform_id)[:limit]
+
+
 recent_newest = _NewestCache()
+recent_most_used = _MostUsedCache()

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -14,6 +15,7 @@ from marketplace.catalog.sync import load_content
 from marketplace.store import picker
 from marketplace.store.database import make_engine, make_session_factory, upgrade_database
 from marketplace.store.models import ResourceRow
+from marketplace.store.registrations import add_platform
 from tests.conftest import write_resource
 
 
@@ -75,3 +77,37 @@ def test_a_session_bound_to_one_connection_reads_the_list_every_time(sessions: s
     engine = sessions.kw["bind"]
     with engine.connect() as connection, Session(bind=connection) as session:
         assert picker.recent_newest.get(session, limit=3) == picker.newest_ids(session, 3)
+
+
+def test_the_most_used_list_is_read_once_per_platform_until_stale(sessions: sessionmaker[Session],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first screen's "most used by teachers here": an aggregate over every recorded use of a platform,
+    read once per platform for NEWEST_FRESH_SECONDS, whatever limit each caller asks for."""
+    with sessions() as session:
+        platforms = [add_platform(session, issuer=f"https://lms{number}.example.edu", client_id="c",
+                                  name=f"LMS {number}", auth_login_url="https://lms.example.edu/a",
+                                  auth_token_url="https://lms.example.edu/t", key_set_url="https://lms.example.edu/k").id
+                     for number in (1, 2)]
+        picker.record_uses(session, platforms[0], "teacher-1", ["plant-cells", "fractions-pizza"])
+        picker.record_uses(session, platforms[0], "teacher-2", ["plant-cells"])
+        session.commit()
+        statements: list[str] = []
+
+        def count(*args: object) -> None:
+            statements.append(str(args[2]))
+
+        engine = session.get_bind()
+        sqlalchemy_event.listen(engine, "before_cursor_execute", count)
+        assert picker.recent_most_used.get(session, platforms[0], limit=10) == ["plant-cells", "fractions-pizza"]
+        assert picker.recent_most_used.get(session, platforms[0], limit=1) == ["plant-cells"]
+        assert picker.recent_most_used.get(session, platforms[1], limit=10) == []
+        sqlalchemy_event.remove(engine, "before_cursor_execute", count)
+        assert len(statements) == 2  # one read per platform
+        for teacher in ("teacher-3", "teacher-4"):
+            picker.record_uses(session, platforms[0], teacher, ["fractions-pizza"])
+        session.commit()
+        assert picker.recent_most_used.get(session, platforms[0], limit=10)[0] == "plant-cells"  # kept
+        monkeypatch.setattr(picker, "NEWEST_FRESH_SECONDS", 0.0)
+        assert picker.recent_most_used.get(session, platforms[0], limit=10) == ["fractions-pizza", "plant-cells"]
+        deep = picker.MOST_USED_READ + 1  # a longer list than is kept is read as asked
+        assert picker.recent_most_used.get(session, platforms[0], limit=deep) == ["fractions-pizza", "plant-cells"]
