@@ -67,14 +67,16 @@ class LaunchContext:
     # tool_platform.product_family_code ("canvas", "moodle", …): what a platform does with an item differs.
     product_family: str | None = None
     # Read with the launch's row by a later request, so its handlers need not read the row again: the
-    # platform's row id and the picker's tray (its current selection) at the time of this request.
+    # platform's row id, the picker's tray (its current selection) and whether the launch was already answered,
+    # at the time of this request.
     platform_id: int | None = None
     selection: tuple[str, ...] = ()
+    responded: bool = False
 
     @classmethod
     def from_claims(
         cls, launch_id: str, body: dict[str, Any], *, client_id: str, platform_name: str,
-        platform_id: int | None = None, selection: tuple[str, ...] = ()
+        platform_id: int | None = None, selection: tuple[str, ...] = (), responded: bool = False
     ) -> LaunchContext:
         context = _dict(body.get(claims.CONTEXT))
         custom = {str(key): str(value) for key, value in _dict(body.get(claims.CUSTOM)).items()}
@@ -106,6 +108,7 @@ class LaunchContext:
             product_family=_product_family(body),
             platform_id=platform_id,
             selection=selection,
+            responded=responded,
         )
 
     @property

@@ -60,12 +60,17 @@ def answer(
     settings = DeepLinkingSettings.from_claim(context.deep_linking_settings)
     placement = placement_of(context)
     with sessions() as session:
-        row = session.get(LaunchRow, context.launch_id)
-        assert row is not None  # noqa: S101 - the launch token named it
-        if row.responded_at is not None:
-            return _sent_again(session, signing, context, settings, row)
+        platform_id, selection = context.platform_id, context.selection
+        if context.responded or platform_id is None:
+            # Answered already (a second press, a reload), or a context that did not come from the launch's row
+            # (whose platform and tray the request already read with the launch token): read the row.
+            row = session.get(LaunchRow, context.launch_id)
+            assert row is not None  # noqa: S101 - the launch token named it
+            if row.responded_at is not None:
+                return _sent_again(session, signing, context, settings, row)
+            platform_id, selection = row.platform_id, tuple(row.selection or ())
         # The tray (kept across searches) plus anything ticked on the page without htmx.
-        chosen = list(dict.fromkeys([*(row.selection or []), *posted]))
+        chosen = list(dict.fromkeys([*selection, *posted]))
         if len(chosen) > MAX_SELECTION:
             raise refused("dl_too_many", f"Select at most {MAX_SELECTION} resources at once.", advice="")
         resources = get_resources(session, chosen)
@@ -98,7 +103,7 @@ def answer(
             row = session.get(LaunchRow, context.launch_id, populate_existing=True)
             assert row is not None  # noqa: S101 - it was there a moment ago
             return _sent_again(session, signing, context, settings, row)
-        record_uses(session, row.platform_id, context.user_sub, [resource.id for resource in resources])
+        record_uses(session, platform_id, context.user_sub, [resource.id for resource in resources])
         session.commit()
     jwt_value = sign_response(response_claims(context, settings, items, message), kid, key)
     return DeepLinkAnswer(jwt_value, settings.return_url, len(items))

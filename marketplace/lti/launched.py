@@ -32,7 +32,8 @@ def context_for_token(sessions: sessionmaker[Session], secret_key: str, token: s
             raise LtiRefusal("launch_expired", "This session has expired. Open the tool again from your course.", 401)
         bind_trace(row.state)  # the picker's requests and the response join the launch's trace
         return LaunchContext.from_claims(row.id, row.claims, client_id=found[1], platform_name=found[2],
-                                         platform_id=row.platform_id, selection=tuple(row.selection or ()))
+                                         platform_id=row.platform_id, selection=tuple(row.selection or ()),
+                                         responded=row.responded_at is not None)
 
 
 def platform_of_launch(sessions: sessionmaker[Session], launch_id: str) -> int:

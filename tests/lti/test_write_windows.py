@@ -45,6 +45,11 @@ class Transactions:
             if statements:
                 self.finished.append(statements)
 
+    def every_statement(self) -> list[str]:
+        """Every statement so far, of ended transactions and of those still open (a read-only session's)."""
+        with self._lock:
+            return sum(self.finished, []) + sum(self._open.values(), [])
+
     def reads_after_writes(self) -> list[list[str]]:
         """The transactions that read after their first write."""
         late = []
@@ -133,3 +138,17 @@ def test_a_login_and_a_launch_each_read_their_platform_once(lti: LtiEnvironment,
                      if any(sql.startswith(("INSERT INTO login_states", "INSERT INTO launches")) for sql in statements)]
     for statements in (login, launch):
         assert sum(sql.startswith("SELECT platforms.") for sql in statements) == 1, statements
+
+
+def test_an_answer_reads_its_launch_once(lti: LtiEnvironment, receiver: DeepLinkReceiver) -> None:
+    """The launch token's read brings the platform, the tray and whether the launch was answered: the answer
+    does not read the launch's row again (it did, the whole row with its claims). A second press still finds
+    the answer it gave, from the row."""
+    page = open_picker(lti, receiver, "editor_button")
+    for press in ("first", "second"):
+        with recording(lti.app) as seen:
+            response = choose(lti, page, ["plant-cells"])
+        assert response.status_code == 200, response.text[:300]
+        launch_reads = [sql for sql in seen.every_statement() if sql.startswith("SELECT launches.")]
+        assert len(launch_reads) == (1 if press == "first" else 2), launch_reads
+    assert len(items_of(send_back(lti, response))) == 1  # the second press sent the first answer again
