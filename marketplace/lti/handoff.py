@@ -13,7 +13,7 @@ import hashlib
 import secrets
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.clock import aware
@@ -92,19 +92,17 @@ def confirm_from_storage(sessions: sessionmaker[Session], launch_id: str, state:
         return launch_id
 
 
-def learn_frame_origin(session: Session, context: LaunchContext) -> None:
-    """Remember the LMS page origin (e.g. a Canvas school's own domain) so frame-ancestors allows it."""
+def learn_frame_origin(platform: PlatformRow, context: LaunchContext) -> None:
+    """Remember the LMS page origin (e.g. a Canvas school's own domain) so frame-ancestors allows it. `platform`
+    is the launch's own registration, as validation read it (in the launch's session: written at its commit)."""
     return_url = context.launch_presentation.get("return_url")
     if not isinstance(return_url, str):
         return
     origin = safe_origin(return_url)  # the same check as every platform URL: nothing header-breaking
     if origin is None:
         return
-    platform = session.scalars(
-        select(PlatformRow).where(PlatformRow.issuer == context.issuer, PlatformRow.client_id == context.client_id)
-    ).first()
-    known = platform.frame_origins if platform is not None else []
-    if platform is not None and origin not in known and len(known) < MAX_LEARNED_ORIGINS:
+    known = platform.frame_origins or []
+    if origin not in known and len(known) < MAX_LEARNED_ORIGINS:
         platform.frame_origins = [*known, origin]
 
 
@@ -121,7 +119,7 @@ def accept_launch(sessions: sessionmaker[Session], platform_keys: PlatformKeySet
                           advice="Open the tool in a new window, or allow cookies for this site, then try again.")
         code, code_hash = new_handoff() if cookie_ok else (None, None)
         verified = message.prepare(confirmed=cookie_ok, handoff_hash=code_hash)
-        learn_frame_origin(session, verified.context)
+        learn_frame_origin(message.platform, verified.context)
         # The writes together at the end: on SQLite the write lock is held from the first to the commit.
         message.record()
         session.commit()

@@ -93,6 +93,12 @@ class StrictMessageLaunch(MessageLaunch[FormRequest, DatabaseToolConf, Any, Any]
         self._row: LaunchRow | None = None  # built by prepare, written by record
         self._remember = False
 
+    @property
+    def platform(self) -> PlatformRow:
+        """The registration this launch came from (in the launch's session), once validated."""
+        assert self._platform is not None  # noqa: S101 - validate_registration ran first
+        return self._platform
+
     def _get_request_param(self, key: str) -> str:
         value: str = self._request_params.get_param(key)
         return value

@@ -132,12 +132,16 @@ def test_a_homework_submission_and_a_refused_launch_write_last(lti: LtiEnvironme
 
 def test_a_login_and_a_launch_each_read_their_platform_once(lti: LtiEnvironment, receiver: DeepLinkReceiver,
                                                            transactions: Transactions) -> None:
-    """PyLTI1p3 asks for the registration the login or launch has just read: it is not read again."""
-    assert open_picker(lti, receiver, "editor_button").status_code == 200
+    """PyLTI1p3 asks for the registration the login or launch has just read, and the launch learns the LMS page's
+    origin (for frame-ancestors) on it: it is not read again."""
+    lti.peer.extra_claims = {"https://purl.imsglobal.org/spec/lti/claim/launch_presentation": {
+        "document_target": "iframe", "return_url": "https://school.instructure.com/courses/1/external_content"}}
+    assert lti.launch().status_code == 200
     login, launch = [statements for statements in transactions.finished
                      if any(sql.startswith(("INSERT INTO login_states", "INSERT INTO launches")) for sql in statements)]
     for statements in (login, launch):
         assert sum(sql.startswith("SELECT platforms.") for sql in statements) == 1, statements
+    assert any(sql.startswith("UPDATE platforms SET frame_origins") for sql in launch), launch  # learned
 
 
 def test_an_answer_reads_its_launch_once(lti: LtiEnvironment, receiver: DeepLinkReceiver) -> None:
