@@ -28,6 +28,7 @@ from pathlib import Path
 
 import httpx
 
+from bench import this_checkout_first
 from bench.synthetic import resources
 from marketplace.catalog.licences import LICENCES
 from tests.conftest import RESOURCE_TEMPLATE
@@ -203,7 +204,8 @@ def main() -> None:
         started = time.perf_counter()
         paths = write_catalog(content, args.count)
         print(f"wrote {args.count} TOML files in {time.perf_counter() - started:.1f} s")
-        env = {**os.environ, "MARKETPLACE_DATA_DIR": str(workdir / "var"), "MARKETPLACE_CONTENT_DIR": str(content),
+        env = {**this_checkout_first(os.environ), "MARKETPLACE_DATA_DIR": str(workdir / "var"),
+               "MARKETPLACE_CONTENT_DIR": str(content),
                "MARKETPLACE_THUMBNAIL_FETCH": "0", "MARKETPLACE_SECRET_KEY": "index-bench-" + "k" * 40,
                "MARKETPLACE_LOG_LEVEL": "WARNING"}
         if args.database_url:

@@ -43,6 +43,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
+from bench import this_checkout_first
 from bench.grades_env import BenchPeer
 from marketplace.store.database import make_engine, make_session_factory
 from marketplace.store.registrations import add_deployment, add_platform
@@ -253,7 +254,8 @@ def main() -> None:
         tool_port = tool_socket.getsockname()[1]
         tool_socket.close()  # `marketplace serve` binds it itself
         tool_url, peer_url = f"http://127.0.0.1:{tool_port}", url_of(peer_socket)
-        env = {**os.environ, "MARKETPLACE_DATA_DIR": str(workdir / "var"), "MARKETPLACE_DATABASE_URL": database_url,
+        env = {**this_checkout_first(os.environ), "MARKETPLACE_DATA_DIR": str(workdir / "var"),
+               "MARKETPLACE_DATABASE_URL": database_url,
                "MARKETPLACE_CONTENT_DIR": str(ROOT / "content"), "MARKETPLACE_BASE_URL": tool_url,
                "MARKETPLACE_SECRET_KEY": SECRET_KEY, "MARKETPLACE_ENV": "test", "MARKETPLACE_LOG_LEVEL": "WARNING",
                "MARKETPLACE_THUMBNAIL_FETCH": "0", "MARKETPLACE_GRADE_WORKER": "0"}
