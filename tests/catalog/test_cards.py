@@ -9,24 +9,16 @@ import pytest
 from sqlalchemy import event
 
 from marketplace.catalog import cards as cards_module
-from marketplace.catalog.replica import CatalogReplica
-from marketplace.catalog.search import CatalogIndex
 from marketplace.catalog.sync import load_content
-from marketplace.store.database import make_engine, make_session_factory, upgrade_database
+from tests.catalog.test_replica import one_host
 
 
 def test_cards_are_read_once_and_again_after_a_catalog_change(database_url: str, content_dir: Path,
                                                               tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    upgrade_database(database_url)
-    engine = make_engine(database_url)
-    sessions = make_session_factory(engine)
     statements: list[str] = []
-    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
     cache = cards_module.cards  # the process's cache, which the replica forgets (keyed by this test's engine)
-    index_dir = tmp_path / "index"
-    catalog = CatalogIndex(index_dir)
-    replica = CatalogReplica(sessions, index_dir, catalog)
-    try:
+    with one_host(database_url, tmp_path) as (sessions, replica):
+        event.listen(sessions.kw["bind"], "before_cursor_execute", lambda *args: statements.append(args[2]))
         with sessions() as session:
             load_content(session, content_dir)
             session.commit()
@@ -54,6 +46,3 @@ def test_cards_are_read_once_and_again_after_a_catalog_change(database_url: str,
             statements.clear()
             cache.get(session, ["plant-cells"])
             assert statements
-    finally:
-        catalog.close()
-        engine.dispose()

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.catalog.index_store import read_manifest
 from marketplace.catalog.records import content_hashes
@@ -18,6 +20,20 @@ from marketplace.catalog.search_types import SearchRequest
 from marketplace.catalog.sync import catalog_fingerprint, index_lock, load_content, sync_index
 from marketplace.store.database import make_engine, make_session_factory, upgrade_database
 from tests.conftest import write_resource
+
+
+@contextmanager
+def one_host(database_url: str, folder: Path) -> Iterator[tuple[sessionmaker[Session], CatalogReplica]]:
+    """A migrated database's sessions and one host's replica (its index in `folder`), closed afterwards."""
+    upgrade_database(database_url)
+    engine = make_engine(database_url)
+    index_dir = folder / "host" / "index"
+    replica = CatalogReplica(make_session_factory(engine), index_dir, CatalogIndex(index_dir))
+    try:
+        yield replica.sessions, replica
+    finally:
+        replica.catalog.close()
+        engine.dispose()
 
 
 def test_the_replica_follows_the_database_and_nothing_else(database_url: str, content_dir: Path,
@@ -179,13 +195,8 @@ def test_a_change_stamped_behind_the_newest_still_reaches_every_replica(
     from marketplace.clock import utc_now
     from marketplace.store.catalog_generation import catalog_generation
 
-    upgrade_database(database_url)
-    engine = make_engine(database_url)
-    sessions = make_session_factory(engine)
-    index_dir = tmp_path / "host" / "index"
-    catalog = CatalogIndex(index_dir)
-    replica = CatalogReplica(sessions, index_dir, catalog)
-    try:
+    with one_host(database_url, tmp_path) as (sessions, replica):
+        catalog, index_dir = replica.catalog, replica.index_dir
         with sessions() as session:
             load_content(session, content_dir)
             session.commit()
@@ -213,6 +224,3 @@ def test_a_change_stamped_behind_the_newest_still_reaches_every_replica(
         with sessions() as session:
             assert set(read_manifest(index_dir)) == set(content_hashes(session))  # the removed one is gone
         assert not replica.catch_up()
-    finally:
-        catalog.close()
-        engine.dispose()
