@@ -89,6 +89,8 @@ async def picker_search(request: Request, context: LaunchContext, search: Search
     first_screen = picks.wants_first_screen(search)
     result = await run_search(request, replace(search, counts_only=True) if first_screen else search)
     personal = await run_in_threadpool(personal_lists, request, context, search)
+    if first_screen and not personal["first_screen"]:  # nothing to suggest after all: the results instead
+        result = await run_search(request, search)
     return {"search": search, "result": result, "hits": [hit_to_json(hit) for hit in result.hits], **personal}
 
 

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from marketplace.catalog.search import CatalogIndex
+from marketplace.lti import picks
 from tests.lti.conftest import LtiEnvironment
 from tests.lti.dl_receiver import DeepLinkReceiver
 from tests.lti.test_deep_linking import choose, items_of, open_picker, send_back
@@ -99,6 +100,11 @@ def test_the_first_screen_counts_without_building_hits(extras: LtiEnvironment, r
     searched = extras.browser.get(extras.tool_url + "/lti/picker/results", params={"q": "leaf"},
                                   headers={"X-Launch-Token": token_of(page), "HX-Request": "true"})
     assert 'for="pick-leaf-image"' in searched.text and built
+    built.clear()
+    monkeypatch.setattr(picks, "first_screen", lambda *args, **kwargs: [])  # nothing to suggest (a stale list)
+    fallback = extras.browser.get(extras.tool_url + "/lti/picker/results", params={"q": ""},
+                                  headers={"X-Launch-Token": token_of(page), "HX-Request": "true"})
+    assert 'id="section-newest"' not in fallback.text and 'class="pick"' in fallback.text and built
 
 
 def test_preview_facets_and_escaping(extras: LtiEnvironment, receiver: DeepLinkReceiver) -> None:
