@@ -219,6 +219,7 @@ class Reindex:
         self._done = 0
         self._total = 0
         self._written_at = 0.0
+        self._run_of: tuple[str, datetime] | None = None  # (runner, started_at) of this process's run
 
     def state(self, sessions: sessionmaker[Session]) -> ReindexState:
         with sessions() as session:
@@ -250,17 +251,23 @@ class Reindex:
             if claimed != 1:
                 raise OperatorError(409, "A re-index is already running; its progress is shown below.")
             session.commit()
-        self._done, self._total, self._written_at = 0, 0, 0.0
+        self._done, self._total, self._written_at, self._run_of = 0, 0, 0.0, (runner, now)
         threading.Thread(target=self._run, args=(sessions, content_dir, replica), name="admin-reindex",
                          daemon=True).start()
         return "Re-indexing started."
 
     def _record(self, sessions: sessionmaker[Session], **values: object) -> None:
-        """Write the run's state in a transaction of its own. A failure is logged, never raised: the re-index
-        itself goes on, and the next write (or the end) brings the row up to date."""
+        """Write the run's state in a transaction of its own, while the row is still this run's (a run taken
+        for dead and started again elsewhere is not overwritten by the first one finishing late). A failure is
+        logged, never raised: the re-index itself goes on, and the next write (or the end) brings the row up
+        to date."""
+        assert self._run_of is not None  # noqa: S101 - start() claimed the row first
+        runner, started_at = self._run_of
         try:
             with sessions() as session:
-                session.execute(update(ReindexRunRow).where(ReindexRunRow.id == 1)
+                session.execute(update(ReindexRunRow)
+                                .where(ReindexRunRow.id == 1, ReindexRunRow.runner == runner,
+                                       ReindexRunRow.started_at == started_at)
                                 .values(updated_at=utc_now(), **values))
                 session.commit()
             self._written_at = time.monotonic()

@@ -195,6 +195,10 @@ def test_a_re_index_is_one_run_that_every_worker_and_host_shows(
             assert "failed" not in progress and time.monotonic() < deadline, progress
             time.sleep(0.1)
         assert "0 added" in progress
+        late = operator.Reindex()  # the run taken for dead finishes after all: it leaves the new run's row alone
+        late._run_of = ("ghost-host (process 1)", utc_now() - timedelta(minutes=20))
+        late._record(services(first.app).sessions, phase="failed", message="finished late")  # type: ignore[arg-type]
+        assert "Re-index: done" in (shown := first.get("/admin/catalog/progress").text) and "late" not in shown
 
 
 def test_recent_launch_refusals_are_listed_with_their_reasons(client: TestClient) -> None:
