@@ -224,3 +224,22 @@ def test_a_change_stamped_behind_the_newest_still_reaches_every_replica(
         with sessions() as session:
             assert set(read_manifest(index_dir)) == set(content_hashes(session))  # the removed one is gone
         assert not replica.catch_up()
+
+
+def test_a_catalog_generation_row_gone_is_made_again_by_the_next_change(database_url: str, content_dir: Path,
+                                                                        tmp_path: Path) -> None:
+    """The migration makes the counter's one row; a schema without it (made by create_all, or the row deleted by
+    hand) gets it back from the next catalog change rather than losing every bump."""
+    from sqlalchemy import delete
+
+    from marketplace.store.catalog_generation import catalog_generation
+    from marketplace.store.models import CatalogGenerationRow
+
+    with one_host(database_url, tmp_path) as (sessions, _replica):
+        with sessions() as session:
+            session.execute(delete(CatalogGenerationRow))
+            session.commit()
+            assert catalog_generation(session) == 0
+            load_content(session, content_dir)
+            session.commit()
+            assert catalog_generation(session) == 1

@@ -14,7 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
@@ -199,6 +199,21 @@ def test_a_re_index_is_one_run_that_every_worker_and_host_shows(
         late._run_of = ("ghost-host (process 1)", utc_now() - timedelta(minutes=20))
         late._record(services(first.app).sessions, phase="failed", message="finished late")  # type: ignore[arg-type]
         assert "Re-index: done" in (shown := first.get("/admin/catalog/progress").text) and "late" not in shown
+
+
+def test_a_re_index_starts_when_its_row_is_missing(client: TestClient) -> None:
+    """The migration makes the run's one row; without it (a schema made by create_all, or the row deleted by
+    hand) the first start makes it, rather than refusing as if a run were going."""
+    csrf = sign_in(client)
+    with services(client.app).sessions() as session:  # type: ignore[arg-type]
+        session.execute(delete(ReindexRunRow))
+        session.commit()
+    assert "Re-index:" not in client.get("/admin/catalog/progress").text
+    assert "Re-indexing started" in client.post("/admin/catalog/reindex", data={"csrf": csrf}).text
+    deadline = time.monotonic() + 30
+    while "Re-index: done" not in (progress := client.get("/admin/catalog/progress").text):
+        assert "failed" not in progress and time.monotonic() < deadline, progress
+        time.sleep(0.1)
 
 
 def test_recent_launch_refusals_are_listed_with_their_reasons(client: TestClient) -> None:
