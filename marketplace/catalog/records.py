@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Row, Select, delete, func, insert, select, update
+from sqlalchemy import Row, Select, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from marketplace.catalog.resource import Resource
@@ -74,12 +74,17 @@ def get_resource(session: Session, resource_id: str) -> Resource | None:
     return to_resource(row) if row else None
 
 
+@functools.cache
+def _resources_by_id() -> Select[Any]:
+    """Built once (every picker page and answer reads its resources by id): the ids are an expanding parameter."""
+    return _resource_rows().where(ResourceRow.id.in_(bindparam("ids", expanding=True)))
+
+
 def get_resources(session: Session, resource_ids: Sequence[str]) -> list[Resource]:
     """The resources with these ids, in the order given (unknown ids are skipped)."""
     if not resource_ids:
         return []
-    query = _resource_rows().where(ResourceRow.id.in_(resource_ids))
-    rows = {row.id: row for row in session.execute(query)}
+    rows = {row.id: row for row in session.execute(_resources_by_id(), {"ids": list(resource_ids)})}
     return [to_resource(rows[resource_id]) for resource_id in resource_ids if resource_id in rows]
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.catalog.records import get_resources
@@ -31,7 +31,7 @@ from marketplace.lti.deep_linking import (
 )
 from marketplace.lti.errors import LtiRefusal, refused
 from marketplace.lti.keys import SigningKeys
-from marketplace.store.models import LaunchRow
+from marketplace.store.models import LaunchRow, table_of
 from marketplace.store.picker import record_uses
 
 MAX_SELECTION = 50
@@ -39,6 +39,13 @@ MAX_SELECTION = 50
 
 Submission = Callable[[Session], dict[str, Any]]
 """Builds the content item of a portfolio item, inside the answer's transaction."""
+
+
+_LAUNCHES = table_of(LaunchRow)
+# Every answer runs it; built once, on the table (no ORM bulk-update planning per call).
+_CLAIM_ANSWER = (update(_LAUNCHES)
+                 .where(_LAUNCHES.c.id == bindparam("launch_id"), _LAUNCHES.c.responded_at.is_(None))
+                 .values(responded_at=bindparam("now"), response_items=bindparam("sent")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,12 +98,8 @@ def answer(
         message = f"{verb} {count} from LTI Marketplace."
         # The writes together at the end (on SQLite the write lock is held from the first one to the commit):
         # one statement both claims the launch and keeps what it sends.
-        answered = session.execute(
-            update(LaunchRow)
-            .where(LaunchRow.id == context.launch_id, LaunchRow.responded_at.is_(None))
-            .values(responded_at=utc_now(), response_items={"items": items, "message": message})
-            .execution_options(synchronize_session=False)
-        )
+        answered = session.execute(_CLAIM_ANSWER, {"launch_id": context.launch_id, "now": utc_now(),
+                                                   "sent": {"items": items, "message": message}})
         if answered.rowcount != 1:  # type: ignore[attr-defined]
             # Another request answered this launch a moment ago (a double click): send what it sent.
             session.rollback()

@@ -13,7 +13,7 @@ import hashlib
 import secrets
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.clock import aware
@@ -24,7 +24,7 @@ from marketplace.lti.errors import LtiRefusal, refused
 from marketplace.lti.launch import FormRequest, StrictMessageLaunch, VerifiedLaunch
 from marketplace.lti.platform_keys import PlatformKeySets
 from marketplace.platform_urls import safe_origin
-from marketplace.store.models import LaunchRow, PlatformRow
+from marketplace.store.models import LaunchRow, PlatformRow, table_of
 
 HANDOFF_SECONDS = 120
 NO_WAY_TO_CONFIRM = ("Your browser blocked the cookie this tool needs to confirm the launch, and the platform offers "
@@ -50,6 +50,11 @@ def binding(secret_key: str, code: str) -> str:
 def _binding_message(code: str) -> bytes:
     return b"handoff:" + code.encode("utf-8")
 
+_LAUNCHES = table_of(LaunchRow)
+# Every launch's page runs it once; built once, on the table (no ORM bulk-update planning per call).
+_REDEEM = (update(_LAUNCHES).where(_LAUNCHES.c.handoff_hash == bindparam("code_hash")).values(handoff_hash=None)
+           .returning(_LAUNCHES.c.id, _LAUNCHES.c.confirmed_at))
+
 
 def redeem_handoff(sessions: sessionmaker[Session], secret_key: str, code: str, presented: str,
                    now: datetime) -> str:
@@ -63,10 +68,7 @@ def redeem_handoff(sessions: sessionmaker[Session], secret_key: str, code: str, 
     redeemed = None
     if code:
         with sessions() as session:
-            redeemed = session.execute(
-                update(LaunchRow).where(LaunchRow.handoff_hash == _hash(code)).values(handoff_hash=None)
-                .returning(LaunchRow.id, LaunchRow.confirmed_at)
-                .execution_options(synchronize_session=False)).first()
+            redeemed = session.execute(_REDEEM, {"code_hash": _hash(code)}).first()
             session.commit()
     if redeemed is None:
         raise LtiRefusal("handoff_invalid", "This page was already opened or its link is not valid. Open the tool "

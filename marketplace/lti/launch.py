@@ -20,7 +20,7 @@ import jwt
 from pylti1p3.exception import LtiException
 from pylti1p3.message_launch import MessageLaunch
 from pylti1p3.request import Request
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
 from marketplace.clock import aware, utc_now
@@ -30,7 +30,7 @@ from marketplace.lti.course_copies import remember_link, resolve_copied_link
 from marketplace.lti.errors import LtiRefusal, refused
 from marketplace.lti.platform_keys import PlatformKeyError, PlatformKeySets
 from marketplace.lti.tool_config import DatabaseToolConf
-from marketplace.store.models import DeploymentRow, LaunchRow, LoginStateRow, PlatformRow
+from marketplace.store.models import DeploymentRow, LaunchRow, LoginStateRow, PlatformRow, table_of
 from marketplace.store.registrations import ACTIVE, PENDING, find_deployment, platforms_of_issuer
 from marketplace.store.upsert import insert_or_ignore
 
@@ -72,6 +72,16 @@ def _segment(token: str, index: int) -> dict[str, Any]:
     if not isinstance(decoded, dict):
         raise refused("not_jwt", "The launch token is not a valid JWT.")
     return decoded
+
+
+_LOGIN_STATES = table_of(LoginStateRow)
+# Built once, on the table: every launch runs it (no ORM bulk-update planning per call). Its parameters are
+# not named as columns: SQLAlchemy keeps those names for an update's SET clause.
+_USE_LOGIN = (update(_LOGIN_STATES)
+              .where(_LOGIN_STATES.c.state == bindparam("given_state"),
+                     _LOGIN_STATES.c.platform_id == bindparam("of_platform"),
+                     _LOGIN_STATES.c.nonce == bindparam("given_nonce"), _LOGIN_STATES.c.consumed_at.is_(None))
+              .values(consumed_at=bindparam("now")))
 
 
 class StrictMessageLaunch(MessageLaunch[FormRequest, DatabaseToolConf, Any, Any]):
@@ -259,14 +269,9 @@ class StrictMessageLaunch(MessageLaunch[FormRequest, DatabaseToolConf, Any, Any]
         """Use the login's state and nonce up, once: one statement checks and flips consumed_at, so of two
         launches arriving together only the first wins (the other is refused as a replay)."""
         assert self._platform is not None  # noqa: S101 - validate ran first
-        consumed = self._session.execute(
-            update(LoginStateRow)
-            .where(LoginStateRow.state == self._get_request_param("state"),
-                   LoginStateRow.platform_id == self._platform.id,
-                   LoginStateRow.nonce == self._body.get("nonce"), LoginStateRow.consumed_at.is_(None))
-            .values(consumed_at=utc_now())
-            .execution_options(synchronize_session=False)
-        ).rowcount  # type: ignore[attr-defined]
+        consumed = self._session.execute(_USE_LOGIN, {
+            "given_state": self._get_request_param("state"), "of_platform": self._platform.id,
+            "given_nonce": self._body.get("nonce"), "now": utc_now()}).rowcount  # type: ignore[attr-defined]
         if consumed != 1:
             raise refused("replayed", "This launch was already used.")
 

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Index,
     LargeBinary,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -41,6 +42,15 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     """The declarative base of every table."""
+
+
+def table_of(row_class: type[Base]) -> Table:
+    """The table of a mapped class, for Core statements built once on a hot path (a Core statement skips the
+    ORM's per-call planning). Declarative typing calls `__table__` any FromClause; ours are all tables."""
+    table = row_class.__table__
+    if not isinstance(table, Table):
+        raise TypeError(f"{row_class.__name__} is not mapped to a table")
+    return table
 
 
 class SubjectRow(Base):

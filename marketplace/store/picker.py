@@ -8,11 +8,11 @@ import weakref
 from collections.abc import Callable, Hashable, Iterable
 from typing import Generic, TypeVar
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from marketplace.clock import utc_now
-from marketplace.store.models import FavouriteRow, LaunchRow, RecentUseRow, ResourceRow
+from marketplace.store.models import FavouriteRow, LaunchRow, RecentUseRow, ResourceRow, table_of
 from marketplace.store.upsert import insert_or_ignore, insert_or_update
 
 MAX_TRAY = 50
@@ -35,11 +35,23 @@ def set_selected(session: Session, launch: LaunchRow, resource_id: str, selected
     return current
 
 
+_FAVOURITES = table_of(FavouriteRow)
+_RECENT_USES = table_of(RecentUseRow)
+# The picker page reads a user's favourites and recent uses on every open and every search; the statements are
+# built once, on the tables (building an ORM select and its cache key each time cost more than running it).
+_FAVOURITE_IDS = (select(_FAVOURITES.c.resource_id)
+                  .where(_FAVOURITES.c.platform_id == bindparam("platform_id"),
+                         _FAVOURITES.c.user_sub == bindparam("user_sub"))
+                  .order_by(_FAVOURITES.c.created_at.desc()))
+_RECENT_IDS = (select(_RECENT_USES.c.resource_id)
+               .where(_RECENT_USES.c.platform_id == bindparam("platform_id"),
+                      _RECENT_USES.c.user_sub == bindparam("user_sub"))
+               .order_by(_RECENT_USES.c.used_at.desc())
+               .limit(bindparam("limit")))
+
+
 def favourite_ids(session: Session, platform_id: int, user_sub: str) -> list[str]:
-    query = (select(FavouriteRow.resource_id)
-             .where(FavouriteRow.platform_id == platform_id, FavouriteRow.user_sub == user_sub)
-             .order_by(FavouriteRow.created_at.desc()))
-    return list(session.scalars(query))
+    return list(session.scalars(_FAVOURITE_IDS, {"platform_id": platform_id, "user_sub": user_sub}))
 
 
 def set_favourite(session: Session, platform_id: int, user_sub: str, resource_id: str, favourite: bool) -> None:
@@ -55,10 +67,7 @@ def set_favourite(session: Session, platform_id: int, user_sub: str, resource_id
 
 
 def recent_ids(session: Session, platform_id: int, user_sub: str, limit: int = RECENT_SHOWN) -> list[str]:
-    query = (select(RecentUseRow.resource_id)
-             .where(RecentUseRow.platform_id == platform_id, RecentUseRow.user_sub == user_sub)
-             .order_by(RecentUseRow.used_at.desc()).limit(limit))
-    return list(session.scalars(query))
+    return list(session.scalars(_RECENT_IDS, {"platform_id": platform_id, "user_sub": user_sub, "limit": limit}))
 
 
 def record_uses(session: Session, platform_id: int, user_sub: str, resource_ids: Iterable[str]) -> None:

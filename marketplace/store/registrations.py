@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+import functools
+
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from marketplace.clock import utc_now
@@ -68,25 +70,44 @@ def add_platform(
     return row
 
 
+# Every login and launch looks its platform up (and its deployment): the statements are built once, on first use
+# (the mapper is not touched at import), with their parameters bound at each call. Building an ORM select and
+# its cache key each time cost more than running it.
+@functools.cache
+def _platform_query(include_pending: bool, by_client_id: bool) -> Select[PlatformRow]:
+    query = select(PlatformRow).where(PlatformRow.issuer == bindparam("issuer"))
+    if not include_pending:
+        query = query.where(PlatformRow.status == ACTIVE)
+    return query.where(PlatformRow.client_id == bindparam("client_id")) if by_client_id else query.limit(2)
+
+
+@functools.cache
+def _active_of_issuer_query() -> Select[PlatformRow]:
+    return select(PlatformRow).where(PlatformRow.issuer == bindparam("issuer"), PlatformRow.status == ACTIVE)
+
+
+@functools.cache
+def _deployment_query() -> Select[DeploymentRow]:
+    return select(DeploymentRow).where(DeploymentRow.platform_id == bindparam("platform_id"),
+                                       DeploymentRow.deployment_id == bindparam("deployment_id"))
+
+
 def find_platform(session: Session, issuer: str, client_id: str | None, *,
                   include_pending: bool = False) -> PlatformRow | None:
     """The approved platform for this issuer and client_id; without a client_id, the issuer's only one.
 
     Platforms awaiting approval are invisible to launches, logins and headers unless `include_pending`.
     """
-    query = select(PlatformRow).where(PlatformRow.issuer == issuer)
-    if not include_pending:
-        query = query.where(PlatformRow.status == ACTIVE)
+    query = _platform_query(include_pending, bool(client_id))
     if client_id:
-        return session.scalars(query.where(PlatformRow.client_id == client_id)).first()
-    rows = list(session.scalars(query.limit(2)))
+        return session.scalars(query, {"issuer": issuer, "client_id": client_id}).first()
+    rows = list(session.scalars(query, {"issuer": issuer}))
     return rows[0] if len(rows) == 1 else None
 
 
 def platforms_of_issuer(session: Session, issuer: str) -> list[PlatformRow]:
     """The issuer's approved platforms."""
-    query = select(PlatformRow).where(PlatformRow.issuer == issuer, PlatformRow.status == ACTIVE)
-    return list(session.scalars(query))
+    return list(session.scalars(_active_of_issuer_query(), {"issuer": issuer}))
 
 
 def active_platforms(session: Session) -> list[PlatformRow]:
@@ -120,10 +141,7 @@ def remove_platform(session: Session, issuer: str, client_id: str) -> None:
 
 
 def find_deployment(session: Session, platform: PlatformRow, deployment_id: str) -> DeploymentRow | None:
-    query = select(DeploymentRow).where(
-        DeploymentRow.platform_id == platform.id, DeploymentRow.deployment_id == deployment_id
-    )
-    return session.scalars(query).first()
+    return session.scalars(_deployment_query(), {"platform_id": platform.id, "deployment_id": deployment_id}).first()
 
 
 def add_deployment(
