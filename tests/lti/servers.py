@@ -48,7 +48,11 @@ def _serve(app: ASGIApp, sock: socket.socket) -> Iterator[str]:
 
 
 def _bound(port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP spelled out: asyncio turns Nagle off (TCP_NODELAY) only on connections accepted from a socket
+    # whose proto says TCP, and the default proto is 0. With Nagle on, uvicorn's two writes of each response
+    # (head, then body) met the client's delayed ACK: every request to these servers took 44 ms, whatever the
+    # app did. uvicorn's own sockets (`marketplace serve`) spell it out too.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", port))
