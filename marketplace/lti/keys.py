@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.clock import utc_now
 from marketplace.keyed import Purpose, SealBroken, needs_resealing, seal, unseal
-from marketplace.store.models import ToolKeyRow
+from marketplace.store.models import ToolKeyRow, table_of
 
 KEY_BITS = 2048
 PREVIOUS_KEY_PUBLISHED_FOR = timedelta(days=30)
@@ -73,6 +73,20 @@ class KeyStatus:
     created_at: datetime
     activated_at: datetime | None
     retired_at: datetime | None
+
+_TOOL_KEYS = table_of(ToolKeyRow)
+# The key every answer and every readiness check signs with: the newest activated key not retired, which is the
+# one `key_statuses` calls active. Read on its own, built once: listing every key (private parts included, and
+# retired keys pile up over the years) on each answer cost more than the answer's other reads.
+_ACTIVE_KID = (select(_TOOL_KEYS.c.kid)
+               .where(_TOOL_KEYS.c.activated_at.is_not(None), _TOOL_KEYS.c.retired_at.is_(None))
+               .order_by(_TOOL_KEYS.c.created_at.desc()).limit(1))
+
+
+def active_kid(session: Session) -> str | None:
+    """The kid of the active key, or None before the first key is made."""
+    kid: str | None = session.scalar(_ACTIVE_KID)
+    return kid
 
 
 def key_statuses(session: Session, now: datetime | None = None) -> list[KeyStatus]:
@@ -176,7 +190,7 @@ class SigningKeys:
 
     def active(self, session: Session) -> tuple[str, RSAPrivateKey]:
         """The active key's kid and loaded private key."""
-        kid = next((status.kid for status in key_statuses(session) if status.role == "active"), None)
+        kid = active_kid(session)
         if kid is None:
             # A fresh installation: create the keys now (the caller's transaction commits them).
             ensure_keys(session, self._secret_key)
@@ -196,7 +210,7 @@ class SigningKeys:
         """What keeps the tool from signing (no active key, or one this secret cannot open), or None.
         Read-only: readiness checks must not create keys."""
         with sessions() as session:
-            kid = next((status.kid for status in key_statuses(session) if status.role == "active"), None)
+            kid = active_kid(session)
             if kid is None:
                 return "The tool has no active signing key yet (it is made at start-up)."
             with self._lock:

@@ -7,11 +7,12 @@ from collections.abc import Iterator
 
 import jwt
 import pytest
+from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from marketplace.app import create_app
 from marketplace.clock import utc_now
-from marketplace.lti.keys import SigningKeys, ensure_keys, key_statuses, new_key_row, rotate
+from marketplace.lti.keys import SigningKeys, active_kid, ensure_keys, key_statuses, new_key_row, rotate
 from marketplace.settings import Settings
 from marketplace.store.database import make_engine, make_session_factory, upgrade_database
 from marketplace.store.models import ToolKeyRow
@@ -158,3 +159,26 @@ def test_rotation_leaves_one_active_key_even_after_a_startup_race(lti: LtiEnviro
         session.commit()
         roles = [s.role for s in key_statuses(session)]
         assert roles.count("active") == 1 and roles.count("next") >= 1
+
+
+def test_the_signing_key_read_on_its_own_is_the_key_the_listing_calls_active(lti: LtiEnvironment) -> None:
+    # Answers read only the active kid (not every key); it must stay the key `key_statuses` calls active.
+    def listed_active(session: Session) -> str | None:
+        return next((status.kid for status in key_statuses(session) if status.role == "active"), None)
+
+    with lti.sessions() as session:
+        ensure_keys(session, lti.settings.secret_key)
+        session.commit()
+        assert active_kid(session) == listed_active(session) is not None
+        racing = new_key_row(lti.settings.secret_key)  # two active keys after a startup race: the newest signs
+        racing.activated_at = utc_now()
+        session.add(racing)
+        session.commit()
+        assert active_kid(session) == listed_active(session) == racing.kid
+        _, activated = rotate(session, lti.settings.secret_key)
+        session.commit()
+        assert active_kid(session) == listed_active(session) == activated
+        for row in session.query(ToolKeyRow):
+            row.retired_at = utc_now()
+        session.commit()
+        assert active_kid(session) is None and listed_active(session) is None

@@ -1,0 +1,53 @@
+"""The round trip's hot statements are built once and reused: each call binds new values to the same statement
+object (SQLAlchemy then finds its compiled form without building the statement or its cache key again)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from marketplace.catalog.records import get_resources
+from marketplace.lti.keys import active_kid, ensure_keys
+from marketplace.store.database import make_engine, make_session_factory, upgrade_database
+from marketplace.store.picker import favourite_ids, recent_ids
+from marketplace.store.registrations import add_deployment, add_platform, find_deployment, find_platform
+
+SECRET = "built-once-" + "k" * 40
+
+
+def test_hot_reads_run_the_same_statement_objects_with_new_values(database_url: str) -> None:
+    upgrade_database(database_url)
+    engine = make_engine(database_url)
+    executed: list[Any] = []
+    event.listen(engine, "before_execute", lambda _conn, statement, *_rest: executed.append(statement))
+    try:
+        with make_session_factory(engine)() as session:
+            platform = add_platform(session, issuer="https://lms.example", client_id="c1", name="LMS",
+                                    auth_login_url="https://lms.example/auth",
+                                    auth_token_url="https://lms.example/token",
+                                    key_set_url="https://lms.example/jwks")
+            add_deployment(session, platform, "d1")
+            ensure_keys(session, SECRET)
+            session.commit()
+            reads: list[Callable[[Session, int], object]] = [
+                lambda s, n: favourite_ids(s, platform.id, f"user-{n}"),
+                lambda s, n: recent_ids(s, platform.id, f"user-{n}", limit=5 + n),
+                lambda s, n: find_platform(s, "https://lms.example", "c1" if n else "c2"),
+                lambda s, n: find_platform(s, f"https://other-{n}.example", None),
+                lambda s, n: find_deployment(s, platform, f"d{n}"),
+                lambda s, n: active_kid(s),
+                lambda s, n: get_resources(s, [f"r-{n}", f"r-{n + 1}"][: n + 1]),
+            ]
+            for read in reads:
+                statements = []
+                for n in (0, 1):
+                    executed.clear()
+                    read(session, n)
+                    assert len(executed) == 1
+                    statements.append(executed[0])
+                assert statements[0] is statements[1]
+    finally:
+        engine.dispose()
