@@ -14,6 +14,7 @@ from marketplace.clock import utc_now
 from marketplace.grading import attempts
 from marketplace.lti import claims, launch_token
 from marketplace.lti.canvas_config import canvas_configuration
+from marketplace.lti.context import LaunchContext
 from marketplace.lti.errors import LtiRefusal
 from marketplace.lti.handoff import (
     HANDOFF_SECONDS,
@@ -29,7 +30,7 @@ from marketplace.metrics import metrics
 from marketplace.platform_urls import safe_origin
 from marketplace.web import portfolio_pages
 from marketplace.web.launch_session import launch_context
-from marketplace.web.picker_pages import initial_results, picker_context, require_role
+from marketplace.web.picker_pages import initial_results_now, picker_context, require_role
 from marketplace.web.resource_pages import portfolio_item_for_launch, resource_for_launch, resource_page_context
 from marketplace.web.services import services
 
@@ -162,17 +163,28 @@ async def app_page(request: Request) -> Response:
     return await _render_app(request, launch_id)  # the binding cookie expires by itself within two minutes
 
 
+def _launch_and_picker_now(request: Request, token: str) -> tuple[LaunchContext, dict[str, Any] | None]:
+    """The launch of a launched page and, for a deep-linking launch, what its picker shows first (blocking)."""
+    context = launch_context(request, token)
+    if context.message_type != claims.DEEP_LINKING_REQUEST:
+        return context, None
+    require_role(context)
+    picker_page = picker_context(context)
+    picker_page.update(initial_results_now(request, context, str(picker_page["prefill"])))
+    return context, picker_page
+
+
 async def _render_app(request: Request, launch_id: str) -> Response:
     """The page of a confirmed launch: picker, resource, portfolio item or the plain app page."""
     token = launch_token.issue(launch_id, services(request).settings.secret_key)
-    context = await run_in_threadpool(launch_context, request, token)
+    # The launch and, for a picker, its first results in one hop to the threadpool (each hop is two thread
+    # switches and a wake-up of the event loop).
+    context, picker_page = await run_in_threadpool(_launch_and_picker_now, request, token)
     page: dict[str, Any] = {"context": context, "launch_token": token, "header": launch_token.HEADER}
     template = "lti_app.html"
-    if context.message_type == claims.DEEP_LINKING_REQUEST:
-        require_role(context)
+    if picker_page is not None:
         template = "lti_picker.html"
-        page.update(picker_context(context))
-        page.update(await initial_results(request, context, str(page["prefill"])))
+        page.update(picker_page)
         page.update(await portfolio_pages.picker_portfolio(request, context, token))  # homework only
     elif context.custom.get("portfolio_item_id"):
         template = "lti_portfolio_item.html"

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from marketplace.catalog.search import CatalogIndex
@@ -72,28 +71,29 @@ def personal_lists(request: Request, context: LaunchContext, search: SearchReque
     return personal_lists_view(picks.personal_lists(services(request).sessions, context, search))
 
 
-async def run_search(request: Request, search: SearchRequest) -> SearchResult:
+def search_catalog(request: Request, search: SearchRequest) -> SearchResult:
+    """The catalog's answer (blocking); a 503 with a sentence while no index exists."""
     catalog: CatalogIndex = services(request).catalog
     try:
-        result: SearchResult = await run_in_threadpool(catalog.search, search)
+        return catalog.search(search)
     except FileNotFoundError:
         raise refused("catalog_missing", "The catalog has not been indexed yet.",
                       advice="An administrator must run `marketplace index`.", status=503) from None
-    return result
 
 
-async def picker_search(request: Request, context: LaunchContext, search: SearchRequest) -> dict[str, Any]:
-    """The results and the personal lists, as the picker's results template takes them. When the first screen
-    is shown in place of results (nothing asked yet), the search counts (the total and the facets) and builds
-    no hits."""
+def picker_search_now(request: Request, context: LaunchContext, search: SearchRequest) -> dict[str, Any]:
+    """The results and the personal lists, as the picker's results template takes them (blocking: the caller
+    runs it in one hop to the threadpool; each hop is two thread switches, and a picker request made three).
+    When the first screen is shown in place of results (nothing asked yet), the search counts (the total and
+    the facets) and builds no hits."""
     first_screen = picks.wants_first_screen(search)
-    result = await run_search(request, replace(search, counts_only=True) if first_screen else search)
-    personal = await run_in_threadpool(personal_lists, request, context, search)
+    result = search_catalog(request, replace(search, counts_only=True) if first_screen else search)
+    personal = personal_lists(request, context, search)
     if first_screen and not personal["first_screen"]:  # nothing to suggest after all: the results instead
-        result = await run_search(request, search)
+        result = search_catalog(request, search)
     return {"search": search, "result": result, "hits": [hit_to_json(hit) for hit in result.hits], **personal}
 
 
-async def initial_results(request: Request, context: LaunchContext, text: str) -> dict[str, Any]:
-    """The first page of results and the personal lists, for the full picker page."""
-    return await picker_search(request, context, SearchRequest(text=text, per_page=10))
+def initial_results_now(request: Request, context: LaunchContext, text: str) -> dict[str, Any]:
+    """The first page of results and the personal lists, for the full picker page (blocking)."""
+    return picker_search_now(request, context, SearchRequest(text=text, per_page=10))

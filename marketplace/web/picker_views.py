@@ -12,14 +12,16 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
+from marketplace.catalog.resource import Resource
 from marketplace.catalog.search_types import SearchRequest
 from marketplace.grading.policy import ATTEMPTS_KEY, MAX_ATTEMPTS_ALLOWED, POLICIES, POLICY_KEY
 from marketplace.lti import launch_token
 from marketplace.lti.context import LaunchContext
-from marketplace.lti.deep_link_answer import MAX_SELECTION, Submission, answer
+from marketplace.lti.deep_link_answer import MAX_SELECTION, DeepLinkAnswer, Submission, answer
 from marketplace.lti.deep_linking import (
     DeepLinkingSettings,
     ItemOptions,
@@ -31,29 +33,36 @@ from marketplace.portfolio.content_items import submission_item
 from marketplace.settings import Settings
 from marketplace.web.launch_session import launch_context
 from marketplace.web.params import search_request
-from marketplace.web.picker_pages import personal_lists, picker_context, picker_search, require_role
+from marketplace.web.picker_pages import personal_lists, picker_context, picker_search_now, require_role
 from marketplace.web.resource_pages import load_resource, resource_page_context
 from marketplace.web.security import content_security_policy
 from marketplace.web.services import services
 
 
-async def _context(request: Request, token: str | None = None) -> LaunchContext:
-    context = await run_in_threadpool(launch_context, request, token or request.headers.get(launch_token.HEADER))
+def _context_now(request: Request, token: str | None = None) -> LaunchContext:
+    """The picker's launch, checked (blocking)."""
+    context = launch_context(request, token or request.headers.get(launch_token.HEADER))
     require_role(context)
     if context.deep_linking_settings is None:
         raise refused("not_deep_linking", "This launch cannot return content to the course.", advice="")
     return context
 
 
+def _results_now(request: Request, search: SearchRequest) -> tuple[LaunchContext, dict[str, Any]]:
+    context = _context_now(request)
+    return context, picker_search_now(request, context, search)
+
+
 async def picker_results(request: Request) -> Response:
     """GET /lti/picker/results: the results partial (htmx, token in the header)."""
-    context = await _context(request)
     search = search_request(request.query_params, as_you_type=bool(request.headers.get("HX-Request")))
     if "per_page" not in request.query_params:
         search = SearchRequest(**{**_fields(search), "per_page": 10})
+    # The launch, the search and the personal lists in one hop to the threadpool (each hop is two thread
+    # switches and a wake-up of the event loop; this request made three).
+    context, found = await run_in_threadpool(_results_now, request, search)
     response: Response = services(request).templates.TemplateResponse(
-        request, "_picker_results.html",
-        {**await picker_search(request, context, search), **picker_context(context), "oob": True},
+        request, "_picker_results.html", {**found, **picker_context(context), "oob": True},
     )
     return response
 
@@ -64,34 +73,35 @@ def _fields(search: SearchRequest) -> dict[str, Any]:
 
 async def select(request: Request) -> Response:
     """POST /lti/picker/select: put a resource in the tray or take it out; returns the tray partial."""
-    context = await _context(request)
     form = await request.form(max_files=0, max_fields=MAX_SELECTION + 16)
     # The control posts `toggle` always and its own `resource` value only while checked.
     resource_id = str(form.get("toggle", ""))
     selected = str(form.get("resource", "")) == resource_id
-    single = bool(picker_context(context)["single"])
-
-    context = await run_in_threadpool(toggle_in_tray, services(request).sessions, context, resource_id, selected,
-                                      single=single)
-    return await _tray(request, context)
-
-
-async def _tray(request: Request, context: LaunchContext) -> Response:
-    personal = await run_in_threadpool(personal_lists, request, context)
+    context, personal = await run_in_threadpool(_select_now, request, resource_id, selected)  # one hop
     response: Response = services(request).templates.TemplateResponse(
         request, "_picker_tray.html", {**personal, **picker_context(context)}
     )
     return response
 
 
+def _select_now(request: Request, resource_id: str, selected: bool) -> tuple[LaunchContext, dict[str, Any]]:
+    """Check the launch, change its tray and read the lists the tray shows (blocking)."""
+    context = _context_now(request)
+    single = bool(picker_context(context)["single"])
+    context = toggle_in_tray(services(request).sessions, context, resource_id, selected, single=single)
+    return context, personal_lists(request, context)
+
+
 async def favourite(request: Request) -> Response:
     """POST /lti/picker/favourite: star or unstar a resource for this instructor; returns the star button."""
-    context = await _context(request)
     form = await request.form(max_files=0, max_fields=MAX_SELECTION + 16)
     resource_id = str(form.get("resource", ""))
     starred = str(form.get("favourite", "true")) == "true"
 
-    title = await run_in_threadpool(star, services(request).sessions, context, resource_id, starred)
+    def star_now() -> str:
+        return star(services(request).sessions, _context_now(request), resource_id, starred)
+
+    title = await run_in_threadpool(star_now)  # the launch and the star in one hop
     response: Response = services(request).templates.TemplateResponse(
         request, "_picker_star.html", {"resource_id": resource_id, "title": title, "starred": starred}
     )
@@ -100,8 +110,12 @@ async def favourite(request: Request) -> Response:
 
 async def preview(request: Request) -> Response:
     """GET /lti/picker/preview/{id}: the resource as the course will show it."""
-    await _context(request)
-    resource = await run_in_threadpool(load_resource, request, request.path_params["resource_id"])
+
+    def resource_now() -> Resource:
+        _context_now(request)
+        return load_resource(request, request.path_params["resource_id"])
+
+    resource = await run_in_threadpool(resource_now)  # the launch and the resource in one hop
     response: Response = services(request).templates.TemplateResponse(
         request, "_picker_preview.html", {**resource_page_context(resource), "in_launch": True}
     )
@@ -111,19 +125,10 @@ async def preview(request: Request) -> Response:
 async def respond(request: Request) -> Response:
     """POST /lti/deep-linking/respond: build the content items, sign them now, auto-post to the platform."""
     form = await request.form(max_files=0, max_fields=MAX_SELECTION + 16)
-    context = await _context(request, str(form.get("launch_token", "")) or None)
-    assert context.deep_linking_settings is not None  # noqa: S101 - checked by _context
-    posted = [str(value) for value in form.getlist("resource")][: MAX_SELECTION + 1]
-    portfolio_item = str(form.get("portfolio_item", ""))
-    portfolio_as = str(form.get("portfolio_as", ""))  # a note or link as a "file" or a "link"; checked there
-    options = ItemOptions(points=_points(str(form.get("points", ""))), available_start=_date(form, "available_from"),
-                          available_end=_date(form, "available_until"), due=_date(form, "due"),
-                          use_description=str(form.get("use_description", "")) == "yes",
-                          quiz_custom=_quiz_settings(form))
+    # The launch and the answer in one hop to the threadpool (each hop is two thread switches and a wake-up of
+    # the event loop); the launch is still checked before anything the form asks for.
+    answered = await run_in_threadpool(_answer_now, request, form)
     app = services(request)
-    submission = _portfolio_submission(app.settings, context, portfolio_item, portfolio_as) if portfolio_item else None
-    answered = await run_in_threadpool(answer, app.sessions, app.signing_keys, context, posted=posted,
-                                       options=options, base_url=app.settings.base_url, submission=submission)
     response: Response = services(request).templates.TemplateResponse(
         request, "lti_deep_link_return.html", {"return_url": answered.return_url, "jwt": answered.jwt}
     )
@@ -136,6 +141,23 @@ async def respond(request: Request) -> Response:
         request.state.csp_nonce, platforms, form_targets=target
     )
     return response
+
+
+def _answer_now(request: Request, form: FormData) -> DeepLinkAnswer:
+    """Check the launch, read the choices and options of the form, and answer (blocking)."""
+    context = _context_now(request, str(form.get("launch_token", "")) or None)
+    assert context.deep_linking_settings is not None  # noqa: S101 - checked by _context_now
+    posted = [str(value) for value in form.getlist("resource")][: MAX_SELECTION + 1]
+    portfolio_item = str(form.get("portfolio_item", ""))
+    portfolio_as = str(form.get("portfolio_as", ""))  # a note or link as a "file" or a "link"; checked there
+    options = ItemOptions(points=_points(str(form.get("points", ""))), available_start=_date(form, "available_from"),
+                          available_end=_date(form, "available_until"), due=_date(form, "due"),
+                          use_description=str(form.get("use_description", "")) == "yes",
+                          quiz_custom=_quiz_settings(form))
+    app = services(request)
+    submission = _portfolio_submission(app.settings, context, portfolio_item, portfolio_as) if portfolio_item else None
+    return answer(app.sessions, app.signing_keys, context, posted=posted, options=options,
+                  base_url=app.settings.base_url, submission=submission)
 
 
 def _portfolio_submission(settings: Settings, context: LaunchContext, item_id: str, submit_as: str) -> Submission:

@@ -6,6 +6,7 @@ import html
 import re
 from typing import Any
 
+import anyio.to_thread
 import httpx
 import pytest
 
@@ -136,3 +137,36 @@ def test_module_quiz_settings_become_line_item_dates(extras: LtiEnvironment, rec
     assert item["submission"] == {"endDateTime": "2026-12-08T23:59:00"}
     bad = choose(extras, open_picker(extras, receiver, "link_selection"), ["leaf-quiz"], due="next week")
     assert bad.status_code == 400 and "not a date" in bad.text
+
+
+def test_a_picker_request_goes_to_the_threadpool_once(extras: LtiEnvironment, receiver: DeepLinkReceiver,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The launch, the search and the personal lists of a picker request run in one hop to the threadpool
+    (each hop costs two thread switches and a wake-up of the event loop), and so does each other picker
+    request; the page itself takes two (the handoff, then the launch with its first results)."""
+    hops: list[str] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counted(func: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: ANN401 - passes through
+        hops.append(getattr(func, "func", func).__name__)
+        return await run_sync(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    page = open_picker(extras, receiver, "editor_button")
+    assert 'id="section-newest"' in page.text
+    assert hops[-2:] == ["redeem_handoff", "_launch_and_picker_now"]
+    hops.clear()
+    searched = extras.browser.get(extras.tool_url + "/lti/picker/results", params={"q": "leaf"},
+                                  headers={"X-Launch-Token": token_of(page), "HX-Request": "true"})
+    assert 'for="pick-leaf-image"' in searched.text and hops == ["_results_now"]
+    # Every other picker request too: the launch and its work in one hop.
+    for path, data, name in (("/lti/picker/select", {"toggle": "leaf-image", "resource": "leaf-image"}, "_select_now"),
+                             ("/lti/picker/favourite", {"resource": "leaf-image", "favourite": "true"}, "star_now")):
+        hops.clear()
+        assert post(extras, page, path, data).status_code == 200 and hops == [name]
+    hops.clear()
+    previewed = extras.browser.get(extras.tool_url + "/lti/picker/preview/leaf-image",
+                                   headers={"X-Launch-Token": token_of(page), "HX-Request": "true"})
+    assert previewed.status_code == 200 and hops == ["resource_now"]
+    hops.clear()
+    assert choose(extras, page, ["leaf-image"]).status_code == 200 and hops == ["_answer_now"]
