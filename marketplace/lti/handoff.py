@@ -50,6 +50,7 @@ def binding(secret_key: str, code: str) -> str:
 def _binding_message(code: str) -> bytes:
     return b"handoff:" + code.encode("utf-8")
 
+
 _LAUNCHES = table_of(LaunchRow)
 # Every launch's page runs it once; built once, on the table (no ORM bulk-update planning per call).
 _REDEEM = (update(_LAUNCHES).where(_LAUNCHES.c.handoff_hash == bindparam("code_hash")).values(handoff_hash=None)
