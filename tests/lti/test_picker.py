@@ -148,7 +148,9 @@ def test_a_picker_request_goes_to_the_threadpool_once(extras: LtiEnvironment, re
     run_sync = anyio.to_thread.run_sync
 
     async def counted(func: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: ANN401 - passes through
-        hops.append(getattr(func, "func", func).__name__)
+        target = getattr(func, "func", func)
+        if not target.__module__.startswith("marketplace.grading"):  # the app's grade worker polls on its own
+            hops.append(target.__name__)
         return await run_sync(func, *args, **kwargs)
 
     monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
