@@ -1,6 +1,7 @@
-"""The picker's cards (templates/_pick.html): one macro per card, reading its hit (a dict, the JSON shape) with
-subscripts. Jinja's attribute syntax on a dict first tries getattr, which raises AttributeError for every field
-of every card: that, and an include per card copying the page's whole context, was a third of the render."""
+"""The picker's cards (templates/_pick.html) and the catalog page's hits (templates/_results.html) read each hit
+(a dict, the JSON shape) with subscripts. Jinja's attribute syntax on a dict first tries getattr, which raises
+AttributeError for every field of every card: that, and an include per card copying the page's whole context,
+was a third of the picker's render."""
 
 from __future__ import annotations
 
@@ -62,3 +63,8 @@ def _render_and_check(app: Starlette, catalog: CatalogIndex) -> None:
     assert results.count('class="pick"') == 4 and results.count('class="star"') == 4
     assert results.count(" checked") == 1 and results.count('aria-pressed="true"') == 1  # the tray, the star
     assert 'id="section-newest"' in first_screen and f'id="pick-newest-{hits[2]["id"]}"' in first_screen
+    # The catalog page's list of hits reads them the same way.
+    catalog_results = templates.get_template("_results.html").render(context)
+    assert fallbacks == []
+    assert catalog_results.count('<li class="hit">') == 4
+    assert all(f'/api/catalog/resources/{hit["id"]}' in catalog_results for hit in hits)
