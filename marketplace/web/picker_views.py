@@ -77,19 +77,18 @@ async def select(request: Request) -> Response:
     # The control posts `toggle` always and its own `resource` value only while checked.
     resource_id = str(form.get("toggle", ""))
     selected = str(form.get("resource", "")) == resource_id
-    context, personal = await run_in_threadpool(_select_now, request, resource_id, selected)  # one hop
-    response: Response = services(request).templates.TemplateResponse(
-        request, "_picker_tray.html", {**personal, **picker_context(context)}
-    )
+    page = await run_in_threadpool(_select_now, request, resource_id, selected)  # one hop
+    response: Response = services(request).templates.TemplateResponse(request, "_picker_tray.html", page)
     return response
 
 
-def _select_now(request: Request, resource_id: str, selected: bool) -> tuple[LaunchContext, dict[str, Any]]:
-    """Check the launch, change its tray and read the lists the tray shows (blocking)."""
+def _select_now(request: Request, resource_id: str, selected: bool) -> dict[str, Any]:
+    """Check the launch, change its tray, and return what the tray partial shows (blocking)."""
     context = _context_now(request)
-    single = bool(picker_context(context)["single"])
-    context = toggle_in_tray(services(request).sessions, context, resource_id, selected, single=single)
-    return context, personal_lists(request, context)
+    settings = picker_context(context)  # worked out once: the toggle needs `single`, the partial all of it
+    context = toggle_in_tray(services(request).sessions, context, resource_id, selected,
+                             single=bool(settings["single"]))
+    return {**personal_lists(request, context), **settings}
 
 
 async def favourite(request: Request) -> Response:
