@@ -213,8 +213,13 @@ def _make_thumbnails(session: Session, folder: Path, settings: Settings, *, refr
 @click.option("--strict", is_flag=True, help="Exit with status 1 if any catalog file has a problem.")
 @click.option("--refresh-thumbnails", is_flag=True,
               help="Fetch every picture again, even unchanged ones and those that failed lately.")
-def index_command(content_dir: Path | None, full: bool, strict: bool, refresh_thumbnails: bool) -> None:
+@click.option("--compact", is_flag=True,
+              help="Then merge the index's small segments now (a running server does it in the background).")
+def index_command(content_dir: Path | None, full: bool, strict: bool, refresh_thumbnails: bool,
+                  compact: bool) -> None:
     """Load content/ into the database, make thumbnails and bring the search index up to date."""
+    from marketplace.catalog.compaction import compact_now
+    from marketplace.catalog.index_store import segment_sizes
     from marketplace.catalog.sync import load_content, sync_index
 
     _collect_for_a_batch()
@@ -242,6 +247,10 @@ def index_command(content_dir: Path | None, full: bool, strict: bool, refresh_th
         phases["search index"] = time.perf_counter() - started
         progress.update(indexing, total=max(report.indexed + report.deleted, 1),
                         completed=max(report.indexed + report.deleted, 1))
+        if compact:
+            started = time.perf_counter()
+            compact_now(settings.index_dir, wait=True)
+            phases["compaction"] = time.perf_counter() - started
     for problem in content.problems:
         console.print(f"[yellow]skipped[/] {problem}", highlight=False, markup=True)
     click.echo(
@@ -250,6 +259,8 @@ def index_command(content_dir: Path | None, full: bool, strict: bool, refresh_th
         + (" (rebuilt)" if report.rebuilt else f" ({report.indexed} updated, {report.deleted} removed)")
     )
     click.echo(thumbnails)
+    if compact:
+        click.echo(f"Compacted: index segments {len(segment_sizes(settings.index_dir))}.")
     click.echo("Phases: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phases.items()) + ".")
     if content.problems and strict:
         sys.exit(1)

@@ -32,6 +32,23 @@ def test_db_upgrade_then_index_twice(runner: CliRunner, content_dir: Path, tmp_p
     assert (tmp_path / "var" / "index" / "manifest.json").is_file()
 
 
+def test_index_compact_merges_what_reindexes_left(runner: CliRunner, content_dir: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from marketplace.catalog import merging
+
+    runner.invoke(main, ["db", "upgrade"])
+    runner.invoke(main, ["index"])
+    for number in range(2):  # two re-indexes, each committing a segment of its own and merging nothing
+        write_resource(content_dir, f"added-{number}", title=f"Added {number}",
+                       description="A description long enough.")
+        assert "(1 updated, 0 removed)" in runner.invoke(main, ["index"]).output
+    monkeypatch.setattr(merging, "MERGE_FACTOR", 2)
+    result = runner.invoke(main, ["index", "--compact"])
+    assert result.exit_code == 0, result.output
+    # Three segments of one level (5, 1 and 1 documents): the two smallest merged, then the two left.
+    assert "Compacted: index segments 1." in result.output and "compaction" in result.output
+
+
 def test_index_reports_bad_files_and_strict_fails(runner: CliRunner, content_dir: Path) -> None:
     runner.invoke(main, ["db", "upgrade"])
     bad = write_resource(content_dir, "broken", title="Broken", description="A description long enough here.")

@@ -21,10 +21,11 @@ from typing import Any
 from whoosh import index as whoosh_index
 from whoosh.codec.whoosh3 import W3Codec
 from whoosh.filedb.filestore import FileStorage
+from whoosh.reading import SegmentReader
 from whoosh.util.numeric import byte_to_length
 from whoosh.writing import SegmentWriter
 
-from marketplace.catalog import forward
+from marketplace.catalog import forward, merging
 from marketplace.catalog.analysis import ANALYSIS_VERSION
 from marketplace.catalog.forward import ForwardPart
 from marketplace.catalog.postings import length_codes
@@ -328,7 +329,66 @@ def _remover(writer: Any, resource_ids: Sequence[str] | None) -> Callable[[str],
 def apply_changes(path: Path, upserts: Sequence[Resource], deletions: Iterable[str], *,
                   manifest: dict[str, str] | None = None) -> None:
     """Update or add `upserts` and remove `deletions` (ids) in one commit. `manifest`: the index's manifest
-    when the caller has just read it (it is updated in place and written back)."""
+    when the caller has just read it (it is updated in place and written back). The commit merges no segment
+    unless the index holds too many (merging.py); compaction merges them, off the re-index's path."""
+    upserts = list(upserts)
+    _commit(path, upserts, deletions, manifest,
+            lambda sizes: merging.foreground_plan(sizes, adds_segment=bool(upserts)))
+
+
+def segment_sizes(path: Path) -> list[merging.SegmentSize]:
+    """The committed segments of the index at `path`, as the merge policy sees them."""
+    return _sizes(_open_unmapped(path)._segments())
+
+
+def _sizes(segments: Iterable[Any]) -> list[merging.SegmentSize]:
+    return [merging.SegmentSize(segment.segment_id(), segment.doc_count_all(), segment.deleted_count())
+            for segment in segments]
+
+
+def forward_is_aligned(path: Path) -> bool:
+    """Whether the forward files match the index's committed generation (a stopped commit leaves them behind)."""
+    generation: int = _open_unmapped(path).latest_generation()
+    return forward.saved_generation(path) == generation
+
+
+def compact(path: Path, *, steps: int = 100) -> int:
+    """Run compaction steps (merging.compaction_plan) on the index at `path` until it needs none, at most
+    `steps` of them, after realigning forward files a stopped commit left behind; returns how many commits
+    it made. The caller holds the host's index lock."""
+    made = 0
+    if not forward_is_aligned(path):
+        _commit(path, [], [], None, lambda _sizes: merging.MergePlan())
+        made += 1
+    while made < steps and merging.compaction_plan(segment_sizes(path)):
+        _commit(path, [], [], None, merging.compaction_plan)
+        made += 1
+    return made
+
+
+def _merge_by(plan: merging.MergePlan) -> Callable[[Any, list[Any]], list[Any]]:
+    """A Whoosh merge policy (a `mergetype`) that carries out `plan`."""
+
+    def merge(writer: Any, segments: list[Any]) -> list[Any]:
+        kept = []
+        for segment in segments:
+            if segment.segment_id() in plan.merged:
+                reader = SegmentReader(writer.storage, writer.schema, segment)
+                try:
+                    writer.add_reader(reader)
+                finally:
+                    reader.close()
+            elif segment.segment_id() not in plan.dropped:
+                kept.append(segment)
+        return kept
+
+    return merge
+
+
+def _commit(path: Path, upserts: Sequence[Resource], deletions: Iterable[str], manifest: dict[str, str] | None,
+            plan_for: Callable[[list[merging.SegmentSize]], merging.MergePlan]) -> None:
+    """One commit of changes, merging what `plan_for` says of the segments as they stand, with the forward
+    index realigned and the manifest and stamp written after it."""
     manifest = read_manifest(path) if manifest is None else manifest
     previous = forward.load_part(path)
     analyzer = word_analyzer()
@@ -351,10 +411,13 @@ def apply_changes(path: Path, upserts: Sequence[Resource], deletions: Iterable[s
             writer.add_document(**to_document(resource, analyzed))
             fresh[resource.id] = analyzed.forward_sequence()
             manifest[resource.id] = resource.content_hash
+        # Planned on the sizes after this commit's deletions, which Whoosh marks on the writer's segments in
+        # place: a segment they emptied is dropped, not read.
+        plan = plan_for(_sizes(writer.segments))
     except BaseException:
         cancel_and_remove_segment(writer)
         raise
-    writer.commit()
+    writer.commit(mergetype=_merge_by(plan))
     # Document numbers may have moved (merged segments drop deleted documents): realign the forward index.
     with _open_unmapped(path).searcher() as searcher:
         docnum_ids = _docnum_ids(searcher.reader(), kept_from, previous.resource_ids)

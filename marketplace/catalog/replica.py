@@ -21,6 +21,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.catalog.cards import cards
+from marketplace.catalog.compaction import compact_in_child, needs_compaction
 from marketplace.catalog.search import CatalogIndex
 from marketplace.catalog.sync import catalog_fingerprint, index_lock, sync_index, synced_fingerprint
 from marketplace.store.picker import recent_newest
@@ -37,6 +38,7 @@ class CatalogReplica:
         self.index_dir = index_dir
         self.catalog = catalog
         self.syncs = 0  # syncs this process ran (tests and the operator's page read it)
+        self.compactions = 0  # compactions this process ran
 
     def catch_up(self) -> bool:
         """Sync the index if the database changed since it was last synced on this host (blocking); True if
@@ -57,13 +59,32 @@ class CatalogReplica:
         self.catalog.refresh()
         return True
 
+    async def compact(self, stop: asyncio.Event | None = None) -> bool:
+        """Compact this host's index in a child process if the merge policy asks for it (compaction.py) and
+        load the result; True if it compacted. Another process holding the index lock defers it."""
+        if not await asyncio.to_thread(needs_compaction, self.index_dir):
+            return False
+        with index_lock(self.index_dir, wait=False) as free:
+            if not free:
+                return False
+        if not await compact_in_child(self.index_dir, stop):
+            return False
+        self.compactions += 1
+        await asyncio.to_thread(self.catalog.refresh)
+        return True
+
     async def run_forever(self, stop: asyncio.Event, interval: float = CHECK_SECONDS) -> None:
-        """Catch up now and then every `interval` seconds until `stop`; a failure (the database away) is logged
-        and tried again at the next check, the open index serving meanwhile."""
+        """Catch up now and then every `interval` seconds until `stop`, compacting the index after each check;
+        a failure (the database away) is logged and tried again at the next check, the open index serving
+        meanwhile."""
         while not stop.is_set():
             try:
                 await asyncio.to_thread(self.catch_up)
             except Exception as error:  # noqa: BLE001 - the replica must outlive any one failed sync
                 logger.warning("catalog replica not synced: %s: %s", type(error).__name__, error)
+            try:
+                await self.compact(stop)
+            except Exception as error:  # noqa: BLE001 - a failed compaction leaves a usable index; retried
+                logger.warning("catalog index not compacted: %s: %s", type(error).__name__, error)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from whoosh.filedb.filestore import FileStorage
 
-from marketplace.catalog import forward
+from marketplace.catalog import forward, index_store, merging
 from marketplace.catalog.forward import ForwardIndex, ForwardMismatchError
 from marketplace.catalog.index_store import apply_changes, build_index, read_manifest
 from marketplace.catalog.loader import load_catalog
@@ -75,14 +75,20 @@ def test_prefix_matches_every_word_with_that_start(content_dir: Path, tmp_path: 
         catalog.close()
 
 
-def test_incremental_commits_keep_phrases_aligned(content_dir: Path, tmp_path: Path) -> None:
+def test_incremental_commits_keep_phrases_aligned(content_dir: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(merging, "MERGE_FACTOR", 2)
     resources = {r.id: r for r in load_catalog(content_dir).resources}
     path = tmp_path / "index"
     build_index(path, resources.values(), workers=1)
     changed = dataclasses.replace(resources["fractions-pizza"], title="Fractions with chocolate cake",
                                   content_hash="changed")
     apply_changes(path, [changed], ["plant-cells"])
-    apply_changes(path, [dataclasses.replace(changed, content_hash="again")], [])  # merges segments
+    apply_changes(path, [dataclasses.replace(changed, content_hash="again")], [])
+    assert len(index_store.segment_sizes(path)) == 3  # a re-index merges nothing
+    # One step: the emptied segment (the first change, changed again) dropped, the two others merged.
+    assert index_store.compact(path) == 1
+    assert len(index_store.segment_sizes(path)) == 1
     catalog = CatalogIndex(path)
     catalog.open()
     try:
@@ -180,9 +186,13 @@ def test_a_commit_that_only_appends_takes_the_short_way_to_the_same_arrays(seed:
     assert forward._appended_generation(previous, docnum_ids[:10], fresh) is None
 
 
-def test_the_forward_index_stays_aligned_through_kept_and_merged_segments(content_dir: Path, tmp_path: Path) -> None:
+def test_the_forward_index_stays_aligned_through_kept_and_merged_segments(content_dir: Path, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """apply_changes reuses the ids of segments a commit kept and reads only new or merged ones: after each of
-    many commits, every document's stems must equal its resource's, in the index's own document order."""
+    many commits, every document's stems must equal its resource's, in the index's own document order. Merges
+    come from both policies: a re-index past the segment limit, and compaction every third round."""
+    monkeypatch.setattr(merging, "FOREGROUND_SEGMENT_LIMIT", 6)
+    monkeypatch.setattr(merging, "MERGE_FACTOR", 3)
     from whoosh.filedb.filestore import FileStorage
 
     from marketplace.catalog.schema import analyze, word_analyzer
@@ -210,6 +220,8 @@ def test_the_forward_index_stays_aligned_through_kept_and_merged_segments(conten
                                     content_hash="a")
         resources[added.id] = added
         apply_changes(path, [*changed, added], deletions)
+        if round_number % 3 == 2:
+            index_store.compact(path)
         after = {segment.segment_id() for segment in FileStorage(str(path)).open_index()._segments()}
         kept_rounds += bool(before & after)
         merged_rounds += bool(before - after)
@@ -264,7 +276,7 @@ def test_a_commit_whose_forward_files_were_never_written_is_repaired_by_the_next
     template, resources = _small_catalog(content_dir, 6)
     path = tmp_path / "index"
     build_index(path, resources.values(), workers=1)
-    for number in range(4):  # five small segments: Whoosh's policy merges them all at the next commit
+    for number in range(4):  # five small segments
         early = dataclasses.replace(template, id=f"res-early-{number}", title=f"Early {number}", content_hash="e")
         resources[early.id] = early
         apply_changes(path, [early], [])
@@ -275,6 +287,7 @@ def test_a_commit_whose_forward_files_were_never_written_is_repaired_by_the_next
         raise KeyboardInterrupt
 
     monkeypatch.setattr(forward, "save", stopped)
+    monkeypatch.setattr(merging, "FOREGROUND_SEGMENT_LIMIT", 1)  # the commit merges every segment into its own
     added = dataclasses.replace(template, id="res-new", title="Added later", content_hash="z")
     with pytest.raises(KeyboardInterrupt):
         apply_changes(path, [added], ["res-002"])
