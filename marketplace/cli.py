@@ -219,7 +219,7 @@ def index_command(content_dir: Path | None, full: bool, strict: bool, refresh_th
                   compact: bool) -> None:
     """Load content/ into the database, make thumbnails and bring the search index up to date."""
     from marketplace.catalog.compaction import compact_now
-    from marketplace.catalog.index_store import segment_sizes
+    from marketplace.catalog.index_store import index_exists, segment_sizes
     from marketplace.catalog.sync import load_content, sync_index
 
     _collect_for_a_batch()
@@ -259,7 +259,7 @@ def index_command(content_dir: Path | None, full: bool, strict: bool, refresh_th
         + (" (rebuilt)" if report.rebuilt else f" ({report.indexed} updated, {report.deleted} removed)")
     )
     click.echo(thumbnails)
-    if compact:
+    if compact and index_exists(settings.index_dir):
         click.echo(f"Compacted: index segments {len(segment_sizes(settings.index_dir))}.")
     click.echo("Phases: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phases.items()) + ".")
     if content.problems and strict:

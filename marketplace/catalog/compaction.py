@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from whoosh.index import IndexError as WhooshIndexError
+
 from marketplace.catalog import merging
 from marketplace.catalog.index_store import compact, forward_is_aligned, index_exists, segment_sizes
 from marketplace.catalog.sync import index_lock
@@ -27,11 +29,19 @@ logger = logging.getLogger("marketplace.catalog")
 CHILD_NICENESS = 10
 
 
+class CompactionFailedError(RuntimeError):
+    """The compaction child exited with an error (its own message went to the server's log)."""
+
+
 def needs_compaction(index_dir: Path) -> bool:
-    """Whether the index at `index_dir` has a compaction step to run (or forward files to realign)."""
+    """Whether the index at `index_dir` has a compaction step to run (or forward files to realign). False too
+    when a commit replaced the generation while it was being read: the next check looks again."""
     if not index_exists(index_dir):
         return False
-    return not forward_is_aligned(index_dir) or bool(merging.compaction_plan(segment_sizes(index_dir)))
+    try:
+        return not forward_is_aligned(index_dir) or bool(merging.compaction_plan(segment_sizes(index_dir)))
+    except (OSError, WhooshIndexError):
+        return False
 
 
 def compact_now(index_dir: Path, *, wait: bool = False) -> int | None:
@@ -45,7 +55,8 @@ def compact_now(index_dir: Path, *, wait: bool = False) -> int | None:
 
 async def compact_in_child(index_dir: Path, stop: asyncio.Event | None = None) -> bool:
     """Run `compact_now` in a child process; True if it committed. A `stop` set while it runs ends it: a
-    commit stopped half way is realigned by the next compaction."""
+    commit stopped half way is realigned by the next compaction. Raises CompactionFailedError if the child
+    failed."""
     started = time.perf_counter()
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "marketplace.catalog.compaction", str(index_dir),
@@ -65,8 +76,7 @@ async def compact_in_child(index_dir: Path, stop: asyncio.Event | None = None) -
         if not waiting.done():
             waiting.cancel()
     if child.returncode != 0:
-        logger.warning("catalog index not compacted: the compaction exited with status %s", child.returncode)
-        return False
+        raise CompactionFailedError(f"the compaction process exited with status {child.returncode}")
     commits = int(output.decode("ascii").strip() or "0")
     if commits:
         logger.info("catalog index compacted", extra={"commits": commits,

@@ -16,18 +16,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from marketplace.catalog.cards import cards
-from marketplace.catalog.compaction import compact_in_child, needs_compaction
+from marketplace.catalog.compaction import CompactionFailedError, compact_in_child, needs_compaction
 from marketplace.catalog.search import CatalogIndex
 from marketplace.catalog.sync import catalog_fingerprint, index_lock, sync_index, synced_fingerprint
 from marketplace.store.picker import recent_newest
 
 logger = logging.getLogger("marketplace.catalog")
 CHECK_SECONDS = 15.0
+COMPACTION_RETRY_SECONDS = 600
 
 
 class CatalogReplica:
@@ -39,6 +41,7 @@ class CatalogReplica:
         self.catalog = catalog
         self.syncs = 0  # syncs this process ran (tests and the operator's page read it)
         self.compactions = 0  # compactions this process ran
+        self._compaction_retry_at = 0.0  # monotonic time before which no compaction is tried (after a failure)
 
     def catch_up(self) -> bool:
         """Sync the index if the database changed since it was last synced on this host (blocking); True if
@@ -61,13 +64,21 @@ class CatalogReplica:
 
     async def compact(self, stop: asyncio.Event | None = None) -> bool:
         """Compact this host's index in a child process if the merge policy asks for it (compaction.py) and
-        load the result; True if it compacted. Another process holding the index lock defers it."""
+        load the result; True if it compacted. Another process holding the index lock defers it; a failed
+        compaction is logged and not tried again for COMPACTION_RETRY_SECONDS (the index serves as it is)."""
+        if time.monotonic() < self._compaction_retry_at:
+            return False
         if not await asyncio.to_thread(needs_compaction, self.index_dir):
             return False
         with index_lock(self.index_dir, wait=False) as free:
             if not free:
                 return False
-        if not await compact_in_child(self.index_dir, stop):
+        try:
+            if not await compact_in_child(self.index_dir, stop):
+                return False
+        except (CompactionFailedError, OSError) as error:
+            self._compaction_retry_at = time.monotonic() + COMPACTION_RETRY_SECONDS
+            logger.warning("catalog index not compacted (next try in %d s): %s", COMPACTION_RETRY_SECONDS, error)
             return False
         self.compactions += 1
         await asyncio.to_thread(self.catalog.refresh)

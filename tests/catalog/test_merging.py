@@ -216,3 +216,28 @@ def test_a_stop_ends_the_child_and_the_next_compaction_finishes(content_dir: Pat
     _assert_matches_the_index(path, resources)
     generation = FileStorage(str(path)).open_index().latest_generation()
     assert forward.saved_generation(path) == generation and not needs_compaction(path)
+
+
+def test_a_failed_compaction_is_logged_and_waits_before_the_next_try(content_dir: Path, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    from marketplace.catalog import compaction, replica
+
+    path = tmp_path / "index"
+    _churned(content_dir, path, 10)
+    catalog = CatalogIndex(path)
+    catalog.open()
+    try:
+        monkeypatch.setattr(compaction.sys, "executable", "/bin/false")  # a child that fails at once
+        checks: list[Path] = []
+        monkeypatch.setattr(replica, "needs_compaction", lambda index_dir: checks.append(index_dir) or True)
+        own = _Replica(path, catalog)
+        with caplog.at_level("WARNING", logger="marketplace.catalog"):
+            assert asyncio.run(own.compact()) is False
+        assert "catalog index not compacted (next try in 600 s)" in caplog.text and "status 1" in caplog.text
+        assert asyncio.run(own.compact()) is False and len(checks) == 1  # not tried again yet
+        monkeypatch.undo()
+        own._compaction_retry_at = 0.0  # ten minutes later
+        assert asyncio.run(own.compact()) is True and own.compactions == 1
+    finally:
+        catalog.close()
