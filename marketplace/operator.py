@@ -20,6 +20,7 @@ from pathlib import Path
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from marketplace.catalog.index_store import segment_sizes
 from marketplace.catalog.records import resource_count
 from marketplace.catalog.replica import CatalogReplica
 from marketplace.catalog.search import CatalogIndex
@@ -296,7 +297,13 @@ class Reindex:
 
 
 def catalog_status(catalog: CatalogIndex) -> str:
+    """What the operator's page says of this host's index: its resources, and its segments with the
+    documents that changes left behind (compaction, in the background, merges them away)."""
     try:
-        return f"{catalog.document_count()} resources in this host's index."
+        count = catalog.document_count()
+        sizes = segment_sizes(catalog.path)
     except Exception as error:  # noqa: BLE001 - a missing index is a state to show
         return f"This host's index is not loaded ({type(error).__name__})."
+    stale = sum(size.deleted for size in sizes)
+    return (f"{count} resources in this host's index, in {len(sizes)} segment{'s' if len(sizes) != 1 else ''}; "
+            f"{stale} replaced or removed document{'s' if stale != 1 else ''} left for compaction.")
