@@ -48,6 +48,9 @@ class Metrics:
         self.platform_calls: Counter = Counter(
             "marketplace_platform_calls", "Calls to platforms by service (ags, nrps, token, jwks) and HTTP status",
             ["service", "status"], registry=registry)
+        self.index_compactions: Counter = Counter(
+            "marketplace_index_compactions", "Background compactions of this host's search index by outcome "
+            "(compacted, failed)", ["outcome"], registry=registry)
 
 
 def prepare_multiprocess_metrics(data_dir: Path) -> Path:

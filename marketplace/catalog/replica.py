@@ -25,6 +25,7 @@ from marketplace.catalog.cards import cards
 from marketplace.catalog.compaction import CompactionFailedError, compact_in_child, needs_compaction
 from marketplace.catalog.search import CatalogIndex
 from marketplace.catalog.sync import catalog_fingerprint, index_lock, sync_index, synced_fingerprint
+from marketplace.metrics import metrics
 from marketplace.store.picker import recent_newest
 
 logger = logging.getLogger("marketplace.catalog")
@@ -77,10 +78,12 @@ class CatalogReplica:
             if not await compact_in_child(self.index_dir, stop):
                 return False
         except (CompactionFailedError, OSError) as error:
+            metrics().index_compactions.labels("failed").inc()
             self._compaction_retry_at = time.monotonic() + COMPACTION_RETRY_SECONDS
             logger.warning("catalog index not compacted (next try in %d s): %s", COMPACTION_RETRY_SECONDS, error)
             return False
         self.compactions += 1
+        metrics().index_compactions.labels("compacted").inc()
         await asyncio.to_thread(self.catalog.refresh)
         return True
 

@@ -222,7 +222,12 @@ def test_a_failed_compaction_is_logged_and_waits_before_the_next_try(content_dir
                                                                      monkeypatch: pytest.MonkeyPatch,
                                                                      caplog: pytest.LogCaptureFixture) -> None:
     from marketplace.catalog import compaction, replica
+    from marketplace.metrics import metrics
 
+    def counted(outcome: str) -> float:
+        return metrics().index_compactions.labels(outcome)._value.get()  # type: ignore[attr-defined, no-any-return]
+
+    failed, compacted = counted("failed"), counted("compacted")
     path = tmp_path / "index"
     _churned(content_dir, path, 10)
     catalog = CatalogIndex(path)
@@ -239,5 +244,6 @@ def test_a_failed_compaction_is_logged_and_waits_before_the_next_try(content_dir
         monkeypatch.undo()
         own._compaction_retry_at = 0.0  # ten minutes later
         assert asyncio.run(own.compact()) is True and own.compactions == 1
+        assert (counted("failed"), counted("compacted")) == (failed + 1, compacted + 1)
     finally:
         catalog.close()
