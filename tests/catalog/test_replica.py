@@ -243,3 +243,57 @@ def test_a_catalog_generation_row_gone_is_made_again_by_the_next_change(database
             load_content(session, content_dir)
             session.commit()
             assert catalog_generation(session) == 1
+
+
+def test_the_replica_loop_compacts_what_its_syncs_left(database_url: str, content_dir: Path, tmp_path: Path) -> None:
+    """Each sync of one changed file commits a segment of its own and merges none; the replica's loop then
+    compacts them in a child process, searches going on throughout."""
+    import asyncio
+
+    from marketplace.catalog.index_store import segment_sizes
+
+    with one_host(database_url, tmp_path) as (sessions, replica):
+        with sessions() as session:
+            load_content(session, content_dir)
+            session.commit()
+        assert replica.catch_up()
+        for number in range(10):
+            write_resource(content_dir, f"added-{number}", title=f"Added squid {number}",
+                           description="A description long enough for the catalog to take it.")
+            with sessions() as session:
+                load_content(session, content_dir)
+                session.commit()
+            assert replica.catch_up()
+        assert len(segment_sizes(replica.index_dir)) == 11
+        failures: list[BaseException] = []
+        searched = threading.Event()
+
+        def search_meanwhile(stop: threading.Event) -> None:
+            while not stop.is_set():
+                try:
+                    assert replica.catalog.search(SearchRequest(text="squid")).total == 10
+                    searched.set()
+                except BaseException as error:  # noqa: BLE001 - reported below
+                    failures.append(error)
+                    return
+
+        async def loop_until_compacted() -> None:
+            stop = asyncio.Event()
+            task = asyncio.create_task(replica.run_forever(stop, interval=0.05))
+            deadline = time.monotonic() + 60
+            while replica.compactions == 0 and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            stop.set()
+            await task
+
+        halt = threading.Event()
+        searcher = threading.Thread(target=search_meanwhile, args=(halt,))
+        searcher.start()
+        try:
+            asyncio.run(loop_until_compacted())
+        finally:
+            halt.set()
+            searcher.join()
+        assert not failures and searched.is_set()
+        assert replica.compactions == 1 and len(segment_sizes(replica.index_dir)) == 2  # ten merged, the first kept
+        assert replica.catalog.search(SearchRequest(text="squid")).total == 10
