@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from markupsafe import Markup, escape
@@ -17,3 +17,43 @@ def marked(parts: Iterable[Mapping[str, Any]]) -> Markup:
     html = "".join([f"<mark>{escape(part['text'])}</mark>" if part["match"] else escape(part["text"])
                     for part in parts])
     return Markup(html)  # noqa: S704 - built only from escaped text and the literal <mark> tags
+
+
+_FACET_ROW_PARTS: dict[tuple[str, str, str], tuple[str, str]] = {}
+
+
+def _facet_row_parts(facet: str, value: str, label: str) -> tuple[str, str]:
+    """A facet checkbox row's HTML before its `checked` and between it and its count, escaped once per
+    process (the vocabulary is fixed): a Jinja loop escaped seven values a row, 350 a render, on the picker
+    page and every results request."""
+    key = (facet, value, label)
+    parts = _FACET_ROW_PARTS.get(key)
+    if parts is None:
+        name, option, text = escape(facet), escape(value), escape(label)
+        parts = _FACET_ROW_PARTS[key] = (
+            f'\n      <div class="facet-row"><input class="facet-option" type="checkbox" form="picker-search" '
+            f'name="{name}" value="{option}" id="pf-{name}-{option}"',
+            f'>\n        <label for="pf-{name}-{option}">{text} (')
+    return parts
+
+
+def facet_boxes(labels: Mapping[str, Mapping[str, str]], legends: Mapping[str, str],
+                counts: Mapping[str, Mapping[str, int]], selected: Mapping[str, Sequence[str]]) -> Markup:
+    """The picker's facet checkboxes (`_picker_facets.html`): per facet a fieldset, per value with a count or
+    checked a row with its count. The same HTML, byte for byte, as the Jinja loop it replaces."""
+    html = ['\n<div class="picker-facets">\n  ']
+    for facet, values in labels.items():
+        html.append(f"\n  <fieldset>\n    <legend>{escape(legends[facet])}</legend>\n    ")
+        chosen = selected.get(facet, ())
+        facet_counts = counts[facet]
+        for value, label in values.items():
+            count = facet_counts.get(value)
+            html.append("\n      ")
+            if count or value in chosen:
+                before, between = _facet_row_parts(facet, value, label)
+                html.append(f"{before}{' checked' if value in chosen else ''}{between}"
+                            f"{'' if count is None else int(count)})</label></div>\n      ")
+            html.append("\n    ")
+        html.append("\n  </fieldset>\n  ")
+    html.append("\n</div>")
+    return Markup("".join(html))  # noqa: S704 - built only from escaped text, integers and literal markup
