@@ -54,7 +54,7 @@ from marketplace.web.ops_views import healthz, metrics_page, readyz
 from marketplace.web.request_log import RequestLogMiddleware, route_labels
 from marketplace.web.security import SecurityHeadersMiddleware
 from marketplace.web.services import Services
-from marketplace.web.template_text import facet_boxes, marked
+from marketplace.web.template_text import catalog_facet_boxes, facet_boxes, facet_count_updates, marked
 from marketplace.web.template_urls import CachedUrlFor
 
 
@@ -64,7 +64,8 @@ def _templates() -> Jinja2Templates:
     )
     environment.globals["url_for"] = CachedUrlFor().template_global()  # kept by Jinja2Templates (setdefault)
     environment.globals["marked"] = marked
-    environment.globals["facet_boxes"] = facet_boxes
+    environment.globals.update(facet_boxes=facet_boxes, catalog_facet_boxes=catalog_facet_boxes,
+                               facet_count_updates=facet_count_updates)
     return Jinja2Templates(env=environment)
 
 
