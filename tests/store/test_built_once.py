@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from marketplace.catalog.records import get_resources
 from marketplace.lti.keys import active_kid, ensure_keys
 from marketplace.store.database import make_engine, make_session_factory, upgrade_database
-from marketplace.store.picker import favourite_ids, recent_ids
+from marketplace.store.picker import favourite_ids, recent_ids, record_uses, set_favourite
 from marketplace.store.registrations import add_deployment, add_platform, find_deployment, find_platform
 
 SECRET = "built-once-" + "k" * 40
@@ -49,5 +49,37 @@ def test_hot_reads_run_the_same_statement_objects_with_new_values(database_url: 
                     assert len(executed) == 1
                     statements.append(executed[0])
                 assert statements[0] is statements[1]
+    finally:
+        engine.dispose()
+
+
+def test_upserts_run_one_statement_per_shape_with_their_rows_as_parameters(database_url: str) -> None:
+    """record_uses (one row or several) and the favourite star run the same upsert objects every call, and
+    still insert, update on the unique key, or leave a row alone."""
+    upgrade_database(database_url)
+    engine = make_engine(database_url)
+    executed: list[Any] = []
+    event.listen(engine, "before_execute", lambda _conn, statement, *_rest: executed.append(statement))
+    try:
+        with make_session_factory(engine)() as session:
+            platform = add_platform(session, issuer="https://lms.example", client_id="c1", name="LMS",
+                                    auth_login_url="https://lms.example/auth",
+                                    auth_token_url="https://lms.example/token",
+                                    key_set_url="https://lms.example/jwks")
+            session.commit()
+            uses = []
+            for resource_ids in (["a"], ["b", "c"], ["a", "d"]):
+                executed.clear()
+                record_uses(session, platform.id, "teacher", resource_ids)
+                uses.append(executed[0])
+            assert uses[0] is uses[1] is uses[2]
+            assert recent_ids(session, platform.id, "teacher", limit=10)[:2] in (["a", "d"], ["d", "a"])
+            assert sorted(recent_ids(session, platform.id, "teacher", limit=10)) == ["a", "b", "c", "d"]
+            stars = []
+            for _ in range(2):  # the second star of the same resource is ignored, not an error
+                executed.clear()
+                set_favourite(session, platform.id, "teacher", "a", True)
+                stars.append(next(statement for statement in executed if "favourite" in str(statement)))
+            assert stars[0] is stars[1] and favourite_ids(session, platform.id, "teacher") == ["a"]
     finally:
         engine.dispose()
