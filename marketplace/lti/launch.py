@@ -20,7 +20,7 @@ import jwt
 from pylti1p3.exception import LtiException
 from pylti1p3.message_launch import MessageLaunch
 from pylti1p3.request import Request
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from marketplace.clock import aware, utc_now
@@ -77,6 +77,11 @@ def _segment(token: str, index: int) -> dict[str, Any]:
 _LOGIN_STATES = table_of(LoginStateRow)
 # Built once, on the table: every launch runs it (no ORM bulk-update planning per call). Its parameters are
 # not named as columns: SQLAlchemy keeps those names for an update's SET clause.
+# The login a launch names, read alone (a mapped LoginStateRow loaded through Session.get cost more than the
+# read), and the launch row written as a Core insert (an ORM add and flush ran the unit of work for one row).
+_LOGIN_OF_STATE = select(_LOGIN_STATES.c.platform_id, _LOGIN_STATES.c.nonce, _LOGIN_STATES.c.consumed_at,
+                         _LOGIN_STATES.c.expires_at).where(_LOGIN_STATES.c.state == bindparam("given_state"))
+_INSERT_LAUNCH = insert(table_of(LaunchRow))
 _USE_LOGIN = (update(_LOGIN_STATES)
               .where(_LOGIN_STATES.c.state == bindparam("given_state"),
                      _LOGIN_STATES.c.platform_id == bindparam("of_platform"),
@@ -100,7 +105,7 @@ class StrictMessageLaunch(MessageLaunch[FormRequest, DatabaseToolConf, Any, Any]
         self._launch_id = str(uuid.uuid4())
         self._header: dict[str, Any] = {}
         self._body: dict[str, Any] = {}
-        self._row: LaunchRow | None = None  # built by prepare, written by record
+        self._row: dict[str, Any] | None = None  # the launch row's values: made by prepare, written by record
         self._remember = False
 
     @property
@@ -254,7 +259,7 @@ class StrictMessageLaunch(MessageLaunch[FormRequest, DatabaseToolConf, Any, Any]
             raise refused("missing_state", "The launch does not carry the login state.")
         if not nonce:
             raise refused("missing_nonce", "The launch token has no nonce.")
-        row = self._session.get(LoginStateRow, state)
+        row = self._session.execute(_LOGIN_OF_STATE, {"given_state": state}).one_or_none()
         if row is None or row.platform_id != self._platform.id:
             raise refused("unknown_state", "This launch does not match a login started by this tool.")
         if not isinstance(nonce, str) or row.nonce != nonce:
@@ -326,21 +331,22 @@ class StrictMessageLaunch(MessageLaunch[FormRequest, DatabaseToolConf, Any, Any]
             platform_id=self._platform.id,
         )
         now = utc_now()
-        self._row = LaunchRow(
-            id=self._launch_id,
-            platform_id=self._platform.id,
-            deployment_row_id=deployment.id,
-            state=self._get_request_param("state"),
-            message_type=context.message_type,
-            user_sub=context.user_sub,
-            context={"id": context.context_id, "title": context.context_title, "label": context.context_label},
-            claims=body,
-            created_at=now,
-            expires_at=now + LAUNCH_LIFETIME,
-            confirmed_at=now if confirmed else None,
-            handoff_hash=handoff_hash,
-            selection=[],
-        )
+        self._row = {
+            "id": self._launch_id,
+            "platform_id": self._platform.id,
+            "deployment_row_id": deployment.id,
+            "state": self._get_request_param("state"),
+            "message_type": context.message_type,
+            "user_sub": context.user_sub,
+            "context": {"id": context.context_id, "title": context.context_title, "label": context.context_label},
+            "claims": body,
+            "created_at": now,
+            "expires_at": now + LAUNCH_LIFETIME,
+            "confirmed_at": now if confirmed else None,
+            "handoff_hash": handoff_hash,
+            "selection": [],
+            # No response yet: left out, so the columns are NULL (None in a JSON column would be JSON null).
+        }
         return VerifiedLaunch(context, self._get_request_param("state"), confirmed, self._platform.auth_login_url)
 
     def record(self) -> None:
@@ -350,5 +356,4 @@ class StrictMessageLaunch(MessageLaunch[FormRequest, DatabaseToolConf, Any, Any]
         self._use_login()
         if self._remember:
             remember_link(self._session, self._platform.id, self._body, utc_now())
-        self._session.add(self._row)
-        self._session.flush()
+        self._session.execute(_INSERT_LAUNCH, self._row)

@@ -64,7 +64,11 @@ def test_resource_link_launch_for_an_instructor(lti: LtiEnvironment) -> None:
     with lti.sessions() as session:
         row = session.scalars(select(LaunchRow)).one()
         assert row.confirmed_at is not None and row.user_sub == "user-1"
+        assert row.context["id"] == "course-1" and row.claims["sub"] == "user-1" and row.selection == []
         assert session.scalars(select(LoginStateRow)).one().consumed_at is not None
+        # Not answered: SQL NULLs (the row is written as a Core insert; None there would be JSON null).
+        unanswered = select(LaunchRow.id).where(LaunchRow.response_items.is_(None), LaunchRow.responded_at.is_(None))
+        assert session.scalars(unanswered).one() == row.id
 
 
 def test_resource_link_launch_for_a_learner(lti: LtiEnvironment) -> None:
