@@ -12,10 +12,17 @@ from sqlalchemy.orm import Session
 from marketplace.catalog.records import get_resources
 from marketplace.lti.keys import active_kid, ensure_keys
 from marketplace.store.database import make_engine, make_session_factory, upgrade_database
+from marketplace.store.models import PlatformRow
 from marketplace.store.picker import favourite_ids, recent_ids, record_uses, set_favourite
 from marketplace.store.registrations import add_deployment, add_platform, find_deployment, find_platform
 
 SECRET = "built-once-" + "k" * 40
+
+
+def _platform(session: Session) -> PlatformRow:
+    return add_platform(session, issuer="https://lms.example", client_id="c1", name="LMS",
+                        auth_login_url="https://lms.example/auth", auth_token_url="https://lms.example/token",
+                        key_set_url="https://lms.example/jwks")
 
 
 def test_hot_reads_run_the_same_statement_objects_with_new_values(database_url: str) -> None:
@@ -25,10 +32,7 @@ def test_hot_reads_run_the_same_statement_objects_with_new_values(database_url: 
     event.listen(engine, "before_execute", lambda _conn, statement, *_rest: executed.append(statement))
     try:
         with make_session_factory(engine)() as session:
-            platform = add_platform(session, issuer="https://lms.example", client_id="c1", name="LMS",
-                                    auth_login_url="https://lms.example/auth",
-                                    auth_token_url="https://lms.example/token",
-                                    key_set_url="https://lms.example/jwks")
+            platform = _platform(session)
             add_deployment(session, platform, "d1")
             ensure_keys(session, SECRET)
             session.commit()
@@ -62,10 +66,7 @@ def test_upserts_run_one_statement_per_shape_with_their_rows_as_parameters(datab
     event.listen(engine, "before_execute", lambda _conn, statement, *_rest: executed.append(statement))
     try:
         with make_session_factory(engine)() as session:
-            platform = add_platform(session, issuer="https://lms.example", client_id="c1", name="LMS",
-                                    auth_login_url="https://lms.example/auth",
-                                    auth_token_url="https://lms.example/token",
-                                    key_set_url="https://lms.example/jwks")
+            platform = _platform(session)
             session.commit()
             uses = []
             for resource_ids in (["a"], ["b", "c"], ["a", "d"]):
