@@ -77,7 +77,11 @@ async def compact_in_child(index_dir: Path, stop: asyncio.Event | None = None) -
             waiting.cancel()
     if child.returncode != 0:
         raise CompactionFailedError(f"the compaction process exited with status {child.returncode}")
-    commits = int(output.decode("ascii").strip() or "0")
+    lines = output.decode("utf-8", "replace").split()
+    try:  # the count is the child's last line; anything a library printed before it is ignored
+        commits = int(lines[-1]) if lines else 0
+    except ValueError:
+        raise CompactionFailedError(f"the compaction process answered {lines[-1][:80]!r}, not a count") from None
     if commits:
         logger.info("catalog index compacted", extra={"commits": commits,
                                                       "seconds": round(time.perf_counter() - started, 2)})

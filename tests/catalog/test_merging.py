@@ -247,3 +247,11 @@ def test_a_failed_compaction_is_logged_and_waits_before_the_next_try(content_dir
         assert (counted("failed"), counted("compacted")) == (failed + 1, compacted + 1)
     finally:
         catalog.close()
+
+
+def test_a_child_that_answers_no_count_is_a_failed_compaction(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from marketplace.catalog import compaction
+
+    monkeypatch.setattr(compaction.sys, "executable", "/bin/echo")  # exits 0, printing its arguments
+    with pytest.raises(compaction.CompactionFailedError, match="not a count"):
+        asyncio.run(compact_in_child(tmp_path / "index"))
