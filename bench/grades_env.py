@@ -42,7 +42,7 @@ from marketplace.store.models import GradeJobRow
 from marketplace.store.registrations import add_deployment, add_platform
 from tests.grading.gradebook_peer import ALL_SCOPES, SCOPE_LINEITEM, SCOPE_SCORE, GradebookPeer
 from tests.lti.peer import LEARNER, PlatformPeer, RsaKey
-from tests.lti.servers import reserved_socket, serving
+from tests.lti.servers import reserved_socket, serving, unused_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT_DIR = ROOT / "content"
@@ -194,12 +194,10 @@ class World:
         self.database_url = database_url
         self.grade_worker = grade_worker
         self.link_scopes = link_scopes
-        # The platform serves on a socket held from now on; `marketplace serve` binds its own port, so that one is
-        # only probed free (a small race, acceptable in a benchmark; tests never do this).
+        # The platform serves on a socket held from now on; `marketplace serve` binds its own port, picked free
+        # outside the ephemeral range (tests.lti.servers.unused_port).
         self.peer_socket = reserved_socket()
-        probe = reserved_socket()
-        self.tool_port, self.peer_port = probe.getsockname()[1], self.peer_socket.getsockname()[1]
-        probe.close()
+        self.tool_port, self.peer_port = unused_port(), self.peer_socket.getsockname()[1]
         self.tool_url = f"http://127.0.0.1:{self.tool_port}"
         self.peer_url = f"http://127.0.0.1:{self.peer_port}"
         self.peer = BenchPeer(self.peer_url, self.tool_url)

@@ -127,10 +127,9 @@ def served(env: dict[str, str], workdir: Path, workers: int, clients: int, secon
     clients searching (with facets) over HTTP for `seconds`, and the latency they saw."""
     import threading
 
-    probe = __import__("socket").socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
+    from tests.lti.servers import unused_port
+
+    port = unused_port()
     log = (workdir / "serve.log").open("wb")
     server = subprocess.Popen([sys.executable, "-m", "marketplace.cli", "serve", "--port", str(port), "--workers",
                                str(workers)], env={**env, "MARKETPLACE_CATALOG_CHECK_SECONDS": "0"}, cwd=workdir,

@@ -50,7 +50,7 @@ from bench.grades_env import BenchPeer
 from marketplace.store.database import make_engine, make_session_factory
 from marketplace.store.registrations import add_deployment, add_platform
 from tests.lti.peer import DL_SETTINGS, INSTRUCTOR
-from tests.lti.servers import reserved_socket, serving, url_of
+from tests.lti.servers import reserved_socket, serving, unused_port, url_of
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_KEY = "launch-bench-" + "k" * 40
@@ -254,9 +254,8 @@ def main() -> None:
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-launch-")))
         database_url = fresh_database(args.database_url, workdir, stack)
-        tool_socket, peer_socket = reserved_socket(), reserved_socket()
-        tool_port = tool_socket.getsockname()[1]
-        tool_socket.close()  # `marketplace serve` binds it itself
+        peer_socket = reserved_socket()
+        tool_port = unused_port()  # `marketplace serve` binds it itself
         tool_url, peer_url = f"http://127.0.0.1:{tool_port}", url_of(peer_socket)
         env = {**this_checkout_first(os.environ), "MARKETPLACE_DATA_DIR": str(workdir / "var"),
                "MARKETPLACE_DATABASE_URL": database_url,

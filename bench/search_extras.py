@@ -8,7 +8,6 @@ import hashlib
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from marketplace.catalog.index_store import apply_changes
 from marketplace.catalog.resource import Resource
 from marketplace.catalog.search import CatalogIndex
 from marketplace.catalog.search_types import SearchRequest
+from tests.lti.servers import unused_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -110,9 +110,7 @@ def measure_rss(path: Path, query_file: Path) -> dict[str, Any]:
 
 
 def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return unused_port()
 
 
 def _status(pid: int) -> dict[str, float]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tests.conftest import skip_or_fail
+from tests.lti.servers import unused_port
 
 
 def _bin_dir() -> Path | None:
@@ -25,18 +25,12 @@ def _bin_dir() -> Path | None:
     return candidates[-1] if candidates else None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class PrivatePostgres:
     def __init__(self, folder: Path, bin_dir: Path) -> None:
         self.folder = folder
         self.data = folder / "data"
         self.bin_dir = bin_dir
-        self.port = _free_port()
+        self.port = unused_port()
         self.as_postgres = os.geteuid() == 0
 
     @property

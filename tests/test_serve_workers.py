@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,17 +15,12 @@ import httpx
 
 from marketplace.settings import Settings
 from tests.conftest import prepare_app_data
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.lti.servers import unused_port
 
 
 def test_two_workers_serve_and_their_metrics_add_up(settings: Settings, tmp_path: Path) -> None:
     prepare_app_data(settings)
-    port = _free_port()
+    port = unused_port()
     env = {**os.environ, "MARKETPLACE_DATABASE_URL": settings.database_url,
            "MARKETPLACE_DATA_DIR": str(settings.data_dir), "MARKETPLACE_CONTENT_DIR": str(settings.content_dir),
            "MARKETPLACE_SECRET_KEY": settings.secret_key, "MARKETPLACE_ENV": "development",

@@ -10,7 +10,6 @@ import html
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ from marketplace.store.registrations import ACTIVE, PENDING, list_platforms
 from tests.grading.gradebook_peer import GradebookPeer
 from tests.lti.catalog_extras import write_extra_resources
 from tests.lti.peer import LEARNER, PlatformPeer, form_fields, register_peer
-from tests.lti.servers import reserved_socket, running_server, serving, url_of
+from tests.lti.servers import reserved_socket, running_server, serving, unused_port, url_of
 from tests.lti.test_dynamic_registration import FakePlatform
 
 CUSTOM = "https://purl.imsglobal.org/spec/lti/claim/custom"
@@ -37,12 +36,6 @@ AGS_CLAIM = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 TOOL_PLATFORM = "https://purl.imsglobal.org/spec/lti/claim/tool_platform"
 HEADER = "X-Launch-Token"
 ADMIN_SECRET = "operator-secret-" + "x" * 24
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 45.0) -> None:
@@ -105,7 +98,7 @@ def test_two_hosts_share_launches_deployments_grades_and_the_catalog(database_ur
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     content = settings.content_dir
     write_extra_resources(content)
-    port_a, port_b = _free_port(), _free_port()
+    port_a, port_b = unused_port(), unused_port()
     base_a = f"http://127.0.0.1:{port_a}"
     common = {**os.environ, "MARKETPLACE_DATABASE_URL": database_url, "MARKETPLACE_CONTENT_DIR": str(content),
               "MARKETPLACE_SECRET_KEY": settings.secret_key, "MARKETPLACE_ENV": "development",

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -25,6 +24,7 @@ import httpx
 import pytest
 
 from tests.conftest import PROJECT_DIR
+from tests.lti.servers import unused_port
 
 TIMEOUT_S = 60
 
@@ -69,13 +69,6 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "bin"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def elsewhere(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
     """A working folder with no content/ in it, and an environment pointing only at its own data folder."""
@@ -108,7 +101,7 @@ def test_the_installed_wheel_migrates_indexes_and_serves(installed: Path,
     bundled = marketplace("catalog", "licences", "--json")
     assert bundled.returncode == 0 and json.loads(bundled.stdout)["total"] >= 400
 
-    port = _free_port()
+    port = unused_port()
     log = folder / "serve.log"
     with log.open("w") as output:
         server = subprocess.Popen([str(installed / "marketplace"), "serve", "--host", "127.0.0.1",

@@ -34,7 +34,7 @@ from marketplace.store.registrations import PENDING, list_platforms
 from tests.grading.gradebook_peer import GradebookPeer
 from tests.lti.catalog_extras import write_extra_resources
 from tests.lti.peer import DL_SETTINGS, LEARNER, PlatformPeer, register_peer
-from tests.lti.servers import reserved_socket, running_server, serving, url_of
+from tests.lti.servers import reserved_socket, running_server, serving, unused_port, url_of
 from tests.lti.test_dynamic_registration import FakePlatform
 from tests.test_two_hosts import AGS_CLAIM, CUSTOM, HEADER, TOOL_PLATFORM, launch, token_of
 
@@ -95,9 +95,7 @@ def served(database_url: str, settings: Settings, tmp_path: Path) -> Iterator[Se
     with ExitStack() as stack:
         peer_socket = stack.enter_context(reserved_socket())
         peer_url = url_of(peer_socket)
-        probe = reserved_socket()
-        port = probe.getsockname()[1]
-        probe.close()
+        port = unused_port()
         base = f"http://127.0.0.1:{port}"
         peer = PlatformPeer(peer_url, base)
         gradebook = GradebookPeer(peer, base)

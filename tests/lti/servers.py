@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -19,6 +21,39 @@ def reserved_socket() -> socket.socket:
     (an outgoing connection to PostgreSQL may take the same ephemeral port in between): CI once failed on it.
     """
     return _bound(0)
+
+
+def unused_port() -> int:
+    """A loopback port for a child process to bind itself (`marketplace serve`, PostgreSQL), picked outside
+    the kernel's ephemeral range and checked free.
+
+    A port the kernel hands out for bind(0) comes from the ephemeral range, which is also where every outgoing
+    connection takes its source port: between closing such a probe and the child's bind, a connection to
+    PostgreSQL took the port once and CI failed with "address already in use". Outside the range only another
+    listener could take it, and these are picked at random and checked free.
+    """
+    low, high = _ephemeral_range()
+    candidates = range(max(1024, low - 12000), low) if low - 1024 >= 2000 else range(high + 1, 65536)
+    for _ in range(200):
+        port = _RANDOM.choice(candidates)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no unused loopback port outside the ephemeral range")
+
+
+_RANDOM = random.SystemRandom()  # not the tests' seeded generator: two runs at once must not pick alike
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
 
 
 def url_of(sock: socket.socket) -> str:
